@@ -1,0 +1,355 @@
+"""InMemoryTaskStore: applies the domain transitions to a dict of tasks.
+
+Each method runs without awaiting between its read and its write, so concurrent asyncio
+callers see every call as atomic. Tasks go in and out as copies (JSON values are
+round-tripped), so callers never hold the store's internals.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from attrs import evolve
+
+from leaseq.adapters.memory.notifier import InMemoryNotifier
+from leaseq.adapters.system import SecretTokenGenerator, SystemClock, Uuid7Generator
+from leaseq.domain import (
+    DEFAULT_LIMITS,
+    JSON,
+    DomainError,
+    Enqueued,
+    Limits,
+    Task,
+    TaskNotFound,
+    TaskSpec,
+    TaskState,
+    ValidationError,
+)
+from leaseq.domain import transitions as tr
+from leaseq.domain import validation as v
+from leaseq.ports import (
+    Clock,
+    Complete,
+    Fail,
+    IdGenerator,
+    LeaseRequest,
+    Outcome,
+    QueueStats,
+    Retry,
+    TaskFilter,
+    TaskPage,
+    TokenGenerator,
+)
+from leaseq.ports.tasks import TypeFilter
+
+
+class InMemoryTaskStore:
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        ids: IdGenerator | None = None,
+        tokens: TokenGenerator | None = None,
+        notifier: InMemoryNotifier | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self._clock = clock or SystemClock()
+        self._ids = ids or Uuid7Generator()
+        self._tokens = tokens or SecretTokenGenerator()
+        self._notifier = notifier
+        self._limits = limits
+        self._tasks: dict[UUID, Task] = {}
+        self._by_key: dict[tuple[str, str], UUID] = {}
+
+    # -- producers -------------------------------------------------------------------
+
+    async def enqueue(
+        self, specs: Sequence[TaskSpec], *, now: datetime | None = None
+    ) -> list[Enqueued]:
+        now = self._now(now)
+        if len(specs) > self._limits.max_batch:
+            raise ValidationError("tasks", f"at most {self._limits.max_batch} per batch")
+        payloads = [v.check_spec(spec, self._limits) for spec in specs]
+        answers: list[Enqueued] = []
+        woken: set[str] = set()
+        for spec, payload in zip(specs, payloads, strict=True):
+            existing = self._existing(spec)
+            if existing is not None:
+                answers.append(Enqueued(_copy(existing), deduplicated=True))
+                continue
+            task = tr.new_task(
+                evolve(spec, payload=json.loads(payload)), task_id=self._ids.new_id(), now=now
+            )
+            self._tasks[task.id] = task
+            if task.idempotency_key is not None:
+                self._by_key[(task.queue, task.idempotency_key)] = task.id
+            if task.run_at <= now:
+                woken.add(task.queue)
+            answers.append(Enqueued(_copy(task), deduplicated=False))
+        for queue in sorted(woken):
+            self._wake(queue)
+        return answers
+
+    def _existing(self, spec: TaskSpec) -> Task | None:
+        if spec.idempotency_key is None:
+            return None
+        task_id = self._by_key.get((spec.queue, spec.idempotency_key))
+        return None if task_id is None else self._tasks[task_id]
+
+    # -- workers ---------------------------------------------------------------------
+
+    async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
+        now = self._now(now)
+        _check_lease_request(request, self._limits)
+        in_scope = [
+            t for t in self._tasks.values() if t.queue == request.queue and _wanted(t, request)
+        ]
+        for task in in_scope:
+            if task.lease_is_due_to_expire(now) and task.attempts >= task.max_attempts:
+                self._tasks[task.id] = tr.expire(task, now=now)
+        claimable = sorted(
+            (t for t in in_scope if tr.is_claimable(self._tasks[t.id], now)),
+            key=tr.claim_order,
+        )
+        granted = []
+        for task in claimable[: request.limit]:
+            if task.lease_is_due_to_expire(now):
+                task = tr.expire(task, now=now)
+            task = tr.grant(
+                task,
+                now=now,
+                owner=request.owner,
+                token=self._tokens.new_token(),
+                lease_for=request.lease_for,
+            )
+            self._tasks[task.id] = task
+            granted.append(_copy(task))
+        return granted
+
+    async def heartbeat(
+        self, task_id: UUID, token: str, *, lease_for: timedelta, now: datetime | None = None
+    ) -> Task:
+        v.check_lease_for(lease_for, self._limits)
+        return self._apply(
+            task_id, lambda t, at: tr.heartbeat(t, token=token, now=at, lease_for=lease_for), now
+        )
+
+    async def complete(
+        self, task_id: UUID, token: str, result: JSON = None, *, now: datetime | None = None
+    ) -> Task:
+        stored = json.loads(v.check_result(result, self._limits))
+        return self._apply(
+            task_id, lambda t, at: tr.complete(t, token=token, now=at, result=stored), now
+        )
+
+    async def retry(
+        self,
+        task_id: UUID,
+        token: str,
+        error: str,
+        *,
+        delay: timedelta | None = None,
+        jitter_draw: float = 0.0,
+        now: datetime | None = None,
+    ) -> Task:
+        if delay is not None:
+            v.check_delay("delay_seconds", delay, self._limits)
+        text = v.clip_error(error, self._limits)
+        task = self._apply(
+            task_id,
+            lambda t, at: tr.retry(
+                t, token=token, now=at, error=text, delay=delay, jitter_draw=jitter_draw
+            ),
+            now,
+        )
+        if task.state is TaskState.PENDING and task.run_at <= self._now(now):
+            self._wake(task.queue)
+        return task
+
+    async def fail(
+        self, task_id: UUID, token: str, error: str, *, now: datetime | None = None
+    ) -> Task:
+        text = v.clip_error(error, self._limits)
+        return self._apply(task_id, lambda t, at: tr.fail(t, token=token, now=at, error=text), now)
+
+    async def release(self, task_id: UUID, token: str, *, now: datetime | None = None) -> Task:
+        task = self._apply(task_id, lambda t, at: tr.release(t, token=token, now=at), now)
+        self._wake(task.queue)
+        return task
+
+    async def report(
+        self, outcomes: Sequence[Outcome], *, now: datetime | None = None
+    ) -> list[Task | DomainError]:
+        now = self._now(now)
+        answers: list[Task | DomainError] = []
+        for outcome in outcomes:
+            try:
+                answers.append(await self._report_one(outcome, now))
+            except DomainError as error:
+                answers.append(error)
+        return answers
+
+    async def _report_one(self, outcome: Outcome, now: datetime) -> Task:
+        if isinstance(outcome, Complete):
+            return await self.complete(outcome.task_id, outcome.token, outcome.result, now=now)
+        if isinstance(outcome, Retry):
+            return await self.retry(
+                outcome.task_id,
+                outcome.token,
+                outcome.error,
+                delay=outcome.delay,
+                jitter_draw=outcome.jitter_draw,
+                now=now,
+            )
+        if isinstance(outcome, Fail):
+            return await self.fail(outcome.task_id, outcome.token, outcome.error, now=now)
+        raise ValidationError("outcome", f"unknown outcome {type(outcome).__name__}")
+
+    # -- operators -------------------------------------------------------------------
+
+    async def cancel(self, task_id: UUID, *, now: datetime | None = None) -> Task:
+        return self._apply(task_id, lambda t, at: tr.cancel(t, now=at), now)
+
+    async def requeue(self, task_id: UUID, *, now: datetime | None = None) -> Task:
+        task = self._apply(task_id, lambda t, at: tr.requeue(t, now=at), now)
+        self._wake(task.queue)
+        return task
+
+    async def get(self, task_id: UUID) -> Task:
+        return _copy(self._find(task_id))
+
+    async def list(self, filter: TaskFilter) -> TaskPage:
+        limit = v.check_int("limit", filter.limit, 1, self._limits.max_batch)
+        after = _parse_cursor(filter.cursor)
+        matching = sorted(
+            (
+                t
+                for t in self._tasks.values()
+                if (filter.queue is None or t.queue == filter.queue)
+                and (filter.state is None or t.state is filter.state)
+                and (filter.type is None or t.type == filter.type)
+                and (after is None or t.id > after)
+            ),
+            key=lambda t: t.id,
+        )
+        page = matching[:limit]
+        next_cursor = str(page[-1].id) if len(matching) > limit else None
+        return TaskPage([_copy(t) for t in page], next_cursor)
+
+    async def stats(
+        self, queue: str | None = None, *, now: datetime | None = None
+    ) -> list[QueueStats]:
+        now = self._now(now)
+        queues = sorted({t.queue for t in self._tasks.values()} if queue is None else {queue})
+        return [self._queue_stats(name, now) for name in queues]
+
+    def _queue_stats(self, queue: str, now: datetime) -> QueueStats:
+        tasks = [t for t in self._tasks.values() if t.queue == queue]
+        counts = {state: sum(t.state is state for t in tasks) for state in TaskState}
+        ready = [t.run_at for t in tasks if t.is_ready(now)]
+        scheduled = sum(t.state is TaskState.PENDING and t.run_at > now for t in tasks)
+        oldest = now - min(ready) if ready else None
+        return QueueStats(queue, counts, len(ready), scheduled, oldest)
+
+    # -- maintenance -----------------------------------------------------------------
+
+    async def expire_due(self, *, limit: int, now: datetime | None = None) -> int:
+        now = self._now(now)
+        due = sorted(
+            (t for t in self._tasks.values() if t.lease_is_due_to_expire(now)),
+            key=lambda t: (t.lease.expires_at if t.lease else now, t.id),
+        )[:limit]
+        for task in due:
+            expired = tr.expire(task, now=now)
+            self._tasks[task.id] = expired
+            if expired.state is TaskState.PENDING:
+                self._wake(task.queue)
+        return len(due)
+
+    async def prune(self, *, finished_before: datetime, limit: int) -> int:
+        done = sorted(
+            (
+                t
+                for t in self._tasks.values()
+                if t.state.is_terminal
+                and t.finished_at is not None
+                and t.finished_at < finished_before
+            ),
+            key=lambda t: (t.finished_at, t.id),
+        )[:limit]
+        for task in done:
+            del self._tasks[task.id]
+            if task.idempotency_key is not None:
+                self._by_key.pop((task.queue, task.idempotency_key), None)
+        return len(done)
+
+    async def close(self) -> None:
+        return None
+
+    # -- internals -------------------------------------------------------------------
+
+    def _now(self, now: datetime | None) -> datetime:
+        return v.check_aware("now", now) if now is not None else self._clock.now()
+
+    def _find(self, task_id: UUID) -> Task:
+        task = self._tasks.get(task_id)
+        if task is None:
+            raise TaskNotFound(task_id)
+        return task
+
+    def _apply(
+        self,
+        task_id: UUID,
+        transition: Callable[[Task, datetime], Task],
+        now: datetime | None,
+    ) -> Task:
+        task = transition(self._find(task_id), self._now(now))
+        self._tasks[task_id] = task
+        return _copy(task)
+
+    def _wake(self, queue: str) -> None:
+        if self._notifier is not None:
+            self._notifier.notify_now(queue)
+
+
+def _check_lease_request(request: LeaseRequest, limits: Limits) -> None:
+    v.check_name("queue", request.queue)
+    v.check_owner(request.owner, limits)
+    v.check_int("max_tasks", request.limit, 1, limits.max_batch)
+    v.check_lease_for(request.lease_for, limits)
+    for pair in request.types or ():
+        v.check_name("types.type", pair.type)
+        v.check_int("types.version", pair.version, limits.min_type_version, limits.max_type_version)
+
+
+def _wanted(task: Task, request: LeaseRequest) -> bool:
+    if request.types is None:
+        return True
+    return TypeFilter(task.type, task.type_version) in request.types
+
+
+def _parse_cursor(cursor: str | None) -> UUID | None:
+    if cursor is None:
+        return None
+    try:
+        return UUID(cursor)
+    except ValueError:
+        raise ValidationError("cursor", "is not a cursor this service handed out") from None
+
+
+def _copy(task: Task) -> Task:
+    return evolve(
+        task,
+        payload=_clone(task.payload),
+        result=_clone(task.result),
+        labels=dict(task.labels),
+    )
+
+
+def _clone(value: JSON) -> JSON:
+    if isinstance(value, dict | list):
+        return json.loads(json.dumps(value))
+    return value

@@ -1,0 +1,44 @@
+"""leaseq's pure domain: the task, its lease, the retry policy and every transition.
+
+Imports only the standard library and attrs; time, ids, tokens and jitter are arguments.
+"""
+
+from leaseq.domain.errors import (
+    DomainError,
+    InvalidTransition,
+    LeaseConflict,
+    LeaseExpired,
+    LeaseLost,
+    LeaseqError,
+    PayloadTooLarge,
+    TaskCancelled,
+    TaskNotFound,
+    ValidationError,
+)
+from leaseq.domain.lease import Lease
+from leaseq.domain.retry import RetryPolicy
+from leaseq.domain.task import JSON, TERMINAL_STATES, Enqueued, Task, TaskSpec, TaskState
+from leaseq.domain.validation import DEFAULT_LIMITS, Limits
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "JSON",
+    "TERMINAL_STATES",
+    "DomainError",
+    "Enqueued",
+    "InvalidTransition",
+    "Lease",
+    "LeaseConflict",
+    "LeaseExpired",
+    "LeaseLost",
+    "LeaseqError",
+    "Limits",
+    "PayloadTooLarge",
+    "RetryPolicy",
+    "Task",
+    "TaskCancelled",
+    "TaskNotFound",
+    "TaskSpec",
+    "TaskState",
+    "ValidationError",
+]

@@ -1,0 +1,195 @@
+"""Input validation shared by every adapter, so each refuses the same bad input the same way."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from attrs import frozen
+
+from leaseq.domain.errors import PayloadTooLarge, ValidationError
+from leaseq.domain.retry import validate_policy
+from leaseq.domain.task import JSON, TaskSpec
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}")
+
+
+@frozen
+class Limits:
+    """Bounds on what a task may carry. Adapters and the service may only tighten them."""
+
+    max_payload_bytes: int = 1024 * 1024
+    max_result_bytes: int = 1024 * 1024
+    max_json_depth: int = 64
+    max_labels: int = 64
+    max_label_key_chars: int = 128
+    max_label_value_chars: int = 1024
+    max_idempotency_key_chars: int = 256
+    max_owner_chars: int = 200
+    max_error_chars: int = 8192
+    min_priority: int = -1000
+    max_priority: int = 1000
+    min_type_version: int = 1
+    max_type_version: int = 2**31 - 1
+    max_attempts: int = 1000
+    max_delay: timedelta = timedelta(days=365)
+    min_lease: timedelta = timedelta(seconds=1)
+    max_lease: timedelta = timedelta(hours=24)
+    max_batch: int = 1000
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def check_name(field: str, value: object) -> str:
+    if not isinstance(value, str) or NAME_PATTERN.fullmatch(value) is None:
+        raise ValidationError(
+            field,
+            "must be 1-128 characters of letters, digits and _ . : - "
+            "starting with a letter or digit",
+        )
+    return value
+
+
+def check_int(field: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(field, f"must be an integer from {low} to {high}")
+    return value
+
+
+def encode_json(field: str, value: JSON, *, max_bytes: int, max_depth: int) -> str:
+    """Encode `value` as compact JSON, refusing what PostgreSQL's jsonb would not keep exactly."""
+    _check_depth(field, value, max_depth)
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(field, f"must be JSON (no NaN or Infinity): {exc}") from None
+    if "\\u0000" in text:
+        raise ValidationError(field, "must not contain the NUL character (\\u0000)")
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > max_bytes:
+        raise PayloadTooLarge(field, size, max_bytes)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(field, "must be valid Unicode (no lone surrogates)") from None
+    return text
+
+
+def _check_depth(field: str, value: Any, max_depth: int) -> None:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = list(item.values())
+            if not all(isinstance(k, str) for k in item):
+                raise ValidationError(field, "object keys must be strings")
+        elif isinstance(item, list | tuple):
+            children = list(item)
+        else:
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValidationError(field, "must be JSON (no NaN or Infinity)")
+            continue
+        if depth > max_depth:
+            raise ValidationError(field, f"nested deeper than {max_depth} levels")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def check_labels(labels: Mapping[str, str], limits: Limits = DEFAULT_LIMITS) -> None:
+    if len(labels) > limits.max_labels:
+        raise ValidationError("labels", f"at most {limits.max_labels} labels")
+    for key, value in labels.items():
+        if not isinstance(key, str) or not 0 < len(key) <= limits.max_label_key_chars:
+            raise ValidationError("labels", f"keys are 1-{limits.max_label_key_chars} characters")
+        if not isinstance(value, str) or len(value) > limits.max_label_value_chars:
+            raise ValidationError(
+                f"labels.{key}", f"values are strings of at most {limits.max_label_value_chars}"
+            )
+        if not (is_storable_text(key) and is_storable_text(value)):
+            raise ValidationError(f"labels.{key}", "must be valid Unicode without NUL characters")
+
+
+def check_spec(spec: TaskSpec, limits: Limits = DEFAULT_LIMITS) -> str:
+    """Validate a task request; returns the payload encoded as JSON."""
+    check_name("queue", spec.queue)
+    check_name("type", spec.type)
+    check_int("type_version", spec.type_version, limits.min_type_version, limits.max_type_version)
+    check_int("priority", spec.priority, limits.min_priority, limits.max_priority)
+    check_int("max_attempts", spec.max_attempts, 1, limits.max_attempts)
+    check_labels(spec.labels, limits)
+    validate_policy(spec.retry_policy)
+    if spec.run_at is not None:
+        check_aware("run_at", spec.run_at)
+    key = spec.idempotency_key
+    if key is not None and (
+        not isinstance(key, str)
+        or not 0 < len(key) <= limits.max_idempotency_key_chars
+        or not is_storable_text(key)
+    ):
+        raise ValidationError(
+            "idempotency_key", f"must be 1-{limits.max_idempotency_key_chars} characters"
+        )
+    return encode_json(
+        "payload", spec.payload, max_bytes=limits.max_payload_bytes, max_depth=limits.max_json_depth
+    )
+
+
+def is_storable_text(value: str) -> bool:
+    """Text PostgreSQL can store: no NUL character, no lone surrogate."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_aware(field: str, value: datetime) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(field, "must be a timestamp with a time zone")
+    return value
+
+
+def check_delay(field: str, delay: timedelta, limits: Limits = DEFAULT_LIMITS) -> timedelta:
+    if delay < timedelta(0) or delay > limits.max_delay:
+        raise ValidationError(field, f"must lie between 0 and {limits.max_delay} ")
+    return delay
+
+
+def check_lease_for(lease_for: timedelta, limits: Limits = DEFAULT_LIMITS) -> timedelta:
+    if not limits.min_lease <= lease_for <= limits.max_lease:
+        raise ValidationError(
+            "lease_seconds",
+            f"must lie between {limits.min_lease.total_seconds():g} and "
+            f"{limits.max_lease.total_seconds():g} seconds",
+        )
+    return lease_for
+
+
+def check_owner(owner: str, limits: Limits = DEFAULT_LIMITS) -> str:
+    if (
+        not isinstance(owner, str)
+        or not 0 < len(owner) <= limits.max_owner_chars
+        or not is_storable_text(owner)
+    ):
+        raise ValidationError("worker_id", f"must be 1-{limits.max_owner_chars} characters")
+    return owner
+
+
+def check_result(result: JSON, limits: Limits = DEFAULT_LIMITS) -> str:
+    return encode_json(
+        "result", result, max_bytes=limits.max_result_bytes, max_depth=limits.max_json_depth
+    )
+
+
+def clip_error(error: str, limits: Limits = DEFAULT_LIMITS) -> str:
+    """Error texts are for people: keep them, shortened, rather than refuse a result."""
+    text = str(error).replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    if len(text) > limits.max_error_chars:
+        return text[: limits.max_error_chars - 1] + "…"
+    return text

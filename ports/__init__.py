@@ -1,0 +1,39 @@
+"""Ports: the Protocols the use cases depend on; adapters implement them."""
+
+from leaseq.ports.clock import Clock
+from leaseq.ports.errors import SchemaOutOfDate, StoreError, StoreUnavailable
+from leaseq.ports.ids import IdGenerator, JitterSource, TokenGenerator
+from leaseq.ports.notify import Notifier
+from leaseq.ports.tasks import (
+    Complete,
+    Fail,
+    LeaseRequest,
+    Outcome,
+    QueueStats,
+    Retry,
+    TaskFilter,
+    TaskPage,
+    TaskStore,
+    TypeFilter,
+)
+
+__all__ = [
+    "Clock",
+    "Complete",
+    "Fail",
+    "IdGenerator",
+    "JitterSource",
+    "LeaseRequest",
+    "Notifier",
+    "Outcome",
+    "QueueStats",
+    "Retry",
+    "SchemaOutOfDate",
+    "StoreError",
+    "StoreUnavailable",
+    "TaskFilter",
+    "TaskPage",
+    "TaskStore",
+    "TokenGenerator",
+    "TypeFilter",
+]

@@ -1,0 +1,28 @@
+"""The wake-up port: lease requests wait on it instead of polling the database."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Notifier(Protocol):
+    """Tells waiting lease requests that a queue may have ready tasks.
+
+    A wake-up is a hint, never a promise: a woken waiter still claims through the store
+    and may find nothing. Missing a wake-up costs latency, not correctness, because
+    waiters also poll at a bounded interval.
+    """
+
+    async def start(self) -> None:
+        """Begin listening (e.g. open the LISTEN connection)."""
+        ...
+
+    async def notify(self, queue: str) -> None:
+        """Announce that `queue` may have ready tasks."""
+        ...
+
+    async def wait(self, queue: str, timeout: float) -> bool:
+        """Wait until `queue` is announced or `timeout` seconds pass; True when woken."""
+        ...
+
+    async def close(self) -> None: ...
