@@ -1,0 +1,1 @@
+"""The HTTP inbound adapter: the FastAPI application of the API v1."""

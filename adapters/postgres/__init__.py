@@ -1,0 +1,1 @@
+"""PostgreSQL task store (SQLAlchemy asyncio on asyncpg), its migrations and wake-ups."""

@@ -1,0 +1,1 @@
+"""SDK transports: how the client and the worker reach the queue (HTTP, in-process)."""
