@@ -1,0 +1,62 @@
+"""Session-wide fixtures: one PostgreSQL server for the run, a fresh database per test."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import urllib.parse
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+
+from tests.postgres_server import test_postgres
+
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    """A PostgreSQL server URL on which tests may create and drop databases."""
+    with test_postgres() as (url, source):
+        os.environ.setdefault("LEASEQ_TEST_DATABASE_SOURCE", source)
+        yield url
+
+
+def database_url(admin_url: str, name: str) -> str:
+    """The same server and credentials, another database."""
+    parts = urllib.parse.urlsplit(admin_url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+async def create_database(admin_url: str, name: str, template: str = "template0") -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def pg_database_url(pg_admin_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database of its own for one test; dropped afterwards."""
+    name = f"leaseq_t{os.getpid()}_{next(_database_numbers)}"
+    await create_database(pg_admin_url, name)
+    try:
+        yield database_url(pg_admin_url, name)
+    finally:
+        await drop_database(pg_admin_url, name)
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    """Run a coroutine from synchronous test code (state machines, subprocess helpers)."""
+    return asyncio.run(coro)
