@@ -60,3 +60,13 @@ async def pg_database_url(pg_admin_url: str) -> AsyncIterator[str]:
 def run(coro):  # type: ignore[no-untyped-def]
     """Run a coroutine from synchronous test code (state machines, subprocess helpers)."""
     return asyncio.run(coro)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that touches PostgreSQL, so CI can rerun them on another server."""
+    for item in items:
+        uses_fixture = "pg_admin_url" in getattr(item, "fixturenames", ())
+        callspec = getattr(item, "callspec", None)
+        uses_param = callspec is not None and "postgres" in callspec.id
+        if uses_fixture or uses_param:
+            item.add_marker(pytest.mark.postgres)
