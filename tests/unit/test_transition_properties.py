@@ -60,7 +60,7 @@ def test_random_walks_keep_attempts_bounded_and_the_fence_exact(
     for name, arg in walk:
         before = task
         if name == "advance":
-            now += timedelta(seconds=int(arg))  # type: ignore[call-overload]
+            now += timedelta(seconds=int(arg))
             continue
         try:
             if name == "lease":
