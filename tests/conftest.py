@@ -82,3 +82,47 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         uses_param = callspec is not None and "postgres" in callspec.id
         if uses_fixture or uses_param:
             item.add_marker(pytest.mark.postgres)
+
+
+class MigratedDatabases:
+    """Fresh databases with the leaseq schema, each a copy of one template migrated once
+    per session (`CREATE DATABASE … TEMPLATE` copies files: far faster than migrating)."""
+
+    def __init__(self, admin_url: str, template: str) -> None:
+        self.admin_url = admin_url
+        self.template = template
+        self.created: list[str] = []
+
+    async def create(self) -> str:
+        name = f"leaseq_m{os.getpid()}_{next(_database_numbers)}"
+        await create_database(self.admin_url, name, template=self.template)
+        self.created.append(name)
+        return database_url(self.admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_admin_url: str) -> Iterator[MigratedDatabases]:
+    """Makes migrated databases on demand (from any event loop); drops them at the end."""
+    from leaseq.adapters.postgres import migrate
+
+    template = f"leaseq_template_{os.getpid()}"
+
+    async def prepare() -> None:
+        await drop_database(pg_admin_url, template)
+        await create_database(pg_admin_url, template)
+        await migrate(database_url(pg_admin_url, template))
+
+    async def drop_all(names: list[str]) -> None:
+        for name in names:
+            await drop_database(pg_admin_url, name)
+
+    asyncio.run(prepare())
+    databases = MigratedDatabases(pg_admin_url, template)
+    yield databases
+    asyncio.run(drop_all([*databases.created, template]))
+
+
+@pytest.fixture
+async def pg_migrated_url(pg_databases: MigratedDatabases) -> str:
+    """A fresh database of its own with the current leaseq schema (dropped at session end)."""
+    return await pg_databases.create()

@@ -14,6 +14,7 @@ import pytest
 from attrs import frozen
 
 from leaseq.adapters.memory import InMemoryTaskStore
+from leaseq.adapters.postgres import open_postgres_store
 from leaseq.ports import Clock, IdGenerator, TaskStore, TokenGenerator
 
 StoreFactory = Callable[..., Awaitable[TaskStore]]
@@ -21,6 +22,15 @@ StoreFactory = Callable[..., Awaitable[TaskStore]]
 
 async def memory_store(*, clock: Clock, ids: IdGenerator, tokens: TokenGenerator) -> TaskStore:
     return InMemoryTaskStore(clock=clock, ids=ids, tokens=tokens)
+
+
+async def postgres_store(
+    *, clock: Clock, ids: IdGenerator, tokens: TokenGenerator, databases: Any
+) -> TaskStore:
+    """A store on a fresh migrated database; `clock` is unused: PostgreSQL's clock rules
+    and the tests pass `now=` explicitly. `databases` is the `pg_databases` fixture."""
+    url = await databases.create()
+    return await open_postgres_store(url, pool_size=2, ids=ids, tokens=tokens)
 
 
 @frozen
@@ -33,4 +43,7 @@ class StoreKind:
         return pytest.param(self.factory, id=self.name, marks=self.marks)
 
 
-STORE_KINDS: tuple[StoreKind, ...] = (StoreKind("memory", memory_store),)
+STORE_KINDS: tuple[StoreKind, ...] = (
+    StoreKind("memory", memory_store),
+    StoreKind("postgres", postgres_store),
+)
