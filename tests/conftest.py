@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.postgres_databases import MigratedDatabases
 from tests.postgres_server import test_postgres
 
 _database_numbers = itertools.count(1)
@@ -84,22 +85,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
 
 
-class MigratedDatabases:
-    """Fresh databases with the leaseq schema, each a copy of one template migrated once
-    per session (`CREATE DATABASE … TEMPLATE` copies files: far faster than migrating)."""
-
-    def __init__(self, admin_url: str, template: str) -> None:
-        self.admin_url = admin_url
-        self.template = template
-        self.created: list[str] = []
-
-    async def create(self) -> str:
-        name = f"leaseq_m{os.getpid()}_{next(_database_numbers)}"
-        await create_database(self.admin_url, name, template=self.template)
-        self.created.append(name)
-        return database_url(self.admin_url, name)
-
-
 @pytest.fixture(scope="session")
 def pg_databases(pg_admin_url: str) -> Iterator[MigratedDatabases]:
     """Makes migrated databases on demand (from any event loop); drops them at the end."""
@@ -118,7 +103,8 @@ def pg_databases(pg_admin_url: str) -> Iterator[MigratedDatabases]:
 
     asyncio.run(prepare())
     databases = MigratedDatabases(pg_admin_url, template)
-    yield databases
+    with databases.active():
+        yield databases
     asyncio.run(drop_all([*databases.created, template]))
 
 

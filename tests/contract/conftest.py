@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,7 +15,7 @@ from tests.support import FakeClock, SequentialIds, SequentialTokens
 def store_factory(request: pytest.FixtureRequest) -> StoreFactory:
     factory: StoreFactory = request.param
     if factory is postgres_store:
-        return functools.partial(postgres_store, databases=request.getfixturevalue("pg_databases"))
+        request.getfixturevalue("pg_databases")
     return factory
 
 
