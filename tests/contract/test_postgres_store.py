@@ -116,6 +116,6 @@ async def _waiting_backend(conn: asyncpg.Connection) -> int:
         WHERE datname = current_database() AND application_name = 'leaseq'
           AND wait_event_type = 'Lock'"""
     async with asyncio.timeout(10):
-        while (pid := await conn.fetchval(query)) is None:
-            await asyncio.sleep(0.02)  # polling the server's own view; no event to wait on
+        while (pid := await conn.fetchval(query)) is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)  # the server's own view: no event to wait on
     return int(pid)
