@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -33,11 +34,8 @@ def to_task(row: Mapping[str, Any]) -> Task:
         run_at=row["run_at"],
         attempts=row["attempts"],
         max_attempts=row["max_attempts"],
-        retry_policy=RetryPolicy(
-            base_seconds=row["retry_base"],
-            factor=row["retry_factor"],
-            max_seconds=row["retry_max"],
-            jitter=row["retry_jitter"],
+        retry_policy=_policy(
+            row["retry_base"], row["retry_factor"], row["retry_max"], row["retry_jitter"]
         ),
         idempotency_key=row["idempotency_key"],
         state=TaskState(row["state"]),
@@ -49,6 +47,12 @@ def to_task(row: Mapping[str, Any]) -> Task:
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _policy(base: float, factor: float, max_seconds: float, jitter: float) -> RetryPolicy:
+    """Policies are few and immutable: validate each once, not once per row read."""
+    return RetryPolicy(base_seconds=base, factor=factor, max_seconds=max_seconds, jitter=jitter)
 
 
 def enqueue_params(
