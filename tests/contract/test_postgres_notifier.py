@@ -47,7 +47,9 @@ async def test_an_enqueue_wakes_a_waiter_of_that_queue(
 async def test_a_scheduled_task_wakes_nobody(
     store: PostgresTaskStore, notifier: PostgresNotifier
 ) -> None:
-    [first] = await store.enqueue([TaskSpec(queue="mail", type="t")])
+    ready = asyncio.create_task(store.enqueue([TaskSpec(queue="mail", type="t")]))
+    assert await _woken_by(notifier, "mail", ready)  # consume this wake-up before we wait
+    [first] = ready.result()
     later = first.task.created_at.replace(year=first.task.created_at.year + 1)
     waiter = asyncio.create_task(notifier.wait("mail", timeout=0.5))
     await asyncio.sleep(0)
