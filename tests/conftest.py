@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.postgres_databases import MigratedDatabases
 from tests.postgres_server import test_postgres
 
 _database_numbers = itertools.count(1)
@@ -82,3 +83,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         uses_param = callspec is not None and "postgres" in callspec.id
         if uses_fixture or uses_param:
             item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_admin_url: str) -> Iterator[MigratedDatabases]:
+    """Makes migrated databases on demand (from any event loop); drops them at the end."""
+    from leaseq.adapters.postgres import migrate
+
+    template = f"leaseq_template_{os.getpid()}"
+
+    async def prepare() -> None:
+        await drop_database(pg_admin_url, template)
+        await create_database(pg_admin_url, template)
+        await migrate(database_url(pg_admin_url, template))
+
+    async def drop_all(names: list[str]) -> None:
+        for name in names:
+            await drop_database(pg_admin_url, name)
+
+    asyncio.run(prepare())
+    databases = MigratedDatabases(pg_admin_url, template)
+    with databases.active():
+        yield databases
+    asyncio.run(drop_all([*databases.created, template]))
+
+
+@pytest.fixture
+async def pg_migrated_url(pg_databases: MigratedDatabases) -> str:
+    """A fresh database of its own with the current leaseq schema (dropped at session end)."""
+    return await pg_databases.create()

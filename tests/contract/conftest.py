@@ -7,13 +7,15 @@ from collections.abc import AsyncIterator
 import pytest
 
 from leaseq.ports import TaskStore
-from tests.contract.stores import STORE_KINDS, StoreFactory
+from tests.contract.stores import STORE_KINDS, StoreFactory, postgres_store
 from tests.support import FakeClock, SequentialIds, SequentialTokens
 
 
 @pytest.fixture(params=[kind.param() for kind in STORE_KINDS])
 def store_factory(request: pytest.FixtureRequest) -> StoreFactory:
     factory: StoreFactory = request.param
+    if factory is postgres_store:
+        request.getfixturevalue("pg_databases")
     return factory
 
 

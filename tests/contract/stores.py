@@ -14,13 +14,22 @@ import pytest
 from attrs import frozen
 
 from leaseq.adapters.memory import InMemoryTaskStore
+from leaseq.adapters.postgres import open_postgres_store
 from leaseq.ports import Clock, IdGenerator, TaskStore, TokenGenerator
+from tests.postgres_databases import MigratedDatabases
 
 StoreFactory = Callable[..., Awaitable[TaskStore]]
 
 
 async def memory_store(*, clock: Clock, ids: IdGenerator, tokens: TokenGenerator) -> TaskStore:
     return InMemoryTaskStore(clock=clock, ids=ids, tokens=tokens)
+
+
+async def postgres_store(*, clock: Clock, ids: IdGenerator, tokens: TokenGenerator) -> TaskStore:
+    """A store on a fresh migrated database (needs the `pg_databases` fixture). `clock`
+    is unused: PostgreSQL's clock rules, and the tests pass `now=` explicitly."""
+    url = await MigratedDatabases.current().create()
+    return await open_postgres_store(url, pool_size=2, ids=ids, tokens=tokens)
 
 
 @frozen
@@ -30,7 +39,16 @@ class StoreKind:
     marks: tuple[Any, ...] = ()
 
     def param(self) -> Any:
-        return pytest.param(self.factory, id=self.name, marks=self.marks)
+        # fixtures reach parametrized tests through the store_factory fixture instead
+        marks = tuple(mark for mark in self.marks if mark.name != "usefixtures")
+        return pytest.param(self.factory, id=self.name, marks=marks)
 
 
-STORE_KINDS: tuple[StoreKind, ...] = (StoreKind("memory", memory_store),)
+STORE_KINDS: tuple[StoreKind, ...] = (
+    StoreKind("memory", memory_store),
+    StoreKind(
+        "postgres",
+        postgres_store,
+        marks=(pytest.mark.postgres, pytest.mark.usefixtures("pg_databases")),
+    ),
+)

@@ -1,0 +1,121 @@
+"""PostgreSQL only: exact JSON round trips, concurrent claimers, connections killed mid-call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from uuid import UUID
+
+import asyncpg
+import pytest
+
+from leaseq.adapters.postgres import PostgresTaskStore, open_postgres_store
+from leaseq.domain import TaskSpec
+from leaseq.ports import LeaseRequest, StoreUnavailable
+
+LEASE = timedelta(seconds=30)
+
+
+@pytest.fixture
+async def store(pg_migrated_url: str) -> AsyncIterator[PostgresTaskStore]:
+    opened = await open_postgres_store(pg_migrated_url, pool_size=2)
+    yield opened
+    await opened.close()
+
+
+def _nested(depth: int) -> object:
+    """`depth` containers deep (the validation limit is 64), alternating object and array."""
+    value: object = "bottom"
+    for level in range(depth):
+        value = {"level": level, "next": value} if level % 2 else [value, level]
+    return value
+
+
+PAYLOADS = {
+    "unicode": {"text": "Grüße, 東京, שלום, 🚀\u200d👩‍💻", "escapes": 'quote " slash \\ tab \t'},
+    "key order": {"z": 1, "a": 2, "m": {"b": 1, "a": 2}},
+    "numbers": {"big": 10**30, "tiny": 1e-300, "huge": 1e300, "neg": -0.5, "pi": 3.141592653589793},
+    "deep": _nested(64),
+    "large": {"blob": "x" * (1024 * 1024 - 100)},
+    "scalar": "just a string",
+    "backslash u": "C:\\u0000dir",
+}
+
+
+@pytest.mark.parametrize("name", PAYLOADS)
+async def test_payloads_results_and_labels_round_trip_exactly(
+    store: PostgresTaskStore, name: str
+) -> None:
+    payload = PAYLOADS[name]
+    labels = {"traceparent": "00-abc-def-01", "naïve ✓": "värde 🚀"}
+    [answer] = await store.enqueue([TaskSpec(queue="q", type="t", payload=payload, labels=labels)])
+    [task] = await store.lease(LeaseRequest("q", "w", 1, LEASE))
+    assert task.lease is not None
+    done = await store.complete(task.id, task.lease.token, result=payload)
+
+    stored = await store.get(answer.task.id)
+    assert stored.payload == payload and stored.result == payload and stored.labels == labels
+    assert repr(stored.payload) == repr(payload), "key order or number form changed"
+    assert done.result == payload
+
+
+async def test_concurrent_claimers_never_share_a_task(pg_migrated_url: str) -> None:
+    stores = [await open_postgres_store(pg_migrated_url, pool_size=2) for _ in range(4)]
+    try:
+        specs = [TaskSpec(queue="race", type="t", payload={"n": n}) for n in range(500)]
+        enqueued = []
+        for start in range(0, len(specs), 100):
+            enqueued += await stores[0].enqueue(specs[start : start + 100])
+        start_line = asyncio.Event()
+
+        async def claim_all(store: PostgresTaskStore) -> list[UUID]:
+            await start_line.wait()
+            mine: list[UUID] = []
+            while granted := await store.lease(LeaseRequest("race", "w", 7, LEASE)):
+                mine += [task.id for task in granted]
+            return mine
+
+        runs = [asyncio.create_task(claim_all(s)) for s in stores for _ in range(2)]
+        start_line.set()
+        claimed = [task_id for run in await asyncio.gather(*runs) for task_id in run]
+    finally:
+        for s in stores:
+            await s.close()
+
+    assert len(claimed) == len(set(claimed)), "a task was granted twice"
+    assert set(claimed) == {e.task.id for e in enqueued}
+
+
+async def test_a_connection_killed_mid_statement_writes_nothing_and_reports_unavailable(
+    pg_migrated_url: str, store: PostgresTaskStore
+) -> None:
+    blocker = await asyncpg.connect(pg_migrated_url)
+    try:
+        blocking = blocker.transaction()
+        await blocking.start()
+        await blocker.execute("LOCK TABLE leaseq_tasks IN EXCLUSIVE MODE")
+        specs = [TaskSpec(queue="q", type="t", payload={"n": n}) for n in range(50)]
+        enqueue = asyncio.create_task(store.enqueue(specs))
+        pid = await _waiting_backend(blocker)
+        await blocker.execute("SELECT pg_terminate_backend($1)", pid)
+        with pytest.raises(StoreUnavailable):
+            await enqueue
+        await blocking.rollback()
+        assert await blocker.fetchval("SELECT count(*) FROM leaseq_tasks") == 0
+    finally:
+        await blocker.close()
+
+    [after] = await store.enqueue([TaskSpec(queue="q", type="t")])  # the pool recovered
+    assert (await store.get(after.task.id)).id == after.task.id
+
+
+async def _waiting_backend(conn: asyncpg.Connection) -> int:
+    """The pid of the store's backend once it waits for our lock."""
+    query = """SELECT pid FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name = 'leaseq'
+          AND wait_event_type = 'Lock'"""
+    async with asyncio.timeout(10):
+        while (pid := await conn.fetchval(query)) is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)  # the server's own view: no event to wait on
+    return int(pid)
