@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import Sequence
 from datetime import timedelta
 from uuid import UUID
@@ -123,7 +124,7 @@ class TaskService:
     async def requeue(self, task_id: UUID) -> Task:
         return await self._store.requeue(task_id)
 
-    async def stats(self, queue: str | None = None) -> list[QueueStats]:
+    async def stats(self, queue: str | None = None) -> builtins.list[QueueStats]:
         return await self._store.stats(queue)
 
 
