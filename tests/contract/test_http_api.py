@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from leaseq.app.container import build_container
-from tests.contract.http_fixtures import migrated, running_app, settings_for
+from tests.contract.http_fixtures import running_app, settings_for, store_url
 
 PG_READY = hasattr(importlib.import_module("leaseq.adapters.postgres"), "open_postgres_store")
 
@@ -33,11 +33,9 @@ MISSING_ID = "01900000-0000-7000-8000-000000000000"
 
 @pytest.fixture(params=BACKENDS)
 async def client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
-    url = None
-    if request.param == "postgres":
-        url = await migrated(request.getfixturevalue("pg_database_url"))
-    async with running_app(build_container(settings_for(request.param, url))) as (_, http):
-        yield http
+    async with store_url(request) as url:
+        async with running_app(build_container(settings_for(request.param, url))) as (_, http):
+            yield http
 
 
 async def enqueue(client: httpx.AsyncClient, **task: Any) -> str:
