@@ -157,7 +157,7 @@ class Container(containers.DeclarativeContainer):
         maintenance=providers.Callable(_plan, settings),
         readiness=readiness,
     )
-    access = providers.Singleton(lambda s: load_access_tokens(s.tokens, s.tokens_file), settings)
+    access = providers.Singleton(secured_access, settings)
     http_options = providers.Singleton(
         lambda s, access, clock, limits: HttpOptions(
             access=access,
