@@ -71,9 +71,7 @@ def enqueue_and_complete_one(url: str) -> tuple[str, str]:
         done = http.post("/v1/tasks", json={"tasks": [{"queue": "e2e", "type": "t"}]})
         waiting = http.post("/v1/tasks", json={"tasks": [{"queue": "e2e", "type": "t"}]})
         assert done.status_code == 201 and waiting.status_code == 201
-        (lease,) = http.post("/v1/leases", json={"queue": "e2e", "worker_id": "w"}).json()[
-            "leases"
-        ]
+        (lease,) = http.post("/v1/leases", json={"queue": "e2e", "worker_id": "w"}).json()["leases"]
         completed = http.post(
             f"/v1/tasks/{lease['task_id']}/complete", json={"token": lease["token"], "result": 7}
         )
