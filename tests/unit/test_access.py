@@ -35,7 +35,7 @@ def test_a_tokens_file_adds_to_the_env_tokens(tmp_path: Path):
 
 
 def test_no_tokens_on_a_public_interface_refuses_to_start():
-    with pytest.raises(AccessConfigError, match="refusing to serve on 0.0.0.0"):
+    with pytest.raises(AccessConfigError, match=r"refusing to serve on 0\.0\.0\.0"):
         secured_access(Settings(memory=True, host="0.0.0.0", tokens=None))
 
 
