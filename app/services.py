@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -103,7 +104,7 @@ class TaskService:
     async def requeue(self, task_id: UUID) -> Task:
         return await self._store.requeue(task_id)
 
-    async def stats(self, queue: str | None = None) -> list[QueueStats]:
+    async def stats(self, queue: str | None = None) -> builtins.list[QueueStats]:
         return await self._store.stats(queue)
 
 

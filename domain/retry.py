@@ -37,13 +37,20 @@ class RetryPolicy:
             raise ValueError("attempt counts from 1")
         if not 0.0 <= draw < 1.0:
             raise ValueError("the jitter draw lies in [0, 1)")
+        seconds = self._jittered(self._raw(attempt), draw)
+        return timedelta(milliseconds=math.floor(seconds * 1000.0))
+
+    def _raw(self, attempt: int) -> float:
+        if self.base_seconds == 0.0:
+            return 0.0  # zero times any power is zero, even a power too large for a float
         exponent = min(attempt - 1, 1000)  # factor ** 1000 overflows long after the cap
         try:
-            raw = min(self.max_seconds, self.base_seconds * self.factor**exponent)
+            return min(self.max_seconds, self.base_seconds * self.factor**exponent)
         except OverflowError:
-            raw = self.max_seconds
-        seconds = raw * (1.0 - self.jitter) + raw * self.jitter * draw
-        return timedelta(milliseconds=math.floor(seconds * 1000.0))
+            return self.max_seconds
+
+    def _jittered(self, raw: float, draw: float) -> float:
+        return raw * (1.0 - self.jitter) + raw * self.jitter * draw
 
     def to_json(self) -> dict[str, float]:
         return {

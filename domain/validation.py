@@ -15,6 +15,9 @@ from leaseq.domain.errors import PayloadTooLarge, ValidationError
 from leaseq.domain.retry import validate_policy
 from leaseq.domain.task import JSON, TaskSpec
 
+# Checked on the decoded strings: in the encoded text "\\u0000" may be an escaped
+# backslash followed by "u0000", which is plain text that jsonb keeps.
+NUL_MESSAGE = "must not contain the NUL character (\\u0000)"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}")
 
 
@@ -68,8 +71,6 @@ def encode_json(field: str, value: JSON, *, max_bytes: int, max_depth: int) -> s
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise ValidationError(field, f"must be JSON (no NaN or Infinity): {exc}") from None
-    if "\\u0000" in text:
-        raise ValidationError(field, "must not contain the NUL character (\\u0000)")
     size = len(text.encode("utf-8", errors="surrogatepass"))
     if size > max_bytes:
         raise PayloadTooLarge(field, size, max_bytes)
@@ -88,11 +89,15 @@ def _check_depth(field: str, value: Any, max_depth: int) -> None:
             children = list(item.values())
             if not all(isinstance(k, str) for k in item):
                 raise ValidationError(field, "object keys must be strings")
+            if any("\x00" in k for k in item):
+                raise ValidationError(field, NUL_MESSAGE)
         elif isinstance(item, list | tuple):
             children = list(item)
         else:
             if isinstance(item, float) and not math.isfinite(item):
                 raise ValidationError(field, "must be JSON (no NaN or Infinity)")
+            if isinstance(item, str) and "\x00" in item:
+                raise ValidationError(field, NUL_MESSAGE)
             continue
         if depth > max_depth:
             raise ValidationError(field, f"nested deeper than {max_depth} levels")

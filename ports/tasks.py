@@ -9,7 +9,8 @@ bad input with the same `ValidationError`, before anything is written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import builtins
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
@@ -27,6 +28,10 @@ class TypeFilter:
     version: int
 
 
+def _type_filters(value: Iterable[TypeFilter] | None) -> tuple[TypeFilter, ...] | None:
+    return None if value is None else tuple(value)
+
+
 @frozen
 class LeaseRequest:
     """Ask for up to `limit` ready tasks of `queue` (optionally only these types)."""
@@ -35,9 +40,7 @@ class LeaseRequest:
     owner: str
     limit: int
     lease_for: timedelta
-    types: tuple[TypeFilter, ...] | None = field(
-        default=None, converter=lambda v: None if v is None else tuple(v)
-    )
+    types: tuple[TypeFilter, ...] | None = field(default=None, converter=_type_filters)
 
 
 @frozen
@@ -197,7 +200,7 @@ class TaskStore(Protocol):
 
     async def stats(
         self, queue: str | None = None, *, now: datetime | None = None
-    ) -> list[QueueStats]:
+    ) -> builtins.list[QueueStats]:
         """Per-queue counts, sorted by queue name; one queue, or every queue with tasks."""
         ...
 

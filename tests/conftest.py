@@ -1,4 +1,5 @@
-"""Session-wide fixtures: one PostgreSQL server for the run, a fresh database per test."""
+"""Suite-wide fixtures and settings: one PostgreSQL server for the run, a fresh database per
+test; Hypothesis profiles (modest by default; the machine is shared)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,19 @@ from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.postgres_server import test_postgres
+
+settings.register_profile("default", max_examples=50, deadline=None)
+settings.register_profile("ci", max_examples=50, deadline=None, print_blob=True)
+settings.register_profile(
+    "thorough",
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 _database_numbers = itertools.count(1)
 

@@ -7,6 +7,7 @@ round-tripped), so callers never hold the store's internals.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -241,7 +242,7 @@ class InMemoryTaskStore:
 
     async def stats(
         self, queue: str | None = None, *, now: datetime | None = None
-    ) -> list[QueueStats]:
+    ) -> builtins.list[QueueStats]:
         now = self._now(now)
         queues = sorted({t.queue for t in self._tasks.values()} if queue is None else {queue})
         return [self._queue_stats(name, now) for name in queues]

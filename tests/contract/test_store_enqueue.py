@@ -1,0 +1,155 @@
+"""Store contract: enqueue, idempotency keys, validation before writing, copies, get."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from leaseq.domain import PayloadTooLarge, TaskNotFound, TaskState, ValidationError
+from leaseq.ports import TaskFilter, TaskStore
+from tests.contract.steps import add, take_one
+from tests.support import FakeClock, spec
+
+
+async def all_tasks(store: TaskStore) -> list[uuid.UUID]:
+    return [t.id for t in (await store.list(TaskFilter(limit=1000))).tasks]
+
+
+async def test_enqueue_answers_new_pending_tasks_in_the_order_of_the_specs(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    answers = await store.enqueue(
+        [spec(type="a", priority=3, labels={"k": "v"}), spec(type="b", payload=[1, "x"])],
+        now=clock.now(),
+    )
+    assert [(a.task.type, a.deduplicated) for a in answers] == [("a", False), ("b", False)]
+    first, second = (a.task for a in answers)
+    assert first.id < second.id
+    assert (first.state, first.attempts, first.run_at, first.created_at) == (
+        TaskState.PENDING,
+        0,
+        clock.now(),
+        clock.now(),
+    )
+    assert (first.priority, first.labels, second.payload) == (3, {"k": "v"}, [1, "x"])
+
+
+async def test_an_enqueued_task_reads_back_equal(store: TaskStore, clock: FakeClock) -> None:
+    task = await add(store, clock, payload={"deep": {"list": [1, 2.5, None, True]}})
+    assert await store.get(task.id) == task
+
+
+async def test_a_repeated_idempotency_key_returns_the_existing_task_as_deduplicated(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    first = await add(store, clock, idempotency_key="welcome:42")
+    clock.advance(5)
+    [again] = await store.enqueue(
+        [spec(idempotency_key="welcome:42", payload={"other": 1})], now=clock.now()
+    )
+    assert again.deduplicated and again.task == first
+    assert await all_tasks(store) == [first.id]
+
+
+async def test_a_key_repeated_within_one_batch_creates_one_task(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    answers = await store.enqueue(
+        [spec(idempotency_key="k"), spec(), spec(idempotency_key="k")], now=clock.now()
+    )
+    assert [a.deduplicated for a in answers] == [False, False, True]
+    assert answers[2].task == answers[0].task
+    assert len(await all_tasks(store)) == 2
+
+
+async def test_a_key_still_deduplicates_after_its_task_finished(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    first = await add(store, clock, idempotency_key="k")
+    _, lease_token = await take_one(store, clock)
+    done = await store.complete(first.id, lease_token, {"ok": 1}, now=clock.now())
+    [again] = await store.enqueue([spec(idempotency_key="k")], now=clock.now())
+    assert again.deduplicated and again.task == done
+
+
+async def test_idempotency_keys_are_per_queue(store: TaskStore, clock: FakeClock) -> None:
+    emails = await add(store, clock, queue="emails", idempotency_key="k")
+    hooks = await add(store, clock, queue="hooks", idempotency_key="k")
+    assert emails.id != hooks.id
+
+
+async def test_a_key_is_free_again_once_its_task_is_pruned(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    first = await add(store, clock, idempotency_key="k")
+    await store.cancel(first.id, now=clock.now())
+    clock.advance(1)
+    assert await store.prune(finished_before=clock.now(), limit=10) == 1
+    [again] = await store.enqueue([spec(idempotency_key="k")], now=clock.now())
+    assert not again.deduplicated and again.task.id != first.id
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        ({"queue": "not a name"}, ValidationError),
+        ({"priority": 10**6}, ValidationError),
+        ({"payload": {"nan": float("nan")}}, ValidationError),
+        ({"payload": "x" * (1024 * 1024 + 1)}, PayloadTooLarge),
+        ({"idempotency_key": ""}, ValidationError),
+    ],
+    ids=["queue", "priority", "nan", "too-large", "empty-key"],
+)
+async def test_a_batch_with_one_invalid_spec_is_refused_and_writes_nothing(
+    store: TaskStore, clock: FakeClock, bad: dict[str, object], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        await store.enqueue([spec(idempotency_key="good"), spec(**bad)], now=clock.now())
+    assert await all_tasks(store) == []
+    [later] = await store.enqueue([spec(idempotency_key="good")], now=clock.now())
+    assert not later.deduplicated
+
+
+async def test_a_batch_larger_than_the_limit_is_refused(store: TaskStore, clock: FakeClock) -> None:
+    with pytest.raises(ValidationError):
+        await store.enqueue([spec()] * 1001, now=clock.now())
+    assert await all_tasks(store) == []
+
+
+async def test_an_empty_batch_answers_nothing(store: TaskStore, clock: FakeClock) -> None:
+    assert await store.enqueue([], now=clock.now()) == []
+
+
+async def test_a_scheduled_task_keeps_its_run_at(store: TaskStore, clock: FakeClock) -> None:
+    later = clock.now() + timedelta(minutes=5)
+    task = await add(store, clock, run_at=later)
+    assert (task.state, task.run_at) == (TaskState.PENDING, later)
+
+
+async def test_mutating_a_returned_task_does_not_change_the_store(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    task = await add(store, clock, payload={"items": [1]}, labels={"k": "v"})
+    task.payload["items"].append(2)
+    task.labels["k"] = "changed"
+    fetched = await store.get(task.id)
+    fetched.payload["items"].append(3)
+    assert (await store.get(task.id)).payload == {"items": [1]}
+    assert (await store.get(task.id)).labels == {"k": "v"}
+
+
+async def test_mutating_the_enqueued_spec_payload_does_not_change_the_store(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    payload = {"items": [1]}
+    task = await add(store, clock, payload=payload)
+    payload["items"].append(2)
+    assert (await store.get(task.id)).payload == {"items": [1]}
+
+
+async def test_get_of_an_unknown_id_is_task_not_found(store: TaskStore) -> None:
+    unknown = uuid.UUID("01900000-0000-7000-8000-ffffffffffff")
+    with pytest.raises(TaskNotFound):
+        await store.get(unknown)
