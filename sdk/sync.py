@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import Awaitable, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -56,7 +57,7 @@ class SyncClient:
     def enqueue(self, queue: str, type: str, payload: Any = None, **options: Any) -> EnqueueResult:
         return self._run(self._client.enqueue(queue, type, payload, **options))
 
-    def enqueue_many(self, requests: Sequence[TaskRequest]) -> list[EnqueueResult]:
+    def enqueue_many(self, requests: Sequence[TaskRequest]) -> builtins.list[EnqueueResult]:
         return self._run(self._client.enqueue_many(requests))
 
     def get(self, task_id: TaskId) -> TaskInfo:
@@ -71,7 +72,7 @@ class SyncClient:
     def requeue(self, task_id: TaskId) -> TaskInfo:
         return self._run(self._client.requeue(task_id))
 
-    def stats(self, queue: str | None = None) -> list[QueueInfo]:
+    def stats(self, queue: str | None = None) -> builtins.list[QueueInfo]:
         return self._run(self._client.stats(queue))
 
     def wait_for(self, task_id: TaskId, *, timeout: float = 30.0) -> TaskInfo:

@@ -7,6 +7,7 @@ a string that is not a UUID names no task (TaskNotFound).
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from typing import Protocol
 from uuid import UUID
@@ -31,12 +32,12 @@ TaskId = UUID | str
 
 class Transport(Protocol):
     # producers
-    async def enqueue(self, tasks: Sequence[TaskRequest]) -> list[EnqueueResult]:
+    async def enqueue(self, tasks: Sequence[TaskRequest]) -> builtins.list[EnqueueResult]:
         """Create tasks atomically, answers in order. Raises ValidationFailed, PayloadTooLarge."""
         ...
 
     # workers
-    async def lease(self, request: LeaseRequest) -> list[LeaseInfo]:
+    async def lease(self, request: LeaseRequest) -> builtins.list[LeaseInfo]:
         """Claim up to `request.max_tasks` ready tasks (long-polling up to wait_seconds)."""
         ...
 
@@ -44,7 +45,9 @@ class Transport(Protocol):
         """Extend a live lease. Raises LeaseLost, LeaseExpired, TaskCancelled, TaskNotFound."""
         ...
 
-    async def report(self, outcomes: Sequence[Outcome]) -> list[TaskInfo | LeaseqClientError]:
+    async def report(
+        self, outcomes: Sequence[Outcome]
+    ) -> builtins.list[TaskInfo | LeaseqClientError]:
         """Apply many outcomes; answers in order, each the task or the refusal for that one."""
         ...
 
@@ -77,7 +80,7 @@ class Transport(Protocol):
 
     async def requeue(self, task_id: TaskId) -> TaskInfo: ...
 
-    async def stats(self, queue: str | None = None) -> list[QueueInfo]:
+    async def stats(self, queue: str | None = None) -> builtins.list[QueueInfo]:
         """Counts per queue; one queue when named (TaskNotFound is never raised)."""
         ...
 

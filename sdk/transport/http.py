@@ -6,6 +6,7 @@ boundary); failures with no answer become TransportError.
 
 from __future__ import annotations
 
+import builtins
 import urllib.parse
 from collections.abc import Sequence
 from typing import Any
@@ -80,14 +81,14 @@ class HttpTransport:
         raise _problem(response)
 
     # producers
-    async def enqueue(self, tasks: Sequence[TaskRequest]) -> list[EnqueueResult]:
+    async def enqueue(self, tasks: Sequence[TaskRequest]) -> builtins.list[EnqueueResult]:
         body = await self._call(
             "POST", "/v1/tasks", json={"tasks": [wire.task_request_body(t) for t in tasks]}
         )
         return [wire.enqueue_result(t) for t in body["tasks"]]
 
     # workers
-    async def lease(self, request: LeaseRequest) -> list[LeaseInfo]:
+    async def lease(self, request: LeaseRequest) -> builtins.list[LeaseInfo]:
         body = await self._call(
             "POST",
             "/v1/leases",
@@ -106,7 +107,7 @@ class HttpTransport:
 
     async def report(
         self, outcomes: Sequence[Outcome]
-    ) -> list[TaskInfo | errors.LeaseqClientError]:
+    ) -> builtins.list[TaskInfo | errors.LeaseqClientError]:
         body = await self._call(
             "POST", "/v1/results", json={"results": [wire.outcome_body(o) for o in outcomes]}
         )
@@ -164,7 +165,7 @@ class HttpTransport:
     async def requeue(self, task_id: TaskId) -> TaskInfo:
         return wire.task_info(await self._call("POST", _task_path(task_id, "requeue")))
 
-    async def stats(self, queue: str | None = None) -> list[QueueInfo]:
+    async def stats(self, queue: str | None = None) -> builtins.list[QueueInfo]:
         if queue is None:
             body = await self._call("GET", "/v1/queues")
             return [wire.queue_info(q) for q in body["queues"]]

@@ -6,6 +6,7 @@ programs and tests; domain errors become the same SDK exceptions the HTTP transp
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 from collections.abc import Awaitable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -86,13 +87,13 @@ class InProcessTransport:
     def __init__(self, service: TaskService) -> None:
         self._service = service
 
-    async def enqueue(self, tasks: Sequence[TaskRequest]) -> list[EnqueueResult]:
+    async def enqueue(self, tasks: Sequence[TaskRequest]) -> builtins.list[EnqueueResult]:
         with _translated():
             specs = [_spec(t) for t in tasks]
         answers = await _call(self._service.enqueue(specs))
         return [EnqueueResult(a.task.id, _state(a.task), a.deduplicated) for a in answers]
 
-    async def lease(self, request: LeaseRequest) -> list[LeaseInfo]:
+    async def lease(self, request: LeaseRequest) -> builtins.list[LeaseInfo]:
         asked = ports.LeaseRequest(
             queue=request.queue,
             owner=request.worker_id,
@@ -114,7 +115,7 @@ class InProcessTransport:
 
     async def report(
         self, outcomes: Sequence[Outcome]
-    ) -> list[TaskInfo | sdk_errors.LeaseqClientError]:
+    ) -> builtins.list[TaskInfo | sdk_errors.LeaseqClientError]:
         answers = await _call(self._service.report([_outcome(o) for o in outcomes]))
         return [
             translate(a) if isinstance(a, domain.LeaseqError) else task_info(a) for a in answers
@@ -163,7 +164,7 @@ class InProcessTransport:
     async def requeue(self, task_id: TaskId) -> TaskInfo:
         return task_info(await _call(self._service.requeue(_task_id(task_id))))
 
-    async def stats(self, queue: str | None = None) -> list[QueueInfo]:
+    async def stats(self, queue: str | None = None) -> builtins.list[QueueInfo]:
         return [_queue_info(s) for s in await _call(self._service.stats(queue))]
 
     async def aclose(self) -> None:
@@ -204,7 +205,7 @@ def _outcome(outcome: Outcome) -> ports.Outcome:
 
 
 def _state(task: domain.Task) -> TaskStateName:
-    return task.state.value  # type: ignore[return-value]
+    return task.state.value  # type: ignore[return-value,unused-ignore]
 
 
 def task_info(task: domain.Task) -> TaskInfo:
