@@ -1,0 +1,67 @@
+"""`leaseq worker package.module:worker`: import a worker and run it until SIGTERM/SIGINT.
+
+The service's CLI registers `worker_command` as its `worker` command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import sys
+from typing import Any
+
+from leaseq.sdk.client import Client
+from leaseq.sdk.worker import Worker
+
+
+def load_worker(spec: str, *, url: str | None = None, token: str | None = None) -> Worker:
+    """`module:name` names a Worker, or a callable taking a Client and returning one."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"expected package.module:worker, got {spec!r}")
+    if os.getcwd() not in sys.path:  # like uvicorn: the project you run from is importable
+        sys.path.insert(0, os.getcwd())
+    target: Any = getattr(importlib.import_module(module_name), attribute)
+    if isinstance(target, Worker):
+        if url is not None:
+            target.transport = Client(url, token).transport
+        return target
+    if callable(target):
+        worker = target(Client(url or "http://127.0.0.1:8000", token))
+        if isinstance(worker, Worker):
+            return worker
+    raise TypeError(f"{spec} is neither a Worker nor a factory returning one")
+
+
+def worker_command(
+    spec: str,
+    queue: str | None = None,
+    concurrency: int | None = None,
+    url: str | None = None,
+    token: str | None = None,
+) -> None:
+    """Run the worker `spec` names; `queue` and `concurrency` override its own settings."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+    worker = load_worker(spec, url=url, token=token)
+    if queue is not None:
+        worker.queue = queue
+    if concurrency is not None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        worker.concurrency = concurrency
+    asyncio.run(_run(worker))
+
+
+async def _run(worker: Worker) -> None:
+    try:
+        await worker.run()
+    finally:
+        await worker.transport.aclose()
+
+
+__all__ = ["load_worker", "worker_command"]
