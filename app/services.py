@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from uuid import UUID
 
 from attrs import frozen
 
+from leaseq.app.long_poll import LongPollHub
 from leaseq.domain import JSON, DomainError, Enqueued, Task, TaskSpec
 from leaseq.ports import (
     JitterSource,
@@ -26,8 +27,9 @@ from leaseq.ports import (
 
 @frozen
 class LongPoll:
-    """How lease requests wait: at most `max_wait` seconds; `fallback_poll` bounds how long
-    a waiter trusts wake-ups alone before it looks at the store again."""
+    """How lease requests wait: at most `max_wait` seconds; every `fallback_poll` seconds
+    one waiter per (queue, type filter) looks at the store again, for scheduled tasks,
+    expired leases and missed wake-ups."""
 
     max_wait: float = 20.0
     fallback_poll: float = 1.0
@@ -47,6 +49,16 @@ class TaskService:
         self._notifier = notifier
         self._jitter = jitter
         self._long_poll = long_poll
+        self._hub = LongPollHub(notifier, long_poll.fallback_poll)
+
+    @property
+    def waiting(self) -> int:
+        """How many lease requests are waiting right now (for metrics)."""
+        return self._hub.waiting
+
+    async def close(self) -> None:
+        """Stop the long-poll watchers; waiting requests answer with nothing."""
+        await self._hub.close()
 
     # producers
     async def enqueue(self, specs: Sequence[TaskSpec]) -> list[Enqueued]:
@@ -55,13 +67,21 @@ class TaskService:
     # workers
     async def lease(self, request: LeaseRequest, wait_seconds: float = 0.0) -> list[Task]:
         """Claim ready tasks; when none is ready, wait up to `wait_seconds` for one."""
-        deadline = time.monotonic() + min(max(wait_seconds, 0.0), self._long_poll.max_wait)
-        while True:
-            granted = await self._store.lease(request)
-            remaining = deadline - time.monotonic()
-            if granted or remaining <= 0:
-                return granted
-            await self._notifier.wait(request.queue, min(remaining, self._long_poll.fallback_poll))
+        wait = min(max(wait_seconds, 0.0), self._long_poll.max_wait)
+        if wait <= 0:
+            return await self._store.lease(request)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        async with self._hub.waiter(request.queue, request.types) as waiter:
+            while True:
+                granted = await self._store.lease(request)
+                if granted:
+                    if len(granted) >= request.limit:
+                        waiter.pass_turn()  # a full batch: the queue may hold more
+                    return granted
+                remaining = deadline - loop.time()
+                if remaining <= 0 or not await waiter.wait_turn(remaining):
+                    return []
 
     async def heartbeat(self, task_id: UUID, token: str, lease_for: timedelta) -> Task:
         return await self._store.heartbeat(task_id, token, lease_for=lease_for)

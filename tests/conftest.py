@@ -1,5 +1,4 @@
-"""Suite-wide fixtures and settings: one PostgreSQL server for the run, a fresh database per
-test; Hypothesis profiles (modest by default; the machine is shared)."""
+"""Session-wide fixtures: one PostgreSQL server for the run, a fresh database per test."""
 
 from __future__ import annotations
 
@@ -15,6 +14,9 @@ from hypothesis import HealthCheck, settings
 
 from tests.postgres_server import test_postgres
 
+_database_numbers = itertools.count(1)
+
+# Hypothesis profiles: modest by default (the machine is shared).
 settings.register_profile("default", max_examples=50, deadline=None)
 settings.register_profile("ci", max_examples=50, deadline=None, print_blob=True)
 settings.register_profile(
@@ -24,8 +26,6 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
-
-_database_numbers = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
@@ -72,3 +72,13 @@ async def pg_database_url(pg_admin_url: str) -> AsyncIterator[str]:
 def run(coro):  # type: ignore[no-untyped-def]
     """Run a coroutine from synchronous test code (state machines, subprocess helpers)."""
     return asyncio.run(coro)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that touches PostgreSQL, so CI can rerun them on another server."""
+    for item in items:
+        uses_fixture = "pg_admin_url" in getattr(item, "fixturenames", ())
+        callspec = getattr(item, "callspec", None)
+        uses_param = callspec is not None and "postgres" in callspec.id
+        if uses_fixture or uses_param:
+            item.add_marker(pytest.mark.postgres)

@@ -1,0 +1,133 @@
+"""The FastAPI application of API v1: routers, error handlers, middleware, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from leaseq.adapters.http import routes_health, routes_leases, routes_queues, routes_tasks
+from leaseq.adapters.http.auth import CHALLENGE
+from leaseq.adapters.http.limits import BodyLimitMiddleware
+from leaseq.adapters.http.metrics import MetricsMiddleware, ServiceMetrics
+from leaseq.adapters.http.openapi_doc import install_openapi
+from leaseq.adapters.http.options import HttpOptions
+from leaseq.adapters.http.problems import (
+    INTERNAL,
+    HttpProblem,
+    MethodNotAllowed,
+    RequestInvalid,
+    RouteNotFound,
+    Unauthorized,
+    problem_body,
+    problem_type_of,
+)
+from leaseq.adapters.http.responses import OrjsonResponse, ProblemResponse
+from leaseq.app.runtime import Runtime
+from leaseq.domain import LeaseqError
+
+log = logging.getLogger(__name__)
+
+
+def create_app(runtime: Runtime, options: HttpOptions) -> FastAPI:
+    """The app serves `runtime`'s use cases; the runtime starts and stops with the app."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="leaseq",
+        version=_version(),
+        description="A task queue with fenced leases. Errors are application/problem+json.",
+        default_response_class=OrjsonResponse,
+        lifespan=lifespan,
+    )
+    metrics = ServiceMetrics(waiting=lambda: _waiting(runtime))
+    app.state.runtime = runtime
+    app.state.options = options
+    app.state.metrics = metrics
+    for module in (routes_tasks, routes_leases, routes_queues, routes_health):
+        app.include_router(module.router)
+    _install_error_handlers(app)
+    install_openapi(app)
+    # Outermost first in the stack: metrics see every answer, including a 413.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=options.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(LeaseqError, _problem)  # type: ignore[arg-type]
+    app.add_exception_handler(HttpProblem, _problem)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_exception)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _problem(request: Request, error: Exception) -> ProblemResponse:
+    kind = problem_type_of(error)
+    if kind.status >= 500:
+        log.warning("%s %s answered %s: %s", request.method, request.url.path, kind.code, error)
+    headers = CHALLENGE if isinstance(error, Unauthorized) else None
+    return ProblemResponse(problem_body(error), status_code=kind.status, headers=headers)
+
+
+async def _invalid_request(request: Request, error: RequestValidationError) -> ProblemResponse:
+    errors = [
+        {
+            "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body",
+            "message": e.get("msg", "invalid"),
+        }
+        for e in error.errors()
+    ]
+    problem = RequestInvalid("the request does not match the API schema", errors=errors)
+    return await _problem(request, problem)
+
+
+async def _http_exception(request: Request, error: StarletteHTTPException) -> ProblemResponse:
+    if error.status_code == 404:
+        return await _problem(request, RouteNotFound(f"no route {request.url.path}"))
+    if error.status_code == 405:
+        response = await _problem(
+            request, MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+        )
+        if error.headers and "Allow" in error.headers:
+            response.headers["Allow"] = error.headers["Allow"]
+        return response
+    body: dict[str, Any] = {
+        "type": "http_error",
+        "title": str(error.detail),
+        "status": error.status_code,
+        "detail": str(error.detail),
+    }
+    return ProblemResponse(body, status_code=error.status_code, headers=error.headers)
+
+
+async def _unexpected(request: Request, error: Exception) -> ProblemResponse:
+    log.exception("%s %s failed", request.method, request.url.path, exc_info=error)
+    return ProblemResponse(problem_body(error), status_code=INTERNAL.status)
+
+
+def _waiting(runtime: Runtime) -> float:
+    try:
+        return float(runtime.service.waiting)
+    except RuntimeError:
+        return 0.0
+
+
+def _version() -> str:
+    try:
+        return version("leaseq")
+    except PackageNotFoundError:
+        return "0+unknown"

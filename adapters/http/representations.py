@@ -1,0 +1,94 @@
+"""Domain values as the wire format of API v1 (plain dicts, encoded by orjson)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from leaseq.domain import Enqueued, Task, TaskState
+from leaseq.ports import QueueStats
+
+
+def timestamp(value: datetime) -> str:
+    return value.isoformat()
+
+
+def task_json(task: Task) -> dict[str, Any]:
+    """The task object; the lease is shown only while leased, and never its token."""
+    lease = None
+    if task.state is TaskState.LEASED and task.lease is not None:
+        lease = {
+            "owner": task.lease.owner,
+            "epoch": task.lease.epoch,
+            "expires_at": timestamp(task.lease.expires_at),
+        }
+    return {
+        "id": str(task.id),
+        "queue": task.queue,
+        "type": task.type,
+        "type_version": task.type_version,
+        "payload": task.payload,
+        "labels": task.labels,
+        "priority": task.priority,
+        "run_at": timestamp(task.run_at),
+        "attempts": task.attempts,
+        "max_attempts": task.max_attempts,
+        "retry": task.retry_policy.to_json(),
+        "idempotency_key": task.idempotency_key,
+        "state": task.state.value,
+        "epoch": task.epoch,
+        "lease": lease,
+        "last_error": task.last_error,
+        "result": task.result,
+        "created_at": timestamp(task.created_at),
+        "updated_at": timestamp(task.updated_at),
+        "finished_at": None if task.finished_at is None else timestamp(task.finished_at),
+    }
+
+
+def enqueued_json(answer: Enqueued) -> dict[str, Any]:
+    return {
+        "id": str(answer.task.id),
+        "state": answer.task.state.value,
+        "deduplicated": answer.deduplicated,
+    }
+
+
+def lease_json(task: Task) -> dict[str, Any]:
+    """A granted lease, with the token: only its holder ever sees it."""
+    assert task.lease is not None
+    return {
+        "task_id": str(task.id),
+        "token": task.lease.token,
+        "epoch": task.lease.epoch,
+        "expires_at": timestamp(task.lease.expires_at),
+        "attempt": task.attempts,
+        "max_attempts": task.max_attempts,
+        "queue": task.queue,
+        "type": task.type,
+        "type_version": task.type_version,
+        "payload": task.payload,
+        "labels": task.labels,
+        "priority": task.priority,
+        "created_at": timestamp(task.created_at),
+    }
+
+
+def heartbeat_json(task: Task) -> dict[str, Any]:
+    assert task.lease is not None
+    return {
+        "task_id": str(task.id),
+        "epoch": task.lease.epoch,
+        "expires_at": timestamp(task.lease.expires_at),
+    }
+
+
+def queue_json(stats: QueueStats) -> dict[str, Any]:
+    age = stats.oldest_ready_age
+    return {
+        "queue": stats.queue,
+        "counts": {state.value: stats.counts.get(state, 0) for state in TaskState},
+        "ready": stats.ready,
+        "scheduled": stats.scheduled,
+        "oldest_ready_age_seconds": None if age is None else age.total_seconds(),
+    }

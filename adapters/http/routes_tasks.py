@@ -1,0 +1,123 @@
+"""Producer and operator routes: enqueue, get, list, cancel, requeue."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from leaseq.adapters.http import representations as rep
+from leaseq.adapters.http.auth import require
+from leaseq.adapters.http.metrics import ServiceMetrics, app_metrics
+from leaseq.adapters.http.openapi_doc import problem
+from leaseq.adapters.http.options import HttpOptions, duration, options, service, task_id
+from leaseq.adapters.http.responses import OrjsonResponse
+from leaseq.adapters.http.schemas import EnqueueIn, EnqueueOut, TaskIn, TaskOut, TaskPageOut
+from leaseq.app.access import Scope
+from leaseq.app.services import TaskService
+from leaseq.domain import RetryPolicy, TaskSpec, TaskState, ValidationError
+from leaseq.domain import validation as v
+from leaseq.ports import TaskFilter
+
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses=problem(401, 403, 503))
+
+Service = Annotated[TaskService, Depends(service)]
+Options = Annotated[HttpOptions, Depends(options)]
+Metrics = Annotated[ServiceMetrics, Depends(app_metrics)]
+
+
+@router.post(
+    "",
+    status_code=201,
+    dependencies=[Depends(require(Scope.PRODUCE))],
+    responses={
+        201: {"model": EnqueueOut, "description": "created (some may be deduplicated)"},
+        200: {"model": EnqueueOut, "description": "every task was deduplicated"},
+        **problem(413, 422),
+    },
+)
+async def enqueue(body: EnqueueIn, svc: Service, opts: Options, metrics: Metrics) -> OrjsonResponse:
+    """Enqueue a batch of tasks atomically."""
+    if not body.tasks:
+        raise ValidationError("tasks", "give at least one task")
+    if len(body.tasks) > opts.limits.max_batch:
+        raise ValidationError("tasks", f"at most {opts.limits.max_batch} tasks per request")
+    specs = [_spec(item, opts) for item in body.tasks]
+    answers = await svc.enqueue(specs)
+    for answer in answers:
+        if not answer.deduplicated:
+            metrics.enqueued.labels(answer.task.queue).inc()
+    status = 200 if all(a.deduplicated for a in answers) else 201
+    return OrjsonResponse({"tasks": [rep.enqueued_json(a) for a in answers]}, status_code=status)
+
+
+def _spec(item: TaskIn, opts: HttpOptions) -> TaskSpec:
+    run_at = item.run_at
+    if item.delay_seconds is not None:
+        if run_at is not None:
+            raise ValidationError("delay_seconds", "give run_at or delay_seconds, not both")
+        delay = v.check_delay("delay_seconds", duration("delay_seconds", item.delay_seconds))
+        run_at = opts.clock.now() + delay
+    retry = RetryPolicy(**item.retry.model_dump()) if item.retry is not None else RetryPolicy()
+    return TaskSpec(
+        queue=item.queue,
+        type=item.type,
+        payload=item.payload,
+        type_version=item.type_version,
+        labels=item.labels,
+        priority=item.priority,
+        run_at=run_at,
+        max_attempts=item.max_attempts,
+        retry_policy=retry,
+        idempotency_key=item.idempotency_key,
+    )
+
+
+@router.get(
+    "",
+    dependencies=[Depends(require(Scope.ADMIN))],
+    responses={200: {"model": TaskPageOut}, **problem(422)},
+)
+async def list_tasks(
+    svc: Service,
+    queue: str | None = None,
+    state: TaskState | None = None,
+    type: str | None = None,
+    limit: Annotated[int, Query()] = 100,
+    cursor: str | None = None,
+) -> OrjsonResponse:
+    """List tasks oldest first; `state=dead` is the dead-letter list."""
+    page = await svc.list(TaskFilter(queue, state, type, limit, cursor))
+    return OrjsonResponse(
+        {"tasks": [rep.task_json(t) for t in page.tasks], "next_cursor": page.next_cursor}
+    )
+
+
+@router.get(
+    "/{id}",
+    dependencies=[Depends(require(Scope.ADMIN))],
+    responses={200: {"model": TaskOut}, **problem(404)},
+)
+async def get_task(id: str, svc: Service) -> OrjsonResponse:
+    """The task as it stands (the lease token is never shown)."""
+    return OrjsonResponse(rep.task_json(await svc.get(task_id(id))))
+
+
+@router.post(
+    "/{id}/cancel",
+    dependencies=[Depends(require(Scope.ADMIN))],
+    responses={200: {"model": TaskOut}, **problem(404, 409)},
+)
+async def cancel(id: str, svc: Service) -> OrjsonResponse:
+    """Cancel a pending or leased task; a lease is revoked at once."""
+    return OrjsonResponse(rep.task_json(await svc.cancel(task_id(id))))
+
+
+@router.post(
+    "/{id}/requeue",
+    dependencies=[Depends(require(Scope.ADMIN))],
+    responses={200: {"model": TaskOut}, **problem(404, 409)},
+)
+async def requeue(id: str, svc: Service) -> OrjsonResponse:
+    """Redrive a dead or cancelled task: pending, attempts reset, ready at once."""
+    return OrjsonResponse(rep.task_json(await svc.requeue(task_id(id))))

@@ -1,0 +1,316 @@
+"""Every SQL statement of the PostgreSQL task store, named; all values are bound parameters.
+
+Each transition is one statement (a transaction of its own, run in autocommit). `:now`
+is NULL in production, so `now()`, PostgreSQL's clock, decides; tests pass an instant.
+Durations travel as whole microseconds, so no interval ever carries a day part.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import TextClause, text
+
+from leaseq.domain.transitions import EXPIRED_ERROR
+
+CHANNEL = "leaseq_wakeup"
+
+# Inline rather than a CTE, so that the planner sees a stable value usable in index scans.
+_NOW = "COALESCE(CAST(:now AS timestamptz), now())"
+_MICROS = "interval '1 microsecond'"
+
+# Alongside a result row: wakes the waiters of the row's queue when the row is ready.
+_WAKE_ROW = f"""woke AS (
+    SELECT pg_notify('{CHANNEL}', u.queue) FROM changed u
+    WHERE u.state = 'pending' AND u.run_at <= {_NOW})"""
+
+# RetryPolicy.delay in SQL, on the row's attempts and the bound jitter `:draw`: the same
+# IEEE double arithmetic as Python, floored to whole ms. A power that would overflow a
+# double (Python's OverflowError) or a product far beyond any cap gives the cap.
+_EXPONENT = "CAST(LEAST(t.attempts - 1, 1000) AS double precision)"
+_RAW_BACKOFF = f"""(CASE
+    WHEN t.retry_base = 0 THEN CAST(0 AS double precision)
+    WHEN {_EXPONENT} * ln(t.retry_factor) > 709
+      OR ln(t.retry_base) + {_EXPONENT} * ln(t.retry_factor) > 700 THEN t.retry_max
+    ELSE LEAST(t.retry_max, t.retry_base * power(t.retry_factor, {_EXPONENT}))
+  END)"""
+
+
+def _backoff(draw: str) -> str:
+    raw = _RAW_BACKOFF
+    seconds = f"({raw} * (1.0 - t.retry_jitter) + {raw} * t.retry_jitter * {draw})"
+    return f"(floor({seconds} * 1000.0) * interval '1 millisecond')"
+
+
+def _retry_set(delay_us: str, draw: str, error: str) -> str:
+    """SET list of `retry`: pending at now + delay, or dead when the attempts are used up."""
+    dead = "t.attempts >= t.max_attempts"
+    delay = f"COALESCE({delay_us} * {_MICROS}, {_backoff(draw)})"
+    return f"""
+        state = CASE WHEN {dead} THEN 'dead' ELSE 'pending' END,
+        run_at = CASE WHEN {dead} THEN t.run_at ELSE {_NOW} + {delay} END,
+        result = CASE WHEN {dead} THEN NULL ELSE t.result END,
+        finished_at = CASE WHEN {dead} THEN {_NOW} ELSE t.finished_at END,
+        last_error = {error},
+        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+        updated_at = {_NOW}"""
+
+
+_COMPLETE_SET = f"""
+        state = 'succeeded', result = CAST(:result AS json), finished_at = {_NOW},
+        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}"""
+
+_FAIL_SET = f"""
+        state = 'dead', last_error = :error, result = NULL, finished_at = {_NOW},
+        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}"""
+
+_RELEASE_SET = f"""
+        state = 'pending', attempts = GREATEST(0, t.attempts - 1),
+        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}"""
+
+_HEARTBEAT_SET = (
+    f"lease_expires_at = {_NOW} + CAST(:lease_us AS bigint) * {_MICROS}, updated_at = {_NOW}"
+)
+
+_FENCE = f"""t.id = :id AND t.lease_token = :token AND t.state = 'leased'
+      AND t.lease_expires_at > {_NOW}"""
+
+
+def _fenced(set_list: str, *, wakes: bool) -> TextClause:
+    """One fenced call: the UPDATE matches only the live lease that `:token` proves."""
+    if not wakes:
+        return text(
+            f"""            UPDATE leaseq_tasks t SET {set_list} WHERE {_FENCE} RETURNING t.*"""
+        )
+    return text(
+        f"""WITH
+        changed AS (
+            UPDATE leaseq_tasks t SET {set_list} WHERE {_FENCE} RETURNING t.*),
+        {_WAKE_ROW}
+        SELECT u.*, (SELECT count(*) FROM woke) AS woken FROM changed u"""
+    )
+
+
+HEARTBEAT = _fenced(_HEARTBEAT_SET, wakes=False)
+COMPLETE = _fenced(_COMPLETE_SET, wakes=False)
+FAIL = _fenced(_FAIL_SET, wakes=False)
+RELEASE = _fenced(_RELEASE_SET, wakes=True)
+RETRY = _fenced(
+    _retry_set("CAST(:delay_us AS bigint)", "CAST(:draw AS double precision)", ":error"),
+    wakes=True,
+)
+
+# The read that explains a refusal: the task as stored, and the instant to judge it at.
+FENCE_STATE = text(
+    f"SELECT t.*, {_NOW} AS judged_at FROM leaseq_tasks t WHERE t.id = ANY(CAST(:ids AS uuid[]))"
+)
+
+# report: many outcomes in one statement; rows come back with their position `n`.
+REPORT = text(
+    f"""WITH
+    input AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS uuid[]), CAST(:tokens AS text[]), CAST(:kinds AS text[]),
+            CAST(:results AS text[]), CAST(:errors AS text[]), CAST(:delays_us AS bigint[]),
+            CAST(:draws AS double precision[])
+        ) WITH ORDINALITY AS i(id, token, kind, result, error, delay_us, draw, n)),
+    changed AS (
+        UPDATE leaseq_tasks t SET
+            state = CASE i.kind WHEN 'complete' THEN 'succeeded' WHEN 'fail' THEN 'dead'
+                ELSE CASE WHEN t.attempts >= t.max_attempts THEN 'dead' ELSE 'pending' END END,
+            run_at = CASE WHEN i.kind = 'retry' AND t.attempts < t.max_attempts
+                THEN {_NOW} + COALESCE(i.delay_us * {_MICROS}, {_backoff("i.draw")})
+                ELSE t.run_at END,
+            result = CASE WHEN i.kind = 'complete' THEN CAST(i.result AS json)
+                WHEN i.kind = 'retry' AND t.attempts < t.max_attempts THEN t.result
+                ELSE NULL END,
+            finished_at = CASE WHEN i.kind = 'retry' AND t.attempts < t.max_attempts
+                THEN t.finished_at ELSE {_NOW} END,
+            last_error = CASE WHEN i.kind = 'complete' THEN t.last_error ELSE i.error END,
+            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+            updated_at = {_NOW}
+        FROM input i
+        WHERE t.id = i.id AND t.lease_token = i.token AND t.state = 'leased'
+          AND t.lease_expires_at > {_NOW}
+        RETURNING i.n, t.*),
+    woke AS (
+        SELECT pg_notify('{CHANNEL}', q.queue) FROM (
+            SELECT DISTINCT u.queue FROM changed u
+            WHERE u.state = 'pending' AND u.run_at <= {_NOW}) q)
+    SELECT u.*, (SELECT count(*) FROM woke) AS woken FROM changed u"""
+)
+
+# lease: dead-letter the exhausted expired leases in scope, then claim in claim order.
+# Two index-ordered arms (ready pending tasks; expired leases with attempts left, ready
+# from their expiry instant) are merged; SKIP LOCKED keeps concurrent claimers apart.
+_IN_SCOPE = """t.queue = :queue AND (CAST(:types AS text[]) IS NULL OR (t.type, t.type_version)
+    IN (SELECT w.type, w.version FROM unnest(CAST(:types AS text[]), CAST(:versions AS int[]))
+        AS w(type, version)))"""
+
+LEASE = text(
+    f"""WITH
+    exhausted AS (
+        UPDATE leaseq_tasks t SET state = 'dead', last_error = :expired_error,
+            finished_at = {_NOW}, updated_at = {_NOW}
+        WHERE t.id IN (
+            SELECT t.id FROM leaseq_tasks t
+            WHERE {_IN_SCOPE} AND t.state = 'leased' AND t.lease_expires_at <= {_NOW}
+              AND t.attempts >= t.max_attempts
+            FOR UPDATE OF t SKIP LOCKED)
+        RETURNING t.id),
+    ready AS (
+        SELECT t.id, t.priority, t.run_at AS ready_at FROM leaseq_tasks t
+        WHERE {_IN_SCOPE} AND t.state = 'pending' AND t.run_at <= {_NOW}
+        ORDER BY t.priority DESC, t.run_at, t.id
+        LIMIT :limit
+        FOR UPDATE OF t SKIP LOCKED),
+    lapsed AS (
+        SELECT t.id, t.priority, t.lease_expires_at AS ready_at FROM leaseq_tasks t
+        WHERE {_IN_SCOPE} AND t.state = 'leased' AND t.lease_expires_at <= {_NOW}
+          AND t.attempts < t.max_attempts
+        ORDER BY t.priority DESC, t.lease_expires_at, t.id
+        LIMIT :limit
+        FOR UPDATE OF t SKIP LOCKED),
+    chosen AS (
+        SELECT m.id, row_number() OVER (ORDER BY m.priority DESC, m.ready_at, m.id) AS n
+        FROM (SELECT * FROM ready UNION ALL SELECT * FROM lapsed) m
+        ORDER BY m.priority DESC, m.ready_at, m.id
+        LIMIT :limit),
+    granted AS (
+        UPDATE leaseq_tasks t SET
+            state = 'leased', attempts = t.attempts + 1, epoch = t.epoch + 1,
+            run_at = CASE WHEN t.state = 'leased' THEN t.lease_expires_at ELSE t.run_at END,
+            last_error = CASE WHEN t.state = 'leased' THEN :expired_error ELSE t.last_error END,
+            lease_owner = :owner, lease_token = (CAST(:tokens AS text[]))[ch.n],
+            lease_expires_at = {_NOW} + CAST(:lease_us AS bigint) * {_MICROS}, updated_at = {_NOW}
+        FROM chosen ch
+        WHERE t.id = ch.id
+        RETURNING ch.n, t.*)
+    SELECT g.*, (SELECT count(*) FROM exhausted) AS exhausted FROM granted g ORDER BY g.n"""
+)
+
+# enqueue: one INSERT for the batch. The unique partial index on (queue, idempotency_key)
+# refuses repeats (earlier ones in the same batch too); each input row then finds the
+# task that answers it: its own new row, a new row of an earlier repeat, or an old one.
+ENQUEUE = text(
+    f"""WITH
+    input AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS uuid[]), CAST(:queues AS text[]), CAST(:types AS text[]),
+            CAST(:versions AS int[]), CAST(:payloads AS text[]), CAST(:labels AS text[]),
+            CAST(:priorities AS int[]), CAST(:run_ats AS timestamptz[]),
+            CAST(:max_attempts AS int[]), CAST(:bases AS double precision[]),
+            CAST(:factors AS double precision[]), CAST(:maxes AS double precision[]),
+            CAST(:jitters AS double precision[]), CAST(:keys AS text[])
+        ) WITH ORDINALITY AS i(id, queue, type, type_version, payload, labels, priority, run_at,
+            max_attempts, retry_base, retry_factor, retry_max, retry_jitter,
+            idempotency_key, n)),
+    inserted AS (
+        INSERT INTO leaseq_tasks (id, queue, type, type_version, payload, labels, priority,
+            run_at, attempts, max_attempts, retry_base, retry_factor, retry_max, retry_jitter,
+            idempotency_key, state, epoch, created_at, updated_at)
+        SELECT i.id, i.queue, i.type, i.type_version, CAST(i.payload AS json),
+            CAST(i.labels AS jsonb), i.priority, COALESCE(i.run_at, {_NOW}), 0, i.max_attempts,
+            i.retry_base, i.retry_factor, i.retry_max, i.retry_jitter, i.idempotency_key,
+            'pending', 0, {_NOW}, {_NOW}
+        FROM input i ORDER BY i.n
+        ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING *),
+    woke AS (
+        SELECT pg_notify('{CHANNEL}', q.queue) FROM (
+            SELECT DISTINCT s.queue FROM inserted s WHERE s.run_at <= {_NOW}) q)
+    SELECT i.n, false AS deduplicated, s.*, (SELECT count(*) FROM woke) AS woken
+        FROM input i JOIN inserted s ON s.id = i.id
+    UNION ALL
+    SELECT i.n, true, s.*, 0 FROM input i JOIN inserted s
+        ON s.queue = i.queue AND s.idempotency_key = i.idempotency_key AND s.id <> i.id
+    UNION ALL
+    SELECT i.n, true, t.*, 0 FROM input i JOIN leaseq_tasks t
+        ON t.queue = i.queue AND t.idempotency_key = i.idempotency_key
+        WHERE NOT EXISTS (SELECT 1 FROM inserted s WHERE s.id = i.id)"""
+)
+
+# A repeat whose original was committed by a concurrent batch after this one's snapshot.
+BY_IDEMPOTENCY_KEY = text(
+    "SELECT t.* FROM leaseq_tasks t WHERE t.queue = :queue AND t.idempotency_key = :key"
+)
+
+GET = text("SELECT t.* FROM leaseq_tasks t WHERE t.id = :id")
+
+CANCEL = text(
+    f"""    UPDATE leaseq_tasks t SET state = 'cancelled', result = NULL, finished_at = {_NOW},
+        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}
+    WHERE t.id = :id AND t.state IN ('pending', 'leased') RETURNING t.*"""
+)
+
+REQUEUE = text(
+    f"""WITH
+    changed AS (
+        UPDATE leaseq_tasks t SET state = 'pending', attempts = 0, run_at = {_NOW},
+            result = NULL, finished_at = NULL,
+            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}
+        WHERE t.id = :id AND t.state IN ('dead', 'cancelled') RETURNING t.*),
+    {_WAKE_ROW}
+    SELECT u.*, (SELECT count(*) FROM woke) AS woken FROM changed u"""
+)
+
+LIST = text(
+    """SELECT t.* FROM leaseq_tasks t
+    WHERE (CAST(:queue AS text) IS NULL OR t.queue = :queue)
+      AND (CAST(:state AS text) IS NULL OR t.state = :state)
+      AND (CAST(:type AS text) IS NULL OR t.type = :type)
+      AND (CAST(:after AS uuid) IS NULL OR t.id > :after)
+    ORDER BY t.id LIMIT :limit"""
+)
+
+# Counts per state; ready/scheduled/oldest come from the pending partial index.
+STATS = text(
+    f"""    SELECT t.queue,
+        count(*) FILTER (WHERE t.state = 'pending') AS pending,
+        count(*) FILTER (WHERE t.state = 'leased') AS leased,
+        count(*) FILTER (WHERE t.state = 'succeeded') AS succeeded,
+        count(*) FILTER (WHERE t.state = 'dead') AS dead,
+        count(*) FILTER (WHERE t.state = 'cancelled') AS cancelled,
+        count(*) FILTER (WHERE t.state = 'pending' AND t.run_at <= {_NOW}) AS ready,
+        count(*) FILTER (WHERE t.state = 'pending' AND t.run_at > {_NOW}) AS scheduled,
+        min(t.run_at) FILTER (WHERE t.state = 'pending' AND t.run_at <= {_NOW}) AS oldest_ready,
+        {_NOW} AS judged_at
+    FROM leaseq_tasks t
+    WHERE CAST(:queue AS text) IS NULL OR t.queue = :queue
+    GROUP BY t.queue ORDER BY t.queue"""
+)
+
+# The expiry sweep, in bounded batches; SKIP LOCKED lets every replica run it at once.
+EXPIRE_DUE = text(
+    f"""WITH
+    due AS (
+        SELECT t.id FROM leaseq_tasks t
+        WHERE t.state = 'leased' AND t.lease_expires_at <= {_NOW}
+        ORDER BY t.lease_expires_at, t.id LIMIT :limit
+        FOR UPDATE OF t SKIP LOCKED),
+    changed AS (
+        UPDATE leaseq_tasks t SET
+            state = CASE WHEN t.attempts >= t.max_attempts THEN 'dead' ELSE 'pending' END,
+            run_at = CASE WHEN t.attempts >= t.max_attempts THEN t.run_at
+                ELSE t.lease_expires_at END,
+            finished_at = CASE WHEN t.attempts >= t.max_attempts THEN {_NOW}
+                ELSE t.finished_at END,
+            last_error = :expired_error, updated_at = {_NOW}
+        FROM due WHERE t.id = due.id
+        RETURNING t.queue, t.state, t.run_at),
+    woke AS (
+        SELECT pg_notify('{CHANNEL}', q.queue) FROM (
+            SELECT DISTINCT u.queue FROM changed u WHERE u.state = 'pending') q)
+    SELECT (SELECT count(*) FROM changed) AS moved, (SELECT count(*) FROM woke) AS woken"""
+)
+
+PRUNE = text(
+    """WITH doomed AS (
+        SELECT t.id FROM leaseq_tasks t
+        WHERE t.finished_at IS NOT NULL AND t.finished_at < :before
+          AND t.state IN ('succeeded', 'dead', 'cancelled')
+        ORDER BY t.finished_at, t.id LIMIT :limit
+        FOR UPDATE SKIP LOCKED),
+    gone AS (DELETE FROM leaseq_tasks t USING doomed WHERE t.id = doomed.id RETURNING t.id)
+    SELECT count(*) AS deleted FROM gone"""
+)
+
+EXPIRED = EXPIRED_ERROR

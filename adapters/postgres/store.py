@@ -1,0 +1,396 @@
+"""PostgresTaskStore: each transition of `leaseq.domain.transitions` as one SQL statement.
+
+Validation runs in Python before any SQL, exactly as the memory store does it; the
+statements (queries.py) then apply the transition atomically in PostgreSQL. A fenced
+call that matches no row costs one more read, which names the refusal by the rules of
+`transitions.check_fence`.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import TextClause
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from leaseq.adapters.postgres import queries as q
+from leaseq.adapters.postgres.engine import create_engine
+from leaseq.adapters.postgres.errors import SCHEMA_HINT, translated
+from leaseq.adapters.postgres.rows import enqueue_params, micros, to_task
+from leaseq.adapters.postgres.schema import expected_revision, read_revision
+from leaseq.adapters.system import SecretTokenGenerator, Uuid7Generator
+from leaseq.domain import (
+    DEFAULT_LIMITS,
+    JSON,
+    DomainError,
+    Enqueued,
+    InvalidTransition,
+    LeaseLost,
+    Limits,
+    Task,
+    TaskNotFound,
+    TaskSpec,
+    TaskState,
+    ValidationError,
+)
+from leaseq.domain import transitions as tr
+from leaseq.domain import validation as v
+from leaseq.ports import (
+    Complete,
+    Fail,
+    IdGenerator,
+    LeaseRequest,
+    Outcome,
+    QueueStats,
+    Retry,
+    SchemaOutOfDate,
+    StoreUnavailable,
+    TaskFilter,
+    TaskPage,
+    TokenGenerator,
+)
+
+Row = Mapping[str, Any]
+
+
+class PostgresTaskStore:
+    """The TaskStore port on PostgreSQL. Build it with `open_postgres_store`."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        ids: IdGenerator | None = None,
+        tokens: TokenGenerator | None = None,
+    ) -> None:
+        # Every statement is a transaction of its own: autocommit saves BEGIN/COMMIT trips.
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._owned = engine
+        self._limits = limits
+        self._ids = ids or Uuid7Generator()
+        self._tokens = tokens or SecretTokenGenerator()
+
+    # -- producers -------------------------------------------------------------------
+
+    async def enqueue(
+        self, specs: Sequence[TaskSpec], *, now: datetime | None = None
+    ) -> list[Enqueued]:
+        if len(specs) > self._limits.max_batch:
+            raise ValidationError("tasks", f"at most {self._limits.max_batch} per batch")
+        payloads = [v.check_spec(spec, self._limits) for spec in specs]
+        if not specs:
+            return []
+        ids = [self._ids.new_id() for _ in specs]
+        params = enqueue_params(specs, payloads, ids) | {"now": _aware(now)}
+        answers: dict[int, Enqueued] = {}
+        for row in await self._rows(q.ENQUEUE, params):
+            answers.setdefault(row["n"] - 1, Enqueued(to_task(row), row["deduplicated"]))
+        for index, spec in enumerate(specs):
+            if index not in answers:
+                answers[index] = Enqueued(await self._original(spec), deduplicated=True)
+        return [answers[index] for index in range(len(specs))]
+
+    async def _original(self, spec: TaskSpec) -> Task:
+        """The task a repeat names, committed by a concurrent batch after ours began."""
+        rows = await self._rows(
+            q.BY_IDEMPOTENCY_KEY, {"queue": spec.queue, "key": spec.idempotency_key}
+        )
+        if not rows:  # pruned in between: the caller may simply enqueue again
+            raise StoreUnavailable("a concurrent change hid the deduplicated task; retry")
+        return to_task(rows[0])
+
+    # -- workers ---------------------------------------------------------------------
+
+    async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
+        _check_lease_request(request, self._limits)
+        types = request.types
+        params = {
+            "now": _aware(now),
+            "queue": request.queue,
+            "types": None if types is None else [t.type for t in types],
+            "versions": None if types is None else [t.version for t in types],
+            "limit": request.limit,
+            "owner": request.owner,
+            "tokens": [self._tokens.new_token() for _ in range(request.limit)],
+            "lease_us": micros(request.lease_for),
+            "expired_error": tr.EXPIRED_ERROR,
+        }
+        return [to_task(row) for row in await self._rows(q.LEASE, params)]
+
+    async def heartbeat(
+        self, task_id: UUID, token: str, *, lease_for: timedelta, now: datetime | None = None
+    ) -> Task:
+        v.check_lease_for(lease_for, self._limits)
+        return await self._fenced(q.HEARTBEAT, task_id, token, now, {"lease_us": micros(lease_for)})
+
+    async def complete(
+        self, task_id: UUID, token: str, result: JSON = None, *, now: datetime | None = None
+    ) -> Task:
+        encoded = v.check_result(result, self._limits)
+        return await self._fenced(q.COMPLETE, task_id, token, now, {"result": encoded})
+
+    async def retry(
+        self,
+        task_id: UUID,
+        token: str,
+        error: str,
+        *,
+        delay: timedelta | None = None,
+        jitter_draw: float = 0.0,
+        now: datetime | None = None,
+    ) -> Task:
+        params = _retry_params(delay, jitter_draw, error, self._limits)
+        return await self._fenced(q.RETRY, task_id, token, now, params)
+
+    async def fail(
+        self, task_id: UUID, token: str, error: str, *, now: datetime | None = None
+    ) -> Task:
+        text = v.clip_error(error, self._limits)
+        return await self._fenced(q.FAIL, task_id, token, now, {"error": text})
+
+    async def release(self, task_id: UUID, token: str, *, now: datetime | None = None) -> Task:
+        return await self._fenced(q.RELEASE, task_id, token, now, {})
+
+    async def report(
+        self, outcomes: Sequence[Outcome], *, now: datetime | None = None
+    ) -> list[Task | DomainError]:
+        now = _aware(now)
+        answers: list[Task | DomainError | None] = [None] * len(outcomes)
+        accepted: list[tuple[int, Outcome, dict[str, Any]]] = []
+        for index, outcome in enumerate(outcomes):
+            try:
+                accepted.append((index, outcome, _report_params(outcome, self._limits)))
+            except DomainError as error:
+                answers[index] = error
+        # A task named twice is applied in order: its n-th mention goes in the n-th round.
+        for batch in _rounds(accepted):
+            await self._report_round(batch, now, answers)
+        return [answer for answer in answers if answer is not None]
+
+    async def _report_round(
+        self,
+        batch: builtins.list[tuple[int, Outcome, dict[str, Any]]],
+        now: datetime | None,
+        answers: builtins.list[Task | DomainError | None],
+    ) -> None:
+        entries = [entry for _, _, entry in batch]
+        params: dict[str, Any] = {
+            f"{column}s": [entry[column] for entry in entries]
+            for column in ("id", "token", "kind", "result", "error", "draw")
+        }
+        params["delays_us"] = [entry["delay_us"] for entry in entries]
+        params["now"] = now
+        for row in await self._rows(q.REPORT, params):
+            answers[batch[row["n"] - 1][0]] = to_task(row)
+        refused = [(index, outcome) for index, outcome, _ in batch if answers[index] is None]
+        if refused:
+            reasons = await self._refusals([(o.task_id, o.token) for _, o in refused], now)
+            for (index, _), reason in zip(refused, reasons, strict=True):
+                answers[index] = reason
+
+    # -- operators -------------------------------------------------------------------
+
+    async def cancel(self, task_id: UUID, *, now: datetime | None = None) -> Task:
+        return await self._guarded(q.CANCEL, "cancel", task_id, now)
+
+    async def requeue(self, task_id: UUID, *, now: datetime | None = None) -> Task:
+        return await self._guarded(q.REQUEUE, "requeue", task_id, now)
+
+    async def get(self, task_id: UUID) -> Task:
+        rows = await self._rows(q.GET, {"id": task_id})
+        if not rows:
+            raise TaskNotFound(task_id)
+        return to_task(rows[0])
+
+    async def list(self, filter: TaskFilter) -> TaskPage:
+        limit = v.check_int("limit", filter.limit, 1, self._limits.max_batch)
+        params = {
+            "queue": filter.queue,
+            "state": None if filter.state is None else TaskState(filter.state).value,
+            "type": filter.type,
+            "after": _parse_cursor(filter.cursor),
+            "limit": limit + 1,
+        }
+        tasks = [to_task(row) for row in await self._rows(q.LIST, params)]
+        page = tasks[:limit]
+        return TaskPage(page, str(page[-1].id) if len(tasks) > limit else None)
+
+    async def stats(
+        self, queue: str | None = None, *, now: datetime | None = None
+    ) -> builtins.list[QueueStats]:
+        rows = await self._rows(q.STATS, {"queue": queue, "now": _aware(now)})
+        found = [_queue_stats(row) for row in rows]
+        if queue is not None and not found:
+            counts = dict.fromkeys(TaskState, 0)
+            return [QueueStats(queue, counts, 0, 0, None)]
+        return found
+
+    # -- maintenance -----------------------------------------------------------------
+
+    async def expire_due(self, *, limit: int, now: datetime | None = None) -> int:
+        v.check_int("limit", limit, 0, 100_000)
+        params = {"limit": limit, "now": _aware(now), "expired_error": tr.EXPIRED_ERROR}
+        rows = await self._rows(q.EXPIRE_DUE, params)
+        return int(rows[0]["moved"])
+
+    async def prune(self, *, finished_before: datetime, limit: int) -> int:
+        v.check_int("limit", limit, 0, 100_000)
+        params = {"before": v.check_aware("finished_before", finished_before), "limit": limit}
+        rows = await self._rows(q.PRUNE, params)
+        return int(rows[0]["deleted"])
+
+    async def close(self) -> None:
+        await self._owned.dispose()
+
+    # -- internals -------------------------------------------------------------------
+
+    async def _rows(self, statement: TextClause, params: dict[str, Any]) -> builtins.list[Row]:
+        with translated():
+            async with self._engine.connect() as conn:
+                result = await conn.execute(statement, params)
+                return builtins.list(result.mappings())
+
+    async def _fenced(
+        self,
+        statement: TextClause,
+        task_id: UUID,
+        token: str,
+        now: datetime | None,
+        params: dict[str, Any],
+    ) -> Task:
+        now = _aware(now)
+        rows = await self._rows(statement, {"id": task_id, "token": token, "now": now, **params})
+        if rows:
+            return to_task(rows[0])
+        raise (await self._refusals([(task_id, token)], now))[0]
+
+    async def _refusals(
+        self, calls: Sequence[tuple[UUID, str]], now: datetime | None
+    ) -> builtins.list[DomainError]:
+        """Why each fenced call matched nothing, judged as `transitions.check_fence` would."""
+        ids = builtins.list({task_id for task_id, _ in calls})
+        rows = await self._rows(q.FENCE_STATE, {"ids": ids, "now": now})
+        stored = {row["id"]: (to_task(row), row["judged_at"]) for row in rows}
+        return [_refusal(stored.get(task_id), task_id, token) for task_id, token in calls]
+
+    async def _guarded(
+        self, statement: TextClause, transition: str, task_id: UUID, now: datetime | None
+    ) -> Task:
+        rows = await self._rows(statement, {"id": task_id, "now": _aware(now)})
+        if rows:
+            return to_task(rows[0])
+        task = await self.get(task_id)
+        raise InvalidTransition(task.id, transition, task.state.value)
+
+
+async def open_postgres_store(
+    url: str,
+    *,
+    pool_size: int = 10,
+    limits: Limits = DEFAULT_LIMITS,
+    ids: IdGenerator | None = None,
+    tokens: TokenGenerator | None = None,
+) -> PostgresTaskStore:
+    """A store on `url`. Raises SchemaOutOfDate when the schema is not the one this code
+    needs (run `leaseq migrate`), StoreUnavailable when the database cannot be reached."""
+    engine = create_engine(url, pool_size=pool_size)
+    try:
+        with translated():
+            async with engine.connect() as conn:
+                current = await conn.run_sync(read_revision)
+        expected = expected_revision()
+        if current != expected:
+            raise SchemaOutOfDate(f"{SCHEMA_HINT} (database: {current}, needed: {expected})")
+    except BaseException:
+        await engine.dispose()
+        raise
+    return PostgresTaskStore(engine, limits=limits, ids=ids, tokens=tokens)
+
+
+def _refusal(found: tuple[Task, datetime] | None, task_id: UUID, token: str) -> DomainError:
+    if found is None:
+        return TaskNotFound(task_id)
+    task, judged_at = found
+    try:
+        tr.check_fence(task, token, judged_at)
+    except DomainError as error:
+        return error
+    return LeaseLost(task_id)  # it changed under us between the two statements
+
+
+def _aware(now: datetime | None) -> datetime | None:
+    return None if now is None else v.check_aware("now", now)
+
+
+def _check_lease_request(request: LeaseRequest, limits: Limits) -> None:
+    v.check_name("queue", request.queue)
+    v.check_owner(request.owner, limits)
+    v.check_int("max_tasks", request.limit, 1, limits.max_batch)
+    v.check_lease_for(request.lease_for, limits)
+    for pair in request.types or ():
+        v.check_name("types.type", pair.type)
+        v.check_int("types.version", pair.version, limits.min_type_version, limits.max_type_version)
+
+
+def _retry_params(
+    delay: timedelta | None, draw: float, error: str, limits: Limits
+) -> dict[str, Any]:
+    if delay is not None:
+        v.check_delay("delay_seconds", delay, limits)
+    if not 0.0 <= draw < 1.0:
+        raise ValueError("the jitter draw lies in [0, 1)")
+    return {"delay_us": micros(delay), "draw": float(draw), "error": v.clip_error(error, limits)}
+
+
+def _report_params(outcome: Outcome, limits: Limits) -> dict[str, Any]:
+    """One outcome as a row of the REPORT arrays; refuses bad input like the single calls."""
+    base = {"id": outcome.task_id, "token": outcome.token, "result": None, "error": None}
+    if isinstance(outcome, Complete):
+        return base | {
+            "kind": "complete",
+            "result": v.check_result(outcome.result, limits),
+            "delay_us": None,
+            "draw": 0.0,
+        }
+    if isinstance(outcome, Retry):
+        params = _retry_params(outcome.delay, outcome.jitter_draw, outcome.error, limits)
+        return base | {"kind": "retry"} | params
+    if isinstance(outcome, Fail):
+        error = v.clip_error(outcome.error, limits)
+        return base | {"kind": "fail", "error": error, "delay_us": None, "draw": 0.0}
+    raise ValidationError("outcome", f"unknown outcome {type(outcome).__name__}")
+
+
+def _rounds(
+    entries: Sequence[tuple[int, Outcome, dict[str, Any]]],
+) -> builtins.list[builtins.list[tuple[int, Outcome, dict[str, Any]]]]:
+    rounds: builtins.list[builtins.list[tuple[int, Outcome, dict[str, Any]]]] = []
+    seen: dict[UUID, int] = {}
+    for entry in entries:
+        depth = seen.get(entry[1].task_id, 0)
+        seen[entry[1].task_id] = depth + 1
+        if depth == len(rounds):
+            rounds.append([])
+        rounds[depth].append(entry)
+    return rounds
+
+
+def _queue_stats(row: Row) -> QueueStats:
+    counts = {state: int(row[state.value]) for state in TaskState}
+    oldest = row["oldest_ready"]
+    age = None if oldest is None else row["judged_at"] - oldest
+    return QueueStats(row["queue"], counts, int(row["ready"]), int(row["scheduled"]), age)
+
+
+def _parse_cursor(cursor: str | None) -> UUID | None:
+    if cursor is None:
+        return None
+    try:
+        return UUID(cursor)
+    except (ValueError, TypeError, AttributeError):
+        raise ValidationError("cursor", "is not a cursor this service handed out") from None

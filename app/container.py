@@ -1,0 +1,158 @@
+"""The composition root: the one place that picks concrete adapters and wires them.
+
+`providers.Selector` chooses the memory or PostgreSQL store from the settings; tests swap
+any provider with `container.<name>.override(...)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from dependency_injector import containers, providers
+
+from leaseq.adapters.http import HttpOptions, create_app
+from leaseq.adapters.memory import InMemoryNotifier, InMemoryTaskStore
+from leaseq.adapters.system import RandomJitter, SecretTokenGenerator, SystemClock, Uuid7Generator
+from leaseq.app.access import load_access_tokens
+from leaseq.app.maintenance import MaintenancePlan
+from leaseq.app.runtime import Runtime, store_answers
+from leaseq.app.services import LongPoll
+from leaseq.app.settings import Settings
+from leaseq.domain import Limits
+from leaseq.ports import Clock, IdGenerator, Notifier, SchemaOutOfDate, TaskStore, TokenGenerator
+
+
+def _memory_opener(store: InMemoryTaskStore) -> Callable[[], Awaitable[TaskStore]]:
+    async def open_store() -> TaskStore:
+        return store
+
+    return open_store
+
+
+def _postgres_opener(
+    url: str, limits: Limits, ids: IdGenerator, tokens: TokenGenerator
+) -> Callable[[], Awaitable[TaskStore]]:
+    async def open_store() -> TaskStore:
+        from leaseq.adapters.postgres import open_postgres_store
+
+        store: TaskStore = await open_postgres_store(url, limits=limits, ids=ids, tokens=tokens)
+        return store
+
+    return open_store
+
+
+def _postgres_notifier(url: str) -> Notifier:
+    from leaseq.adapters.postgres import PostgresNotifier
+
+    notifier: Notifier = PostgresNotifier(url)
+    return notifier
+
+
+def _postgres_readiness(url: str) -> Callable[[TaskStore], Awaitable[None]]:
+    async def ready(store: TaskStore) -> None:
+        from leaseq.adapters.postgres import schema_status
+
+        current, expected = await schema_status(url)
+        if current != expected:
+            raise SchemaOutOfDate(
+                f"database schema is {current or 'empty'}, this service needs {expected}; "
+                "run `leaseq migrate`"
+            )
+        await store_answers(store)
+
+    return ready
+
+
+def _plan(settings: Settings) -> MaintenancePlan:
+    return MaintenancePlan(
+        expiry_interval=settings.expiry_interval_seconds,
+        expiry_batch=settings.expiry_batch,
+        prune_interval=settings.prune_interval_seconds,
+        prune_batch=settings.prune_batch,
+        retention=timedelta(seconds=settings.retention_seconds),
+    )
+
+
+def _long_poll(settings: Settings) -> LongPoll:
+    return LongPoll(
+        max_wait=settings.max_wait_seconds, fallback_poll=settings.ready_check_interval_seconds
+    )
+
+
+def _database_url(settings: Settings) -> str:
+    if not settings.database_url:
+        raise ValueError(
+            "no database URL: pass --database-url, set LEASEQ_DATABASE_URL or --memory"
+        )
+    return settings.database_url
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Singleton(Settings)
+    backend = providers.Callable(lambda s: s.backend, settings)
+
+    clock: providers.Provider[Clock] = providers.Singleton(SystemClock)
+    ids: providers.Provider[IdGenerator] = providers.Singleton(Uuid7Generator)
+    tokens: providers.Provider[TokenGenerator] = providers.Singleton(SecretTokenGenerator)
+    jitter = providers.Singleton(RandomJitter)
+    limits = providers.Callable(lambda s: s.limits(), settings)
+    database_url = providers.Callable(_database_url, settings)
+
+    memory_notifier = providers.Singleton(InMemoryNotifier)
+    memory_store = providers.Singleton(
+        InMemoryTaskStore,
+        clock=clock,
+        ids=ids,
+        tokens=tokens,
+        notifier=memory_notifier,
+        limits=limits,
+    )
+
+    notifier = providers.Selector(
+        backend,
+        memory=memory_notifier,
+        postgres=providers.Singleton(_postgres_notifier, database_url),
+    )
+    open_store = providers.Selector(
+        backend,
+        memory=providers.Callable(_memory_opener, memory_store),
+        postgres=providers.Callable(_postgres_opener, database_url, limits, ids, tokens),
+    )
+    readiness = providers.Selector(
+        backend,
+        memory=providers.Object(store_answers),
+        postgres=providers.Callable(_postgres_readiness, database_url),
+    )
+
+    runtime = providers.Singleton(
+        Runtime,
+        open_store=open_store,
+        notifier=notifier,
+        clock=clock,
+        jitter=jitter,
+        long_poll=providers.Callable(_long_poll, settings),
+        maintenance=providers.Callable(_plan, settings),
+        readiness=readiness,
+    )
+    access = providers.Singleton(lambda s: load_access_tokens(s.tokens, s.tokens_file), settings)
+    http_options = providers.Singleton(
+        lambda s, access, clock, limits: HttpOptions(
+            access=access,
+            clock=clock,
+            limits=limits,
+            max_body_bytes=s.max_body_bytes,
+            max_wait_seconds=s.max_wait_seconds,
+        ),
+        settings,
+        access,
+        clock,
+        limits,
+    )
+    http_app = providers.Singleton(create_app, runtime=runtime, options=http_options)
+
+
+def build_container(settings: Settings) -> Container:
+    container = Container()
+    container.settings.override(providers.Object(settings))
+    return container

@@ -1,0 +1,86 @@
+"""Background maintenance: the lease-expiry sweep and the pruning of finished tasks.
+
+Each loop runs one bounded iteration per interval; an exception is logged and the loop
+carries on, so a database hiccup never stops maintenance for good. Safe in every replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from attrs import frozen
+
+from leaseq.ports import Clock, TaskStore
+
+log = logging.getLogger(__name__)
+
+
+@frozen
+class MaintenancePlan:
+    expiry_interval: float = 1.0
+    expiry_batch: int = 500
+    prune_interval: float = 60.0
+    prune_batch: int = 1000
+    retention: timedelta = timedelta(days=7)
+
+
+async def sweep_expired(store: TaskStore, plan: MaintenancePlan) -> int:
+    """One expiry pass: expired leases go back to pending (or dead when out of attempts)."""
+    return await store.expire_due(limit=plan.expiry_batch)
+
+
+async def prune_finished(store: TaskStore, clock: Clock, plan: MaintenancePlan) -> int:
+    """One prune pass: delete tasks that finished longer ago than the retention."""
+    return await store.prune(finished_before=clock.now() - plan.retention, limit=plan.prune_batch)
+
+
+class Maintenance:
+    """Runs the two loops between `start()` and `stop()` (the app's lifespan)."""
+
+    def __init__(self, store: TaskStore, clock: Clock, plan: MaintenancePlan) -> None:
+        self._store = store
+        self._clock = clock
+        self._plan = plan
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        plan = self._plan
+        self._tasks = [
+            asyncio.create_task(
+                _every(
+                    plan.expiry_interval, "expiry sweep", lambda: sweep_expired(self._store, plan)
+                ),
+                name="leaseq-expiry-sweep",
+            ),
+            asyncio.create_task(
+                _every(
+                    plan.prune_interval,
+                    "prune",
+                    lambda: prune_finished(self._store, self._clock, plan),
+                ),
+                name="leaseq-prune",
+            ),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+
+async def _every(interval: float, name: str, step: Callable[[], Awaitable[int]]) -> None:
+    while True:
+        try:
+            moved = await step()
+            if moved:
+                log.info("%s: %d tasks", name, moved)
+        except Exception:
+            log.exception("%s failed; trying again in %.1f s", name, interval)
+        await asyncio.sleep(interval)

@@ -1,0 +1,87 @@
+"""What a running service holds: the opened store, the notifier, the use cases, maintenance.
+
+The HTTP app starts it in its lifespan and stops it on shutdown; the composition root
+decides which adapters go in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from leaseq.app.maintenance import Maintenance, MaintenancePlan
+from leaseq.app.services import LongPoll, TaskService
+from leaseq.ports import Clock, JitterSource, Notifier, TaskStore
+
+log = logging.getLogger(__name__)
+
+StoreOpener = Callable[[], Awaitable[TaskStore]]
+ReadinessCheck = Callable[[TaskStore], Awaitable[None]]
+
+
+async def store_answers(store: TaskStore) -> None:
+    """The default readiness check: the store answers a cheap query."""
+    await store.stats("leaseq-readiness-probe")
+
+
+class Runtime:
+    def __init__(
+        self,
+        *,
+        open_store: StoreOpener,
+        notifier: Notifier,
+        clock: Clock,
+        jitter: JitterSource,
+        long_poll: LongPoll,
+        maintenance: MaintenancePlan | None,
+        readiness: ReadinessCheck = store_answers,
+    ) -> None:
+        self._open_store = open_store
+        self._notifier = notifier
+        self._clock = clock
+        self._jitter = jitter
+        self._long_poll = long_poll
+        self._plan = maintenance
+        self._readiness = readiness
+        self._store: TaskStore | None = None
+        self._service: TaskService | None = None
+        self._maintenance: Maintenance | None = None
+
+    @property
+    def service(self) -> TaskService:
+        if self._service is None:
+            raise RuntimeError("the runtime is not started")
+        return self._service
+
+    async def start(self) -> TaskService:
+        if self._service is not None:
+            return self._service
+        store = await self._open_store()
+        await self._notifier.start()
+        self._store = store
+        self._service = TaskService(store, self._notifier, self._jitter, self._long_poll)
+        if self._plan is not None:
+            self._maintenance = Maintenance(store, self._clock, self._plan)
+            self._maintenance.start()
+        return self._service
+
+    async def ready(self) -> None:
+        """Raises StoreUnavailable or SchemaOutOfDate when the service cannot serve."""
+        await self._readiness(self._require_store())
+
+    async def stop(self) -> None:
+        if self._maintenance is not None:
+            await self._maintenance.stop()
+            self._maintenance = None
+        if self._service is not None:
+            await self._service.close()
+            self._service = None
+        await self._notifier.close()
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+
+    def _require_store(self) -> TaskStore:
+        if self._store is None:
+            raise RuntimeError("the runtime is not started")
+        return self._store

@@ -1,0 +1,52 @@
+"""Service settings, read from `LEASEQ_*` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from leaseq.domain import DEFAULT_LIMITS, Limits
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+class Settings(BaseSettings):
+    """Everything the composition root needs; each field is `LEASEQ_<NAME>` in the env."""
+
+    model_config = SettingsConfigDict(env_prefix="LEASEQ_", extra="ignore")
+
+    database_url: str | None = None
+    memory: bool = False
+    data_dir: Path = Path(".leaseq")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # "secret1:produce,work;secret2:admin", and/or a file with one "secret:scopes" a line
+    tokens: str | None = None
+    tokens_file: Path | None = None
+
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_batch: int = DEFAULT_LIMITS.max_batch
+    max_lease_seconds: float = DEFAULT_LIMITS.max_lease.total_seconds()
+    max_wait_seconds: float = 20.0
+    ready_check_interval_seconds: float = 1.0
+
+    expiry_interval_seconds: float = 1.0
+    expiry_batch: int = 500
+    prune_interval_seconds: float = 60.0
+    prune_batch: int = 1000
+    retention_seconds: float = 7 * 24 * 3600.0
+
+    @property
+    def backend(self) -> str:
+        """Which task store the container selects: `memory` or `postgres`."""
+        return "memory" if self.memory else "postgres"
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+
+    def limits(self) -> Limits:
+        return Limits(max_batch=self.max_batch, max_lease=timedelta(seconds=self.max_lease_seconds))

@@ -1,0 +1,106 @@
+"""The checker catches planted violations: a store that accepts stale tokens is exposed."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from attrs import evolve
+
+from leaseq.adapters.memory import InMemoryTaskStore
+from leaseq.domain import JSON, Task, TaskState
+from tests.concurrency.actors import drain, enqueue_tasks, record_final_states, sweep, worker
+from tests.concurrency.history import Event, History, check
+
+T0 = datetime.fromisoformat("2026-01-01T00:00:00+00:00")
+
+
+def _at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def _grant(token: str, epoch: int, start: float, until: float) -> Event:
+    return Event("grant", "t1", "w", True, token, epoch, _at(start), _at(until), "leased")
+
+
+def test_overlapping_live_leases_are_reported_as_two_owners() -> None:
+    history = History([_grant("a", 1, 0, 10), _grant("b", 2, 5, 15)])
+    assert [v.rule for v in check(history)] == ["single-owner"]
+
+
+def test_a_result_from_a_superseded_lease_is_reported() -> None:
+    history = History(
+        [
+            _grant("a", 1, 0, 10),
+            _grant("b", 2, 11, 21),
+            Event("complete", "t1", "w", True, "a", 1, _at(12), None, "succeeded"),
+        ]
+    )
+    rules = {v.rule for v in check(history)}
+    assert {"stale-token", "expired-token", "newest-lease"} <= rules
+
+
+def test_two_accepted_results_for_one_task_are_reported() -> None:
+    history = History(
+        [
+            _grant("a", 1, 0, 10),
+            Event("complete", "t1", "w", True, "a", 1, _at(1), None, "succeeded"),
+            Event("complete", "t1", "w", True, "a", 1, _at(2), None, "succeeded"),
+        ]
+    )
+    assert "one-result" in {v.rule for v in check(history)}
+
+
+def test_a_task_left_open_is_reported_as_lost() -> None:
+    history = History(
+        [
+            Event("enqueue", "t1", "p", True),
+            Event("final", "t1", "checker", True, state="pending"),
+        ]
+    )
+    assert [v.rule for v in check(history)] == ["nothing-lost"]
+
+
+class StaleTokenStore(InMemoryTaskStore):
+    """A planted bug: completes by id, like the queues that do not fence."""
+
+    async def complete(
+        self, task_id: UUID, token: str, result: JSON = None, *, now: datetime | None = None
+    ) -> Task:
+        at = self._now(now)
+        task = self._find(task_id)
+        if task.state.is_terminal:
+            return await super().complete(task_id, token, result, now=now)
+        done = evolve(
+            task,
+            state=TaskState.SUCCEEDED,
+            lease=None,
+            result=result,
+            finished_at=at,
+            updated_at=at,
+        )
+        self._tasks[task_id] = done
+        return done
+
+
+async def test_the_race_exposes_a_store_that_accepts_stale_tokens() -> None:
+    store = StaleTokenStore()
+    history = History()
+    task_ids = await enqueue_tasks(store, "race", 200, history)
+    stop = asyncio.Event()
+    sweeper = asyncio.create_task(sweep(store, stop))
+    deadline = asyncio.get_running_loop().time() + 4
+    await asyncio.gather(
+        *(
+            worker(store, "race", f"w{n}", history, random.Random(n), deadline=deadline)
+            for n in range(6)
+        )
+    )
+    await drain(store, "race", history)
+    stop.set()
+    await sweeper
+    await record_final_states(store, task_ids, history)
+
+    assert {"stale-token", "expired-token"} & {v.rule for v in check(history)}
