@@ -1,4 +1,5 @@
-"""SDK fixtures: a queue service over the in-memory store, reached through each transport."""
+"""SDK fixtures: a queue service over the in-memory store, reached through each transport:
+in-process (TaskService called directly) and HTTP (the real app under uvicorn)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from leaseq.adapters.system import RandomJitter
 from leaseq.app.services import LongPoll, TaskService
 from leaseq.sdk import Client
 from leaseq.sdk.transport.inprocess import InProcessTransport
-from tests.sdk.servers import http_transports
+from tests.sdk.servers import serve_http
 
-TRANSPORTS = ["inprocess", *http_transports()]
+TRANSPORTS = ["inprocess", "http"]
 
 
 @pytest.fixture
@@ -22,19 +23,21 @@ def store() -> InMemoryTaskStore:
 
 
 @pytest.fixture
-def service(store: InMemoryTaskStore) -> TaskService:
+async def service(store: InMemoryTaskStore) -> AsyncIterator[TaskService]:
     notifier = store._notifier
     assert notifier is not None
-    return TaskService(store, notifier, RandomJitter(), LongPoll(max_wait=2.0, fallback_poll=0.2))
+    service = TaskService(store, notifier, RandomJitter(), LongPoll(2.0, fallback_poll=0.2))
+    yield service
+    await service.close()
 
 
 @pytest.fixture(params=TRANSPORTS)
-async def client(request: pytest.FixtureRequest, service: TaskService) -> AsyncIterator[Client]:
+async def client(
+    request: pytest.FixtureRequest, service: TaskService, store: InMemoryTaskStore
+) -> AsyncIterator[Client]:
     if request.param == "inprocess":
         async with Client(InProcessTransport(service)) as client:
             yield client
         return
-    from tests.sdk.servers import serve_http
-
-    async with serve_http(service) as url, Client(url) as client:
+    async with serve_http(store) as url, Client(url) as client:
         yield client

@@ -1,27 +1,18 @@
-"""A real uvicorn server on a free loopback port, around a given TaskService.
-
-Available once the service branch's FastAPI application is merged; until then only the
-in-process transport is exercised.
-"""
+"""The real service (the composition root's FastAPI app) served by uvicorn on a free
+loopback port, over a given in-memory store, so HTTP tests can also reach into the store."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import socket
 from collections.abc import AsyncIterator
-from typing import Any
 
-from leaseq.app.services import TaskService
+from dependency_injector import providers
 
-
-def http_transports() -> list[str]:
-    try:
-        found = importlib.util.find_spec("leaseq.adapters.http.app") is not None
-    except ModuleNotFoundError:
-        found = False
-    return ["http"] if found else []
+from leaseq.adapters.memory import InMemoryTaskStore
+from leaseq.app.container import build_container
+from leaseq.app.settings import Settings
 
 
 def free_port() -> int:
@@ -30,18 +21,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def build_app(service: TaskService) -> Any:
-    from leaseq.adapters.http.app import create_app  # type: ignore[import-not-found]
-
-    return create_app(service)
-
-
 @contextlib.asynccontextmanager
-async def serve_http(service: TaskService) -> AsyncIterator[str]:
+async def serve_http(store: InMemoryTaskStore, tokens: str | None = None) -> AsyncIterator[str]:
     import uvicorn
 
+    container = build_container(
+        Settings(
+            memory=True,
+            tokens=tokens,
+            max_wait_seconds=2.0,
+            ready_check_interval_seconds=0.2,
+            expiry_interval_seconds=0.2,
+        )
+    )
+    container.memory_store.override(providers.Object(store))
+    container.memory_notifier.override(providers.Object(store._notifier))
     port = free_port()
-    config = uvicorn.Config(build_app(service), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(
+        container.http_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
