@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import functools
+import inspect
 import logging
 import time
 import traceback
@@ -143,10 +144,10 @@ class Execution:
                 contextvars.copy_context().run, handler.function, ctx, payload
             )
             call = loop.run_in_executor(self._executor, bound)
-        if handler.timeout is None:
-            return await call
         async with asyncio.timeout(handler.timeout):
-            return await call
+            result = await call
+            # A sync callable may hand back a coroutine (e.g. a lambda over an async function).
+            return await result if inspect.isawaitable(result) else result
 
     def _outcome(
         self, kind: Any, *, result: Any = None, error: str | None = None, delay: float | None = None

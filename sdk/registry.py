@@ -22,6 +22,13 @@ class Handler:
     timeout: float | None = None
 
 
+def is_async(function: HandlerFunction) -> bool:
+    """A coroutine function, or an object whose `__call__` is one (a handler class)."""
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
+        getattr(function, "__call__", None)  # noqa: B004 - we want the method itself
+    )
+
+
 class HandlerRegistry:
     def __init__(self) -> None:
         self._handlers: dict[tuple[str, int], Handler] = {}
@@ -32,7 +39,7 @@ class HandlerRegistry:
         key = (type, version)
         if key in self._handlers:
             raise ValueError(f"a handler for {type!r} version {version} is already registered")
-        handler = Handler(type, version, function, inspect.iscoroutinefunction(function), timeout)
+        handler = Handler(type, version, function, is_async(function), timeout)
         self._handlers[key] = handler
         return handler
 

@@ -313,3 +313,19 @@ def test_the_public_names_import_from_leaseq_sdk() -> None:
 def test_a_worker_needs_at_least_one_slot(client: Client, concurrency: int) -> None:
     with pytest.raises(ValueError):
         Worker(client, queue="q", concurrency=concurrency)
+
+
+async def test_a_handler_object_with_an_async_call_is_awaited_on_the_event_loop(
+    client: Client,
+) -> None:
+    worker = make_worker(client)
+
+    class Doubler:
+        async def __call__(self, ctx: TaskContext, payload: int) -> tuple[int, bool]:
+            return payload * 2, threading.current_thread() is threading.main_thread()
+
+    worker.handler("double")(Doubler())
+    queued = await client.enqueue("q", "double", 21)
+    async with running(worker):
+        done = await client.wait_for(queued.id, timeout=5)
+    assert done.result == [42, True]
