@@ -6,6 +6,7 @@ any provider with `container.<name>.override(...)`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -14,13 +15,15 @@ from dependency_injector import containers, providers
 from leaseq.adapters.http import HttpOptions, create_app
 from leaseq.adapters.memory import InMemoryNotifier, InMemoryTaskStore
 from leaseq.adapters.system import RandomJitter, SecretTokenGenerator, SystemClock, Uuid7Generator
-from leaseq.app.access import load_access_tokens
+from leaseq.app.access import AccessConfigError, AccessTokens, load_access_tokens
 from leaseq.app.maintenance import MaintenancePlan
 from leaseq.app.runtime import Runtime, store_answers
 from leaseq.app.services import LongPoll
 from leaseq.app.settings import Settings
 from leaseq.domain import Limits
 from leaseq.ports import Clock, IdGenerator, Notifier, SchemaOutOfDate, TaskStore, TokenGenerator
+
+log = logging.getLogger(__name__)
 
 
 def _memory_opener(store: InMemoryTaskStore) -> Callable[[], Awaitable[TaskStore]]:
@@ -62,6 +65,25 @@ def _postgres_readiness(url: str) -> Callable[[TaskStore], Awaitable[None]]:
         await store_answers(store)
 
     return ready
+
+
+def secured_access(settings: Settings) -> AccessTokens:
+    """Auth is on unless no token is configured AND the bind is loopback (development)."""
+    access = load_access_tokens(settings.tokens, settings.tokens_file)
+    if access.enabled:
+        return access
+    if not settings.is_loopback:
+        raise AccessConfigError(
+            f"refusing to serve on {settings.host} without authentication: set LEASEQ_TOKENS "
+            "(e.g. 'secret:admin') or LEASEQ_TOKENS_FILE, or bind to 127.0.0.1"
+        )
+    log.warning(
+        "AUTHENTICATION IS OFF: no tokens configured (LEASEQ_TOKENS); anyone who can reach "
+        "%s:%s may enqueue, lease and administer tasks",
+        settings.host,
+        settings.port,
+    )
+    return access
 
 
 def _plan(settings: Settings) -> MaintenancePlan:
@@ -135,7 +157,7 @@ class Container(containers.DeclarativeContainer):
         maintenance=providers.Callable(_plan, settings),
         readiness=readiness,
     )
-    access = providers.Singleton(lambda s: load_access_tokens(s.tokens, s.tokens_file), settings)
+    access = providers.Singleton(secured_access, settings)
     http_options = providers.Singleton(
         lambda s, access, clock, limits: HttpOptions(
             access=access,

@@ -96,6 +96,12 @@ async def _invalid_request(request: Request, error: RequestValidationError) -> P
 
 
 async def _http_exception(request: Request, error: StarletteHTTPException) -> ProblemResponse:
+    if error.status_code == 400:  # FastAPI's "error parsing the body" (e.g. not UTF-8)
+        problem = RequestInvalid(
+            "the request body could not be parsed as JSON",
+            errors=[{"field": "body", "message": str(error.detail)}],
+        )
+        return await _problem(request, problem)
     if error.status_code == 404:
         return await _problem(request, RouteNotFound(f"no route {request.url.path}"))
     if error.status_code == 405:

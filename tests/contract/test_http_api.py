@@ -33,9 +33,11 @@ MISSING_ID = "01900000-0000-7000-8000-000000000000"
 
 @pytest.fixture(params=BACKENDS)
 async def client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
-    async with store_url(request) as url:
-        async with running_app(build_container(settings_for(request.param, url))) as (_, http):
-            yield http
+    async with (
+        store_url(request) as url,
+        running_app(build_container(settings_for(request.param, url))) as (_, http),
+    ):
+        yield http
 
 
 async def enqueue(client: httpx.AsyncClient, **task: Any) -> str:

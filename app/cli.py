@@ -1,0 +1,198 @@
+"""The `leaseq` command: serve, migrate, operator commands, and the SDK's worker."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from leaseq.app import operator_cli
+from leaseq.app.access import AccessConfigError
+from leaseq.app.settings import Settings
+from leaseq.domain import LeaseqError
+
+app = typer.Typer(
+    name="leaseq",
+    help="A task queue on PostgreSQL with fenced leases.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+operator_cli.register(app)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"leaseq: {message}", err=True)
+    raise typer.Exit(code)
+
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", envvar="LEASEQ_DATABASE_URL", help="postgresql://user@host:port/db"
+    ),
+]
+
+
+@app.command()
+def serve(
+    database_url: DatabaseUrl = None,
+    memory: Annotated[bool, typer.Option("--memory", help="a throwaway in-memory store")] = False,
+    migrate: Annotated[bool, typer.Option("--migrate", help="migrate the database first")] = False,
+    host: Annotated[str, typer.Option(envvar="LEASEQ_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="LEASEQ_PORT")] = 8000,
+    data_dir: Annotated[
+        Path, typer.Option(envvar="LEASEQ_DATA_DIR", help="embedded PostgreSQL's home")
+    ] = Path(".leaseq"),
+) -> None:
+    """Serve the HTTP API. Without --database-url: an embedded PostgreSQL in --data-dir."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings(
+        database_url=database_url, memory=memory, host=host, port=port, data_dir=data_dir
+    )
+    _check_port_free(host, port)
+    server = None
+    where = "in-memory store (nothing is kept)"
+    if not memory:
+        if database_url is None:
+            url, server = _embedded(data_dir)
+            settings = settings.model_copy(update={"database_url": url})
+            where = f"embedded PostgreSQL in {data_dir.resolve() / 'postgres'}"
+            migrate = True
+        else:
+            where = f"PostgreSQL at {_redacted(database_url)}"
+        _prepare_database(settings.database_url or "", migrate=migrate)
+    try:
+        _run(settings, where)
+    finally:
+        if server is not None:
+            server.cleanup()
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for chatty in ("pgserver", "alembic"):  # their INFO lines drown the ones that matter
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+def _run(settings: Settings, where: str) -> None:
+    import uvicorn
+
+    from leaseq.app.container import build_container
+
+    container = build_container(settings)
+    try:
+        http_app = container.http_app()
+    except AccessConfigError as exc:
+        fail(str(exc))
+    typer.echo(f"leaseq listening on http://{_url_host(settings.host)}:{settings.port} ({where})")
+    uvicorn.run(http_app, host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command("migrate")
+def migrate_command(database_url: DatabaseUrl = None) -> None:
+    """Apply the schema migrations (idempotent)."""
+    if not database_url:
+        fail("give --database-url or set LEASEQ_DATABASE_URL")
+    revision = _database_call(_migrate(database_url), database_url)
+    typer.echo(f"database schema at revision {revision}")
+
+
+async def _migrate(url: str) -> str:
+    from leaseq.adapters.postgres import migrate
+
+    return await migrate(url)
+
+
+async def _status(url: str) -> tuple[str | None, str]:
+    from leaseq.adapters.postgres import schema_status
+
+    return await schema_status(url)
+
+
+def _prepare_database(url: str, *, migrate: bool) -> None:
+    if migrate:
+        _database_call(_migrate(url), url)
+        return
+    current, expected = _database_call(_status(url), url)
+    if current != expected:
+        fail(
+            f"the database schema is at {current or 'nothing (empty database)'}, this "
+            f"version needs {expected}: run `leaseq migrate` (or `leaseq serve --migrate`)"
+        )
+
+
+def _database_call(coro: Any, url: str) -> Any:
+    try:
+        return asyncio.run(coro)
+    except (LeaseqError, OSError, ValueError) as exc:
+        fail(f"cannot use the database at {_redacted(url)}: {exc}")
+    except Exception as exc:  # driver errors must not reach the user as a traceback
+        fail(f"cannot use the database at {_redacted(url)}: {type(exc).__name__}: {exc}")
+
+
+def _embedded(data_dir: Path) -> tuple[str, Any]:
+    from leaseq.app.embedded_postgres import start_embedded_postgres
+
+    try:
+        return start_embedded_postgres(data_dir)
+    except Exception as exc:
+        fail(f"cannot start the embedded PostgreSQL in {data_dir}: {exc}")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        fail(f"cannot bind to {host!r}: {exc.strerror}")
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(f"port {port} on {host} is already in use; pick another with --port")
+            fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _register_worker() -> None:
+    """`leaseq worker` belongs to the SDK; registered only when the SDK provides it."""
+    try:
+        from leaseq.sdk.cli import worker_command  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return
+    app.command("worker")(worker_command)
+
+
+def main() -> None:
+    _register_worker()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,132 @@
+"""Operator commands that talk to a running service over HTTP (`--url`, `--token`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, NoReturn
+
+import httpx
+import typer
+
+Url = Annotated[str, typer.Option("--url", envvar="LEASEQ_URL", help="the service's base URL")]
+Token = Annotated[str | None, typer.Option("--token", envvar="LEASEQ_TOKEN", help="bearer token")]
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"leaseq: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def call(method: str, url: str, path: str, token: str | None, **kwargs: Any) -> Any:
+    """One request; a problem or a transport error becomes one line and exit code 1."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with httpx.Client(base_url=url, headers=headers, timeout=30.0) as client:
+            response = client.request(method, path, **kwargs)
+    except httpx.InvalidURL as exc:
+        _fail(f"bad --url {url!r}: {exc}")
+    except httpx.UnsupportedProtocol:
+        _fail(f"bad --url {url!r}: it must start with http:// or https://")
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach the service at {url}: {exc or type(exc).__name__}")
+    if response.status_code >= 400:
+        try:
+            problem = response.json()
+            _fail(f"{problem.get('type')} ({response.status_code}): {problem.get('detail')}")
+        except ValueError:
+            _fail(f"HTTP {response.status_code} from {url}{path}")
+    return response.json()
+
+
+def show(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def register(app: typer.Typer) -> None:
+    task_app = typer.Typer(help="One task.", no_args_is_help=True)
+    tasks_app = typer.Typer(help="Many tasks.", no_args_is_help=True)
+    dead_app = typer.Typer(help="The dead-letter list.", no_args_is_help=True)
+    app.add_typer(task_app, name="task")
+    app.add_typer(tasks_app, name="tasks")
+    app.add_typer(dead_app, name="dead")
+
+    @app.command()
+    def enqueue(
+        queue: str,
+        type: str,
+        payload_json: Annotated[str, typer.Argument(metavar="PAYLOAD_JSON")] = "null",
+        priority: int = 0,
+        delay: Annotated[float | None, typer.Option(help="seconds before it is ready")] = None,
+        idempotency_key: str | None = None,
+        max_attempts: int | None = None,
+        version: int = 1,
+        url: Url = DEFAULT_URL,
+        token: Token = None,
+    ) -> None:
+        """Enqueue one task."""
+        try:
+            payload = json.loads(payload_json)
+        except ValueError as exc:
+            _fail(f"PAYLOAD_JSON is not JSON: {exc}")
+        task: dict[str, Any] = {
+            "queue": queue,
+            "type": type,
+            "type_version": version,
+            "payload": payload,
+            "priority": priority,
+        }
+        for name, value in (
+            ("delay_seconds", delay),
+            ("idempotency_key", idempotency_key),
+            ("max_attempts", max_attempts),
+        ):
+            if value is not None:
+                task[name] = value
+        show(call("POST", url, "/v1/tasks", token, json={"tasks": [task]})["tasks"][0])
+
+    @task_app.command("show")
+    def task_show(task_id: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
+        """Show a task."""
+        show(call("GET", url, f"/v1/tasks/{task_id}", token))
+
+    @tasks_app.command("list")
+    def tasks_list(
+        queue: str | None = None,
+        state: str | None = None,
+        type: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        url: Url = DEFAULT_URL,
+        token: Token = None,
+    ) -> None:
+        """List tasks, oldest first."""
+        params = {"queue": queue, "state": state, "type": type, "limit": limit, "cursor": cursor}
+        show(call("GET", url, "/v1/tasks", token, params=_present(params)))
+
+    @app.command()
+    def queues(url: Url = DEFAULT_URL, token: Token = None) -> None:
+        """Counts per queue."""
+        show(call("GET", url, "/v1/queues", token))
+
+    @dead_app.command("list")
+    def dead_list(
+        queue: str | None = None, limit: int = 100, url: Url = DEFAULT_URL, token: Token = None
+    ) -> None:
+        """Dead tasks (the dead-letter list)."""
+        params = _present({"queue": queue, "state": "dead", "limit": limit})
+        show(call("GET", url, "/v1/tasks", token, params=params))
+
+    @app.command()
+    def requeue(task_id: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
+        """Redrive a dead or cancelled task."""
+        show(call("POST", url, f"/v1/tasks/{task_id}/requeue", token))
+
+    @app.command()
+    def cancel(task_id: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
+        """Cancel a pending or leased task."""
+        show(call("POST", url, f"/v1/tasks/{task_id}/cancel", token))
+
+
+def _present(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}
