@@ -10,7 +10,9 @@ import importlib
 import logging
 import os
 import sys
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from leaseq.sdk.client import Client
 from leaseq.sdk.worker import Worker
@@ -36,13 +38,17 @@ def load_worker(spec: str, *, url: str | None = None, token: str | None = None) 
 
 
 def worker_command(
-    spec: str,
-    queue: str | None = None,
-    concurrency: int | None = None,
-    url: str | None = None,
-    token: str | None = None,
+    spec: Annotated[
+        str, typer.Argument(help="package.module:worker (a Worker, or a factory taking a Client)")
+    ],
+    queue: Annotated[str | None, typer.Option(help="claim from this queue instead")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="tasks run at once")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="the service's base URL", envvar="LEASEQ_URL")
+    ] = None,
+    token: Annotated[str | None, typer.Option(help="bearer token", envvar="LEASEQ_TOKEN")] = None,
 ) -> None:
-    """Run the worker `spec` names; `queue` and `concurrency` override its own settings."""
+    """Run a worker until SIGTERM/SIGINT (then it finishes or releases its tasks)."""
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
