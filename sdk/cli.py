@@ -18,6 +18,22 @@ from leaseq.sdk.client import Client
 from leaseq.sdk.worker import Worker
 
 
+class TaskFieldsFormatter(logging.Formatter):
+    """Plain log lines that end with the task fields the worker attaches (key=value)."""
+
+    FIELDS = ("task_id", "queue", "type", "attempt", "worker_id")
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = " ".join(
+            f"{name}={getattr(record, name)}" for name in self.FIELDS if hasattr(record, name)
+        )
+        line = super().format(record)
+        return f"{line} [{fields}]" if fields else line
+
+
 def load_worker(spec: str, *, url: str | None = None, token: str | None = None) -> Worker:
     """`module:name` names a Worker, or a callable taking a Client and returning one."""
     module_name, _, attribute = spec.partition(":")
@@ -50,9 +66,10 @@ def worker_command(
 ) -> None:
     """Run a worker until SIGTERM/SIGINT (then it finishes or releases its tasks)."""
     if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
+        handler = logging.StreamHandler()
+        handler.setFormatter(TaskFieldsFormatter())
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     worker = load_worker(spec, url=url, token=token)
     if queue is not None:
         worker.queue = queue
@@ -70,4 +87,4 @@ async def _run(worker: Worker) -> None:
         await worker.transport.aclose()
 
 
-__all__ = ["load_worker", "worker_command"]
+__all__ = ["TaskFieldsFormatter", "load_worker", "worker_command"]
