@@ -1,0 +1,446 @@
+"""Model-based test: every store adapter against a pure model built from the transitions.
+
+The model is a dict of domain Tasks updated with `leaseq.domain.transitions` directly, the
+reference implementation. Where the port leaves the adapter a choice (which ids and
+tokens it draws, which due tasks a bounded sweep takes first), the model adopts the
+adapter's choice after checking that it was allowed; everything else must agree exactly:
+tasks field by field, refusals by type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+from attrs import evolve
+from hypothesis import Phase, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+)
+
+from leaseq.domain import (
+    DomainError,
+    Enqueued,
+    LeaseConflict,
+    Task,
+    TaskNotFound,
+    TaskSpec,
+    ValidationError,
+)
+from leaseq.domain import transitions as tr
+from leaseq.ports import Complete, Fail, LeaseRequest, Outcome, Retry, TaskFilter, TypeFilter
+from tests.contract.stores import STORE_KINDS, StoreFactory, StoreKind
+from tests.support import FakeClock, SequentialIds, SequentialTokens
+
+T = TypeVar("T")
+# no explain phase: on a failure it replays hundreds of long runs for little insight
+SEARCH_PHASES = [phase for phase in Phase if phase is not Phase.explain]
+UNKNOWN = UUID("01900000-0000-7000-8000-ffffffffffff")
+QUEUES = ("q1", "q2")
+TYPES = (TypeFilter("a", 1), TypeFilter("a", 2), TypeFilter("b", 1))
+
+# a spec with no run_at, and a delay in seconds (None: ready at once) applied at enqueue time
+specs = st.tuples(
+    st.builds(
+        lambda queue, kind, priority, key, attempts: TaskSpec(
+            queue=queue,
+            type=kind.type,
+            type_version=kind.version,
+            payload={"n": priority},
+            priority=priority,
+            max_attempts=attempts,
+            idempotency_key=key,
+        ),
+        queue=st.sampled_from(QUEUES),
+        kind=st.sampled_from(TYPES),
+        priority=st.integers(-1, 1),
+        key=st.sampled_from([None, None, "k1", "k2"]),
+        attempts=st.integers(1, 3),
+    ),
+    st.sampled_from([None, 0, 5, 60]),
+)
+forged = st.sampled_from([False, False, False, True])
+LEASE_10 = timedelta(seconds=10)
+lease_fors = st.sampled_from([LEASE_10, timedelta(seconds=30)])
+Held = tuple[UUID, str]  # a task id and a token that was granted for it
+
+
+class StoreMatchesModel(RuleBasedStateMachine):
+    """Drives `factory`'s store and the model side by side; set `factory` in a subclass."""
+
+    factory: StoreFactory
+    tasks = Bundle("tasks")
+    leases = Bundle("leases")  # (task id, token): current or stale by the time drawn
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runner = asyncio.Runner()
+        self.clock = FakeClock()
+        self.store = self.run(
+            self.factory(clock=self.clock, ids=SequentialIds(), tokens=SequentialTokens())
+        )
+        self.model: dict[UUID, Task] = {}
+        self.granted: dict[UUID, list[str]] = {}  # every token ever granted, per task
+
+    def teardown(self) -> None:
+        try:
+            self.run(self.store.close())
+        finally:
+            self.runner.close()
+
+    def run(self, call: Coroutine[Any, Any, T]) -> T:
+        return self.runner.run(call)
+
+    @property
+    def now(self) -> Any:
+        return self.clock.now()
+
+    # -- comparing answers -------------------------------------------------------------
+
+    def both(self, adapter_call: Coroutine[Any, Any, Task], model: Callable[[], Task]) -> None:
+        """Run one call on each side; both refuse with the same error type or agree."""
+        expected: Task | DomainError
+        try:
+            expected = model()
+        except DomainError as error:
+            expected = error
+        try:
+            actual: Task | DomainError = self.run(adapter_call)
+        except DomainError as error:
+            actual = error
+        self.assert_same(actual, expected)
+        event(f"{adapter_call.__name__}: {type(expected).__name__}")
+        if isinstance(expected, Task):
+            self.model[expected.id] = expected
+
+    @staticmethod
+    def assert_same(actual: Task | DomainError, expected: Task | DomainError) -> None:
+        if isinstance(expected, DomainError):
+            assert type(actual) is type(expected), f"{actual!r} instead of {expected!r}"
+        else:
+            assert actual == expected
+
+    def find(self, task_id: UUID) -> Task:
+        task = self.model.get(task_id)
+        if task is None:
+            raise TaskNotFound(task_id)
+        return task
+
+    @staticmethod
+    def token_for(held: Held, forged: bool) -> str:
+        """The token a drawn lease granted (current or stale by now), or a forged one."""
+        return "forged-token-000000000000" if forged else held[1]
+
+    def adopt_new_token(self, task: Task) -> str:
+        assert task.lease is not None
+        token = task.lease.token
+        assert all(token not in seen for seen in self.granted.values()), "token reused"
+        self.granted.setdefault(task.id, []).append(token)
+        return token
+
+    # -- producers ---------------------------------------------------------------------
+
+    @initialize(target=tasks, drafts=st.lists(specs, min_size=1, max_size=3))
+    def start_with_tasks(self, drafts: list[tuple[TaskSpec, int | None]]) -> Any:
+        return self.enqueue(drafts, poison=False)
+
+    @rule(target=tasks, drafts=st.lists(specs, min_size=1, max_size=3), poison=st.booleans())
+    def enqueue(self, drafts: list[tuple[TaskSpec, int | None]], poison: bool) -> Any:
+        batch = [
+            spec if delay is None else evolve(spec, run_at=self.now + timedelta(seconds=delay))
+            for spec, delay in drafts
+        ]
+        if poison:  # nothing of the batch may be written (the invariants check the store)
+            invalid = evolve(batch[0], priority=10**6)
+            try:
+                self.run(self.store.enqueue([*batch, invalid], now=self.now))
+            except ValidationError:
+                return multiple()
+            raise AssertionError("a batch with an invalid spec was accepted")
+        answers = self.run(self.store.enqueue(batch, now=self.now))
+        assert len(answers) == len(batch)
+        return multiple(*(self.model_enqueue(s, a) for s, a in zip(batch, answers, strict=True)))
+
+    def model_enqueue(self, spec: TaskSpec, answer: Enqueued) -> UUID:
+        existing = next(
+            (
+                t
+                for t in self.model.values()
+                if spec.idempotency_key is not None
+                and (t.queue, t.idempotency_key) == (spec.queue, spec.idempotency_key)
+            ),
+            None,
+        )
+        if existing is not None:
+            assert answer.deduplicated and answer.task == existing
+            return existing.id
+        assert not answer.deduplicated
+        new_id = answer.task.id
+        assert all(new_id > known for known in self.model), "ids must grow"
+        expected = tr.new_task(spec, task_id=new_id, now=self.now)
+        assert answer.task == expected
+        self.model[new_id] = expected
+        return new_id
+
+    # -- workers -----------------------------------------------------------------------
+
+    @rule(
+        target=leases,
+        queue=st.sampled_from(QUEUES),
+        limit=st.integers(1, 3),
+        types=st.sampled_from([None, None, (TYPES[0],), (TYPES[0], TYPES[2])]),
+        lease_for=lease_fors,
+    )
+    def lease(
+        self, queue: str, limit: int, types: tuple[TypeFilter, ...] | None, lease_for: timedelta
+    ) -> Any:
+        request = LeaseRequest(queue, "worker", limit, lease_for, types)
+        granted = self.run(self.store.lease(request, now=self.now))
+        in_scope = [
+            t
+            for t in self.model.values()
+            if t.queue == queue and (types is None or TypeFilter(t.type, t.type_version) in types)
+        ]
+        for task in in_scope:
+            if task.lease_is_due_to_expire(self.now) and task.attempts >= task.max_attempts:
+                self.model[task.id] = tr.expire(task, now=self.now)
+        claimable = sorted(
+            (self.model[t.id] for t in in_scope if tr.is_claimable(self.model[t.id], self.now)),
+            key=tr.claim_order,
+        )[:limit]
+        assert [t.id for t in granted] == [t.id for t in claimable]
+        held = []
+        for answer, task in zip(granted, claimable, strict=True):
+            if task.lease_is_due_to_expire(self.now):
+                task = tr.expire(task, now=self.now)
+            token = self.adopt_new_token(answer)
+            expected = tr.grant(
+                task, now=self.now, owner="worker", token=token, lease_for=lease_for
+            )
+            assert answer == expected
+            self.model[task.id] = expected
+            held.append((task.id, token))
+        event(f"lease: granted {len(held)}")
+        return multiple(*held)
+
+    @initialize(target=leases)
+    def start_with_leases(self) -> Any:
+        return self.lease("q1", 2, None, LEASE_10)
+
+    @rule(target=leases, queue=st.sampled_from(QUEUES))
+    def lease_anything_ready(self, queue: str) -> Any:
+        """A second, plain lease rule: leases drive most behaviour, so they come often."""
+        return self.lease(queue, 3, None, LEASE_10)
+
+    @rule(held=leases, forged=forged, lease_for=lease_fors)
+    def heartbeat(self, held: Held, forged: bool, lease_for: timedelta) -> None:
+        task_id, token = held[0], self.token_for(held, forged)
+        self.both(
+            self.store.heartbeat(task_id, token, lease_for=lease_for, now=self.now),
+            lambda: tr.heartbeat(
+                self.find(task_id), token=token, now=self.now, lease_for=lease_for
+            ),
+        )
+
+    @rule(held=leases, forged=forged, result=st.sampled_from([None, {"r": [1]}]))
+    def complete(self, held: Held, forged: bool, result: Any) -> None:
+        task_id, token = held[0], self.token_for(held, forged)
+        self.both(
+            self.store.complete(task_id, token, result, now=self.now),
+            lambda: tr.complete(self.find(task_id), token=token, now=self.now, result=result),
+        )
+
+    @rule(
+        held=leases,
+        forged=forged,
+        delay=st.sampled_from([None, timedelta(0), timedelta(seconds=5)]),
+        draw=st.sampled_from([0.0, 0.5]),
+    )
+    def retry(self, held: Held, forged: bool, delay: timedelta | None, draw: float) -> None:
+        task_id, token = held[0], self.token_for(held, forged)
+        self.both(
+            self.store.retry(task_id, token, "err", delay=delay, jitter_draw=draw, now=self.now),
+            lambda: tr.retry(
+                self.find(task_id),
+                token=token,
+                now=self.now,
+                error="err",
+                delay=delay,
+                jitter_draw=draw,
+            ),
+        )
+
+    @rule(held=leases, forged=forged)
+    def fail(self, held: Held, forged: bool) -> None:
+        task_id, token = held[0], self.token_for(held, forged)
+        self.both(
+            self.store.fail(task_id, token, "fatal", now=self.now),
+            lambda: tr.fail(self.find(task_id), token=token, now=self.now, error="fatal"),
+        )
+
+    @rule(held=leases, forged=forged)
+    def release(self, held: Held, forged: bool) -> None:
+        task_id, token = held[0], self.token_for(held, forged)
+        self.both(
+            self.store.release(task_id, token, now=self.now),
+            lambda: tr.release(self.find(task_id), token=token, now=self.now),
+        )
+
+    @rule(
+        items=st.lists(
+            st.tuples(leases, forged, st.sampled_from(["complete", "retry", "fail"])),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    def report(self, items: list[tuple[Held, bool, str]]) -> None:
+        outcomes: list[Outcome] = []
+        for held, is_forged, kind in items:
+            task_id, token = held[0], self.token_for(held, is_forged)
+            if kind == "complete":
+                outcomes.append(Complete(task_id, token, {"batch": True}))
+            elif kind == "retry":
+                outcomes.append(Retry(task_id, token, "err", delay=timedelta(seconds=1)))
+            else:
+                outcomes.append(Fail(task_id, token, "fatal"))
+        answers = self.run(self.store.report(outcomes, now=self.now))
+        assert len(answers) == len(outcomes)
+        for outcome, answer in zip(outcomes, answers, strict=True):
+            expected: Task | DomainError
+            try:
+                expected = self.model_outcome(outcome)
+            except DomainError as error:
+                expected = error
+            self.assert_same(answer, expected)
+            event(f"report {type(outcome).__name__}: {type(expected).__name__}")
+            if isinstance(expected, Task):
+                self.model[expected.id] = expected
+
+    def model_outcome(self, outcome: Outcome) -> Task:
+        task = self.find(outcome.task_id)
+        if isinstance(outcome, Complete):
+            return tr.complete(task, token=outcome.token, now=self.now, result=outcome.result)
+        if isinstance(outcome, Retry):
+            return tr.retry(
+                task,
+                token=outcome.token,
+                now=self.now,
+                error=outcome.error,
+                delay=outcome.delay,
+                jitter_draw=outcome.jitter_draw,
+            )
+        return tr.fail(task, token=outcome.token, now=self.now, error=outcome.error)
+
+    @rule(call=st.sampled_from(["heartbeat", "complete", "release", "cancel", "requeue"]))
+    def call_an_unknown_task(self, call: str) -> None:
+        with contextlib.suppress(TaskNotFound):
+            if call == "heartbeat":
+                self.run(self.store.heartbeat(UNKNOWN, "t", lease_for=LEASE_10, now=self.now))
+            elif call == "complete":
+                self.run(self.store.complete(UNKNOWN, "t", now=self.now))
+            elif call == "release":
+                self.run(self.store.release(UNKNOWN, "t", now=self.now))
+            elif call == "cancel":
+                self.run(self.store.cancel(UNKNOWN, now=self.now))
+            else:
+                self.run(self.store.requeue(UNKNOWN, now=self.now))
+            raise AssertionError(f"{call} of an unknown task did not raise TaskNotFound")
+
+    # -- operators and maintenance -----------------------------------------------------
+
+    @rule(task_id=tasks)
+    def cancel(self, task_id: UUID) -> None:
+        self.both(
+            self.store.cancel(task_id, now=self.now),
+            lambda: tr.cancel(self.find(task_id), now=self.now),
+        )
+
+    @rule(task_id=tasks)
+    def requeue(self, task_id: UUID) -> None:
+        self.both(
+            self.store.requeue(task_id, now=self.now),
+            lambda: tr.requeue(self.find(task_id), now=self.now),
+        )
+
+    @rule(limit=st.integers(1, 3))
+    def expire_due(self, limit: int) -> None:
+        due = [t for t in self.model.values() if t.lease_is_due_to_expire(self.now)]
+        moved = self.run(self.store.expire_due(limit=limit, now=self.now))
+        assert moved == min(limit, len(due))
+        changed = [t for t in due if self.run(self.store.get(t.id)) != t]
+        assert len(changed) == moved, "the sweep moved other tasks than it counted"
+        for task in changed:
+            self.model[task.id] = tr.expire(task, now=self.now)
+
+    @rule(limit=st.integers(1, 3), age=st.sampled_from([0, 30]))
+    def prune(self, limit: int, age: int) -> None:
+        cutoff = self.now - timedelta(seconds=age)
+        done = [
+            t for t in self.model.values() if t.finished_at is not None and t.finished_at < cutoff
+        ]
+        pruned = self.run(self.store.prune(finished_before=cutoff, limit=limit))
+        assert pruned == min(limit, len(done))
+        kept = {t.id for t in self.run(self.store.list(TaskFilter(limit=1000))).tasks}
+        gone = [t.id for t in done if t.id not in kept]
+        assert len(gone) == pruned, "prune deleted other tasks than it counted"
+        for task_id in gone:
+            del self.model[task_id]
+
+    @rule(seconds=st.sampled_from([1, 5, 15, 29, 30, 31, 60]))
+    def advance_time(self, seconds: int) -> None:
+        self.clock.advance(seconds)
+
+    # -- after every step --------------------------------------------------------------
+
+    @invariant()
+    def adapter_and_model_hold_the_same_tasks(self) -> None:
+        listed = self.run(self.store.list(TaskFilter(limit=1000))).tasks
+        assert listed == sorted(self.model.values(), key=lambda t: t.id)
+
+    @invariant()
+    def at_most_one_live_lease_per_task(self) -> None:
+        for task_id, tokens in self.granted.items():
+            task = self.model.get(task_id)
+            if task is None:
+                continue
+            accepted = [token for token in tokens if _passes_fence(task, token, self.now)]
+            assert len(accepted) <= 1, f"task {task_id} has {len(accepted)} live leases"
+            if accepted:
+                assert task.has_live_lease(self.now) and task.lease is not None
+                assert accepted == [task.lease.token]
+
+
+def _passes_fence(task: Task, token: str, now: Any) -> bool:
+    try:
+        tr.check_fence(task, token, now)
+    except LeaseConflict:
+        return False
+    return True
+
+
+def machine_test_case(kind: StoreKind) -> type:
+    """The unittest TestCase that runs StoreMatchesModel against one adapter."""
+    machine = type(
+        f"StoreMatchesModel_{kind.name}",
+        (StoreMatchesModel,),
+        {"factory": staticmethod(kind.factory)},
+    )
+    case: Any = machine.TestCase
+    case.settings = settings(settings.default, stateful_step_count=50, phases=SEARCH_PHASES)
+    for mark in kind.marks:
+        case = mark(case)
+    return case  # type: ignore[no-any-return]
+
+
+for _kind in STORE_KINDS:
+    globals()[f"TestStoreMatchesModel_{_kind.name}"] = machine_test_case(_kind)
