@@ -16,6 +16,6 @@ def start_embedded_postgres(data_dir: Path) -> tuple[str, Any]:
 
     pgdata = (data_dir / "postgres").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     url = str(server.get_uri()).replace("postgres:@", "postgres@")
     return url, server

@@ -68,8 +68,8 @@ def create_app(runtime: Runtime, options: HttpOptions) -> FastAPI:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(LeaseqError, _problem)  # type: ignore[arg-type]
-    app.add_exception_handler(HttpProblem, _problem)  # type: ignore[arg-type]
+    app.add_exception_handler(LeaseqError, _problem)
+    app.add_exception_handler(HttpProblem, _problem)
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_exception)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)

@@ -101,7 +101,7 @@ for _problem in PROBLEM_TABLE.values():
 
 def problem_type_of(error: BaseException) -> ProblemType:
     for cls in type(error).__mro__:
-        found = PROBLEM_TABLE.get(cls)  # type: ignore[call-overload]
+        found = PROBLEM_TABLE.get(cls)
         if found is not None:
             return found
     return INTERNAL
