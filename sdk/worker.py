@@ -39,8 +39,10 @@ class Worker:
     It asks only for the (type, version) pairs it has handlers for, as many as it has
     free slots, long-polling `wait_seconds`; after errors (or empty answers when not
     long-polling) it backs off with jitter. `run()` returns after `stop()`, SIGTERM or
-    SIGINT: claiming stops, running handlers get `grace_seconds` to finish, the rest
-    are cancelled and their leases released so another worker takes them at once.
+    SIGINT: claiming stops (a lease request in flight is answered within `wait_seconds`,
+    and what it brings is released unrun), running handlers get `grace_seconds` to
+    finish, the rest are cancelled and their leases released so another worker takes
+    them at once.
     """
 
     def __init__(
@@ -134,6 +136,7 @@ class Worker:
             await self._claim_until_stopped(executor)
         finally:
             await self._drain()
+            await asyncio.gather(*self._background, return_exceptions=True)
             await self.reporter.close()
             executor.shutdown(wait=False, cancel_futures=True)
             for sig in signals:
@@ -151,7 +154,10 @@ class Worker:
                 continue
             sent = time.monotonic()
             try:
-                leases = await _first_or_cancel(self._lease(free), self._stopping.wait())
+                # Not cancelled on stop: a lease request cut off mid-flight may already
+                # hold tasks on the service, which would then wait out their leases.
+                # Its answer arrives within wait_seconds, and the drain releases it.
+                leases = await self._lease(free)
             except (Unauthorized, ValidationFailed):
                 raise  # configuration errors: retrying will not help
             except LeaseqClientError as error:
@@ -160,7 +166,8 @@ class Worker:
                 logger.warning("claiming failed (%r); retrying in %.2fs", error, pause)
                 await _first(asyncio.sleep(pause), self._stopping.wait())
                 continue
-            if leases is None:  # stopping
+            if self._stopping.is_set():
+                self._release_unstarted(leases)
                 return
             failures = 0
             for lease in leases:
@@ -189,9 +196,7 @@ class Worker:
         handler = self.registry.find(lease.type, lease.type_version)
         if handler is None:  # the service gave us a type we did not ask for
             logger.error("no handler for %s v%s; releasing", lease.type, lease.type_version)
-            release = asyncio.create_task(self.transport.release(lease.task_id, lease.token))
-            self._background.add(release)
-            release.add_done_callback(self._background.discard)
+            self._release_unstarted([lease])
             return
         execution = Execution(
             lease,
@@ -207,6 +212,13 @@ class Worker:
         task = asyncio.create_task(execution.run(), name=f"leaseq-task-{lease.task_id}")
         self._executions[task] = execution
         task.add_done_callback(self._finished)
+
+    def _release_unstarted(self, leases: list[LeaseInfo]) -> None:
+        """Give back tasks granted after stop() was called, without running them."""
+        for lease in leases:
+            release = asyncio.create_task(self.transport.release(lease.task_id, lease.token))
+            self._background.add(release)
+            release.add_done_callback(self._background.discard)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._executions.pop(task, None)
@@ -252,22 +264,6 @@ async def _first(*awaitables: Any) -> None:
     finally:
         for task in tasks:
             task.cancel()
-
-
-async def _first_or_cancel(call: Any, stop: Any) -> Any:
-    """The call's result, or None when `stop` finishes first (the call is then cancelled)."""
-    call_task = asyncio.ensure_future(call)
-    stop_task = asyncio.ensure_future(stop)
-    try:
-        await asyncio.wait([call_task, stop_task], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stop_task.cancel()
-    if call_task.done():
-        return call_task.result()
-    call_task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, LeaseqClientError):
-        await call_task
-    return None
 
 
 __all__ = ["Worker"]

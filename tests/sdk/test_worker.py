@@ -329,3 +329,28 @@ async def test_a_handler_object_with_an_async_call_is_awaited_on_the_event_loop(
     async with running(worker):
         done = await client.wait_for(queued.id, timeout=5)
     assert done.result == [42, True]
+
+
+async def test_tasks_granted_to_a_claim_in_flight_at_stop_are_released_unrun(
+    service: Any, store: InMemoryTaskStore
+) -> None:
+    from leaseq.sdk.transport.inprocess import InProcessTransport
+
+    client = Client(InProcessTransport(service))
+    worker = make_worker(client, wait_seconds=1.0)
+    ran: list[Any] = []
+
+    @worker.handler("late")
+    async def late(ctx: TaskContext, payload: Any) -> None:
+        ran.append(payload)
+
+    run = asyncio.create_task(worker.run(install_signal_handlers=False))
+    async with asyncio.timeout(5):
+        while service.waiting == 0:  # the worker's long poll is waiting on the service
+            await asyncio.sleep(0.005)
+    worker.stop()
+    queued = await client.enqueue("q", "late", "arrived during shutdown")
+    await asyncio.wait_for(run, 5)
+    task = await client.get(queued.id)
+    assert (task.state, task.attempts, ran) == ("pending", 0, [])
+    assert task.epoch == 1  # it was granted to the claim in flight, then given back
