@@ -346,7 +346,7 @@ async def test_tasks_granted_to_a_claim_in_flight_at_stop_are_released_unrun(
 
     run = asyncio.create_task(worker.run(install_signal_handlers=False))
     async with asyncio.timeout(5):
-        while service.waiting == 0:  # the worker's long poll is waiting on the service
+        while service.waiting == 0:  # noqa: ASYNC110 - the service exposes a count, no event
             await asyncio.sleep(0.005)
     worker.stop()
     queued = await client.enqueue("q", "late", "arrived during shutdown")
