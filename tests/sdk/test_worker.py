@@ -354,3 +354,49 @@ async def test_tasks_granted_to_a_claim_in_flight_at_stop_are_released_unrun(
     task = await client.get(queued.id)
     assert (task.state, task.attempts, ran) == ("pending", 0, [])
     assert task.epoch == 1  # it was granted to the claim in flight, then given back
+
+
+class UnreachableHeartbeats:
+    """A transport whose heartbeats never get through (a partition), all else works:
+    any object with the Transport methods plugs into the worker."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.heartbeats = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def heartbeat(self, task_id: Any, token: str, lease_seconds: float) -> Any:
+        from leaseq.sdk import TransportError
+
+        self.heartbeats += 1
+        raise TransportError("connection reset", request_sent=True)
+
+
+async def test_a_handler_whose_heartbeats_go_unanswered_stops_when_its_lease_runs_out(
+    service: Any,
+) -> None:
+    from leaseq.sdk.transport.inprocess import InProcessTransport
+
+    client = Client(InProcessTransport(service))
+    transport = UnreachableHeartbeats(client.transport)
+    worker = Worker(transport, queue="q", lease_seconds=1.0, wait_seconds=0.5)
+    stopped = asyncio.Event()
+    contexts: list[TaskContext] = []
+
+    @worker.handler("long")
+    async def long(ctx: TaskContext, payload: Any) -> None:
+        contexts.append(ctx)
+        try:
+            await asyncio.sleep(60)
+        finally:
+            stopped.set()
+
+    queued = await client.enqueue("q", "long")
+    async with running(worker):
+        await asyncio.wait_for(stopped.wait(), 5)
+        assert contexts[0].time_left() <= 0  # stopped at the deadline, not before
+        assert worker.reporter is not None and worker.reporter.batch_sizes == []
+    assert transport.heartbeats >= 2
+    assert (await client.get(queued.id)).attempts == 1
