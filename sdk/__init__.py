@@ -1,0 +1,62 @@
+"""leaseq's Python SDK: a client for producers and operators, and a worker for handlers."""
+
+from leaseq.sdk.client import Client
+from leaseq.sdk.context import TaskContext
+from leaseq.sdk.errors import (
+    Forbidden,
+    InvalidTransition,
+    LeaseConflict,
+    LeaseExpired,
+    LeaseLost,
+    LeaseqClientError,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    TaskCancelled,
+    TaskNotFound,
+    TransportError,
+    Unauthorized,
+    ValidationFailed,
+)
+from leaseq.sdk.outcomes import Fatal, Retry
+from leaseq.sdk.retrying import RetryRule
+from leaseq.sdk.sync import SyncClient
+from leaseq.sdk.types import (
+    EnqueueResult,
+    LeaseInfo,
+    QueueInfo,
+    RetrySettings,
+    TaskInfo,
+    TaskPage,
+    TaskRequest,
+)
+from leaseq.sdk.worker import Worker
+
+__all__ = [
+    "Client",
+    "EnqueueResult",
+    "Fatal",
+    "Forbidden",
+    "InvalidTransition",
+    "LeaseConflict",
+    "LeaseExpired",
+    "LeaseInfo",
+    "LeaseLost",
+    "LeaseqClientError",
+    "PayloadTooLarge",
+    "QueueInfo",
+    "Retry",
+    "RetryRule",
+    "RetrySettings",
+    "ServiceUnavailable",
+    "SyncClient",
+    "TaskCancelled",
+    "TaskContext",
+    "TaskInfo",
+    "TaskNotFound",
+    "TaskPage",
+    "TaskRequest",
+    "TransportError",
+    "Unauthorized",
+    "ValidationFailed",
+    "Worker",
+]

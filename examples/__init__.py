@@ -1,0 +1,1 @@
+"""Runnable examples of idempotent handlers (not part of the installed package)."""

@@ -1,0 +1,169 @@
+"""The producer and operator client: enqueue, inspect, cancel and redrive tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+from attrs import evolve
+
+from leaseq.sdk.retrying import DEFAULT_RETRIES, RetryRule, with_retries
+from leaseq.sdk.tracing import with_trace_labels
+from leaseq.sdk.transport.base import TaskId, Transport
+from leaseq.sdk.types import (
+    JSON,
+    EnqueueResult,
+    QueueInfo,
+    RetrySettings,
+    TaskInfo,
+    TaskPage,
+    TaskRequest,
+    TaskStateName,
+)
+
+
+class Client:
+    """Talks to a leaseq service through a transport.
+
+    `Client("http://127.0.0.1:8000", token=...)` uses HTTP; `Client(transport)` any
+    transport (e.g. `InProcessTransport(service)` to embed the queue). Use it as an
+    async context manager, or call `aclose()`.
+    """
+
+    def __init__(
+        self,
+        url_or_transport: str | Transport,
+        token: str | None = None,
+        *,
+        timeout: float = 10.0,
+        retries: RetryRule = DEFAULT_RETRIES,
+    ) -> None:
+        if isinstance(url_or_transport, str):
+            from leaseq.sdk.transport.http import HttpTransport
+
+            self.transport: Transport = HttpTransport(url_or_transport, token, timeout=timeout)
+        else:
+            self.transport = url_or_transport
+        self._retries = retries
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+    # producers -----------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        queue: str,
+        type: str,
+        payload: JSON = None,
+        *,
+        version: int = 1,
+        priority: int = 0,
+        run_at: datetime | None = None,
+        delay: float | timedelta | None = None,
+        max_attempts: int = 20,
+        retry: RetrySettings | None = None,
+        labels: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> EnqueueResult:
+        """Enqueue one task. Retried on transient failures only with an idempotency key."""
+        request = TaskRequest(
+            queue=queue,
+            type=type,
+            payload=payload,
+            version=version,
+            labels=dict(labels or {}),
+            priority=priority,
+            run_at=run_at,
+            delay_seconds=delay.total_seconds() if isinstance(delay, timedelta) else delay,
+            max_attempts=max_attempts,
+            retry=retry,
+            idempotency_key=idempotency_key,
+        )
+        [result] = await self.enqueue_many([request])
+        return result
+
+    async def enqueue_many(self, requests: Sequence[TaskRequest]) -> builtins.list[EnqueueResult]:
+        """Enqueue a batch atomically (all or nothing); answers in order."""
+        traced = [_traced(r) for r in requests]
+        safe = all(r.idempotency_key is not None for r in traced)
+        return await with_retries(
+            lambda: self.transport.enqueue(traced), safe=safe, rule=self._retries
+        )
+
+    # operators -----------------------------------------------------------------------
+
+    async def get(self, task_id: TaskId) -> TaskInfo:
+        return await with_retries(
+            lambda: self.transport.get(task_id), safe=True, rule=self._retries
+        )
+
+    async def list(
+        self,
+        *,
+        queue: str | None = None,
+        state: TaskStateName | None = None,
+        type: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> TaskPage:
+        """One page of tasks, oldest first; pass `next_cursor` back for the next page."""
+        return await with_retries(
+            lambda: self.transport.list(
+                queue=queue, state=state, type=type, limit=limit, cursor=cursor
+            ),
+            safe=True,
+            rule=self._retries,
+        )
+
+    async def cancel(self, task_id: TaskId) -> TaskInfo:
+        """Cancel a pending or leased task (a running handler is stopped at its next beat)."""
+        return await with_retries(
+            lambda: self.transport.cancel(task_id), safe=False, rule=self._retries
+        )
+
+    async def requeue(self, task_id: TaskId) -> TaskInfo:
+        """Redrive a dead or cancelled task: pending again, attempts reset."""
+        return await with_retries(
+            lambda: self.transport.requeue(task_id), safe=False, rule=self._retries
+        )
+
+    async def stats(self, queue: str | None = None) -> builtins.list[QueueInfo]:
+        return await with_retries(
+            lambda: self.transport.stats(queue), safe=True, rule=self._retries
+        )
+
+    async def wait_for(
+        self, task_id: TaskId, *, timeout: float = 30.0, interval: float = 0.05
+    ) -> TaskInfo:
+        """Poll until the task is finished (succeeded, dead or cancelled); for scripts
+        and tests. Raises TimeoutError."""
+        async with asyncio.timeout(timeout):
+            while True:
+                task = await self.get(task_id)
+                if task.state in ("succeeded", "dead", "cancelled"):
+                    return task
+                await asyncio.sleep(interval)
+
+
+def _traced(request: TaskRequest) -> TaskRequest:
+    labels = with_trace_labels(request.labels)
+    return request if labels == request.labels else evolve(request, labels=labels)
+
+
+__all__ = ["Client"]

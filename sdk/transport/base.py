@@ -1,0 +1,90 @@
+"""The transport port: everything the client and the worker need from the queue.
+
+A transport raises only `leaseq.sdk.errors` exceptions, so a new transport plugs in
+without touching the client or the worker. Task ids may be given as UUID or string;
+a string that is not a UUID names no task (TaskNotFound).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from typing import Protocol
+from uuid import UUID
+
+from leaseq.sdk.errors import LeaseqClientError
+from leaseq.sdk.types import (
+    JSON,
+    EnqueueResult,
+    LeaseInfo,
+    LeaseRenewal,
+    LeaseRequest,
+    Outcome,
+    QueueInfo,
+    TaskInfo,
+    TaskPage,
+    TaskRequest,
+    TaskStateName,
+)
+
+TaskId = UUID | str
+
+
+class Transport(Protocol):
+    # producers
+    async def enqueue(self, tasks: Sequence[TaskRequest]) -> builtins.list[EnqueueResult]:
+        """Create tasks atomically, answers in order. Raises ValidationFailed, PayloadTooLarge."""
+        ...
+
+    # workers
+    async def lease(self, request: LeaseRequest) -> builtins.list[LeaseInfo]:
+        """Claim up to `request.max_tasks` ready tasks (long-polling up to wait_seconds)."""
+        ...
+
+    async def heartbeat(self, task_id: TaskId, token: str, lease_seconds: float) -> LeaseRenewal:
+        """Extend a live lease. Raises LeaseLost, LeaseExpired, TaskCancelled, TaskNotFound."""
+        ...
+
+    async def report(
+        self, outcomes: Sequence[Outcome]
+    ) -> builtins.list[TaskInfo | LeaseqClientError]:
+        """Apply many outcomes; answers in order, each the task or the refusal for that one."""
+        ...
+
+    async def complete(self, task_id: TaskId, token: str, result: JSON = None) -> TaskInfo: ...
+
+    async def retry(
+        self, task_id: TaskId, token: str, error: str, delay_seconds: float | None = None
+    ) -> TaskInfo: ...
+
+    async def fail(self, task_id: TaskId, token: str, error: str) -> TaskInfo: ...
+
+    async def release(self, task_id: TaskId, token: str) -> TaskInfo:
+        """Give a leased task back without consuming its attempt (graceful shutdown)."""
+        ...
+
+    # operators
+    async def get(self, task_id: TaskId) -> TaskInfo: ...
+
+    async def list(
+        self,
+        *,
+        queue: str | None = None,
+        state: TaskStateName | None = None,
+        type: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> TaskPage: ...
+
+    async def cancel(self, task_id: TaskId) -> TaskInfo: ...
+
+    async def requeue(self, task_id: TaskId) -> TaskInfo: ...
+
+    async def stats(self, queue: str | None = None) -> builtins.list[QueueInfo]:
+        """Counts per queue; one queue when named (TaskNotFound is never raised)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+__all__ = ["TaskId", "Transport"]

@@ -1,0 +1,197 @@
+"""HTTP transport: the v1 API over one pooled httpx.AsyncClient with a bearer token.
+
+problem+json answers become typed SDK errors (`error_from_problem`, the one table of this
+boundary); failures with no answer become TransportError.
+"""
+
+from __future__ import annotations
+
+import builtins
+import urllib.parse
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from leaseq.sdk import errors
+from leaseq.sdk.transport import wire
+from leaseq.sdk.transport.base import TaskId
+from leaseq.sdk.types import (
+    JSON,
+    EnqueueResult,
+    LeaseInfo,
+    LeaseRenewal,
+    LeaseRequest,
+    Outcome,
+    QueueInfo,
+    TaskInfo,
+    TaskPage,
+    TaskRequest,
+    TaskStateName,
+)
+
+# Time a long-poll lease request may take beyond its wait before we call it lost.
+LONG_POLL_MARGIN = 10.0
+
+
+class HttpTransport:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 10.0,
+        max_connections: int = 100,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._timeout = timeout
+        self._http = http_client or httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
+        )
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        try:
+            response = await self._http.request(
+                method,
+                path,
+                json=json,
+                params=params,
+                timeout=self._timeout if timeout is None else timeout,
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            raise errors.TransportError(repr(error), request_sent=False) from error
+        except httpx.HTTPError as error:
+            raise errors.TransportError(repr(error), request_sent=True) from error
+        if response.is_success:
+            return response.json()
+        raise _problem(response)
+
+    # producers
+    async def enqueue(self, tasks: Sequence[TaskRequest]) -> builtins.list[EnqueueResult]:
+        body = await self._call(
+            "POST", "/v1/tasks", json={"tasks": [wire.task_request_body(t) for t in tasks]}
+        )
+        return [wire.enqueue_result(t) for t in body["tasks"]]
+
+    # workers
+    async def lease(self, request: LeaseRequest) -> builtins.list[LeaseInfo]:
+        body = await self._call(
+            "POST",
+            "/v1/leases",
+            json=wire.lease_request_body(request),
+            timeout=request.wait_seconds + max(self._timeout, LONG_POLL_MARGIN),
+        )
+        return [wire.lease_info(lease) for lease in body["leases"]]
+
+    async def heartbeat(self, task_id: TaskId, token: str, lease_seconds: float) -> LeaseRenewal:
+        body = await self._call(
+            "POST",
+            _task_path(task_id, "heartbeat"),
+            json={"token": token, "lease_seconds": lease_seconds},
+        )
+        return wire.lease_renewal(body)
+
+    async def report(
+        self, outcomes: Sequence[Outcome]
+    ) -> builtins.list[TaskInfo | errors.LeaseqClientError]:
+        body = await self._call(
+            "POST", "/v1/results", json={"results": [wire.outcome_body(o) for o in outcomes]}
+        )
+        answers: list[TaskInfo | errors.LeaseqClientError] = []
+        for item in body["results"]:
+            if item.get("ok"):
+                answers.append(wire.task_info(item["task"]))
+            else:
+                problem = item.get("problem") or {}
+                answers.append(errors.error_from_problem(int(problem.get("status", 409)), problem))
+        return answers
+
+    async def complete(self, task_id: TaskId, token: str, result: JSON = None) -> TaskInfo:
+        body = {"token": token, "result": result}
+        return wire.task_info(await self._call("POST", _task_path(task_id, "complete"), json=body))
+
+    async def retry(
+        self, task_id: TaskId, token: str, error: str, delay_seconds: float | None = None
+    ) -> TaskInfo:
+        body: dict[str, Any] = {"token": token, "error": error}
+        if delay_seconds is not None:
+            body["delay_seconds"] = delay_seconds
+        return wire.task_info(await self._call("POST", _task_path(task_id, "retry"), json=body))
+
+    async def fail(self, task_id: TaskId, token: str, error: str) -> TaskInfo:
+        body = {"token": token, "error": error}
+        return wire.task_info(await self._call("POST", _task_path(task_id, "fail"), json=body))
+
+    async def release(self, task_id: TaskId, token: str) -> TaskInfo:
+        body = {"token": token}
+        return wire.task_info(await self._call("POST", _task_path(task_id, "release"), json=body))
+
+    # operators
+    async def get(self, task_id: TaskId) -> TaskInfo:
+        return wire.task_info(await self._call("GET", _task_path(task_id)))
+
+    async def list(
+        self,
+        *,
+        queue: str | None = None,
+        state: TaskStateName | None = None,
+        type: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> TaskPage:
+        params = {"queue": queue, "state": state, "type": type, "limit": limit, "cursor": cursor}
+        body = await self._call(
+            "GET", "/v1/tasks", params={k: v for k, v in params.items() if v is not None}
+        )
+        return TaskPage([wire.task_info(t) for t in body["tasks"]], body.get("next_cursor"))
+
+    async def cancel(self, task_id: TaskId) -> TaskInfo:
+        return wire.task_info(await self._call("POST", _task_path(task_id, "cancel")))
+
+    async def requeue(self, task_id: TaskId) -> TaskInfo:
+        return wire.task_info(await self._call("POST", _task_path(task_id, "requeue")))
+
+    async def stats(self, queue: str | None = None) -> builtins.list[QueueInfo]:
+        if queue is None:
+            body = await self._call("GET", "/v1/queues")
+            return [wire.queue_info(q) for q in body["queues"]]
+        return [wire.queue_info(await self._call("GET", f"/v1/queues/{_quote(queue)}"))]
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def _quote(segment: str) -> str:
+    return urllib.parse.quote(str(segment), safe="")
+
+
+def _task_path(task_id: TaskId, action: str | None = None) -> str:
+    path = f"/v1/tasks/{_quote(str(task_id))}"
+    return path if action is None else f"{path}/{action}"
+
+
+def _problem(response: httpx.Response) -> errors.LeaseqClientError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        body = {"type": "error", "title": response.reason_phrase, "detail": response.text[:500]}
+    return errors.error_from_problem(response.status_code, body)
+
+
+__all__ = ["HttpTransport"]

@@ -1,0 +1,268 @@
+"""In-process transport: calls the service's use cases directly, no server in between.
+
+Users embed the whole queue (e.g. `TaskService` over the in-memory store) in their own
+programs and tests; domain errors become the same SDK exceptions the HTTP transport raises.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+from collections.abc import Awaitable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+from uuid import UUID
+
+from leaseq import domain, ports
+from leaseq.app.services import TaskService
+from leaseq.sdk import errors as sdk_errors
+from leaseq.sdk.transport.base import TaskId
+from leaseq.sdk.types import (
+    JSON,
+    EnqueueResult,
+    LeaseHolder,
+    LeaseInfo,
+    LeaseRenewal,
+    LeaseRequest,
+    Outcome,
+    QueueInfo,
+    RetrySettings,
+    TaskInfo,
+    TaskPage,
+    TaskRequest,
+    TaskStateName,
+)
+
+T = TypeVar("T")
+
+# The one translation table of this boundary: domain/port error → SDK error.
+_ERRORS: dict[type[Exception], type[sdk_errors.LeaseqClientError]] = {
+    domain.TaskNotFound: sdk_errors.TaskNotFound,
+    domain.LeaseLost: sdk_errors.LeaseLost,
+    domain.LeaseExpired: sdk_errors.LeaseExpired,
+    domain.TaskCancelled: sdk_errors.TaskCancelled,
+    domain.InvalidTransition: sdk_errors.InvalidTransition,
+    domain.PayloadTooLarge: sdk_errors.PayloadTooLarge,
+    domain.ValidationError: sdk_errors.ValidationFailed,
+    ports.StoreUnavailable: sdk_errors.ServiceUnavailable,
+}
+
+
+def translate(error: domain.LeaseqError) -> sdk_errors.LeaseqClientError:
+    sdk_cls = next(
+        (_ERRORS[c] for c in type(error).__mro__ if c in _ERRORS), sdk_errors.LeaseqClientError
+    )
+    extensions: dict[str, object] = {}
+    if isinstance(error, domain.ValidationError):
+        extensions["errors"] = [{"field": error.field, "message": error.message}]
+    task_id = getattr(error, "task_id", None)
+    return sdk_cls(
+        str(error), task_id=None if task_id is None else str(task_id), extensions=extensions
+    )
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except domain.LeaseqError as error:
+        raise translate(error) from error
+
+
+async def _call(awaitable: Awaitable[T]) -> T:
+    with _translated():
+        return await awaitable
+
+
+def _task_id(value: TaskId) -> UUID:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise sdk_errors.TaskNotFound(f"task {value} does not exist", task_id=str(value)) from None
+
+
+class InProcessTransport:
+    def __init__(self, service: TaskService) -> None:
+        self._service = service
+
+    async def enqueue(self, tasks: Sequence[TaskRequest]) -> builtins.list[EnqueueResult]:
+        with _translated():
+            specs = [_spec(t) for t in tasks]
+        answers = await _call(self._service.enqueue(specs))
+        return [EnqueueResult(a.task.id, _state(a.task), a.deduplicated) for a in answers]
+
+    async def lease(self, request: LeaseRequest) -> builtins.list[LeaseInfo]:
+        asked = ports.LeaseRequest(
+            queue=request.queue,
+            owner=request.worker_id,
+            limit=request.max_tasks,
+            lease_for=timedelta(seconds=request.lease_seconds),
+            types=None
+            if request.types is None
+            else [ports.TypeFilter(t.type, t.version) for t in request.types],
+        )
+        granted = await _call(self._service.lease(asked, request.wait_seconds))
+        return [_lease_info(task) for task in granted]
+
+    async def heartbeat(self, task_id: TaskId, token: str, lease_seconds: float) -> LeaseRenewal:
+        task = await _call(
+            self._service.heartbeat(_task_id(task_id), token, timedelta(seconds=lease_seconds))
+        )
+        assert task.lease is not None
+        return LeaseRenewal(task.id, task.epoch, task.lease.expires_at)
+
+    async def report(
+        self, outcomes: Sequence[Outcome]
+    ) -> builtins.list[TaskInfo | sdk_errors.LeaseqClientError]:
+        answers = await _call(self._service.report([_outcome(o) for o in outcomes]))
+        return [
+            translate(a) if isinstance(a, domain.LeaseqError) else task_info(a) for a in answers
+        ]
+
+    async def complete(self, task_id: TaskId, token: str, result: JSON = None) -> TaskInfo:
+        return task_info(await _call(self._service.complete(_task_id(task_id), token, result)))
+
+    async def retry(
+        self, task_id: TaskId, token: str, error: str, delay_seconds: float | None = None
+    ) -> TaskInfo:
+        delay = None if delay_seconds is None else timedelta(seconds=delay_seconds)
+        return task_info(await _call(self._service.retry(_task_id(task_id), token, error, delay)))
+
+    async def fail(self, task_id: TaskId, token: str, error: str) -> TaskInfo:
+        return task_info(await _call(self._service.fail(_task_id(task_id), token, error)))
+
+    async def release(self, task_id: TaskId, token: str) -> TaskInfo:
+        return task_info(await _call(self._service.release(_task_id(task_id), token)))
+
+    async def get(self, task_id: TaskId) -> TaskInfo:
+        return task_info(await _call(self._service.get(_task_id(task_id))))
+
+    async def list(
+        self,
+        *,
+        queue: str | None = None,
+        state: TaskStateName | None = None,
+        type: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> TaskPage:
+        with _translated():
+            try:
+                state_value = None if state is None else domain.TaskState(state)
+            except ValueError:
+                raise domain.ValidationError("state", f"unknown state {state!r}") from None
+        page = await _call(
+            self._service.list(ports.TaskFilter(queue, state_value, type, limit, cursor))
+        )
+        return TaskPage([task_info(t) for t in page.tasks], page.next_cursor)
+
+    async def cancel(self, task_id: TaskId) -> TaskInfo:
+        return task_info(await _call(self._service.cancel(_task_id(task_id))))
+
+    async def requeue(self, task_id: TaskId) -> TaskInfo:
+        return task_info(await _call(self._service.requeue(_task_id(task_id))))
+
+    async def stats(self, queue: str | None = None) -> builtins.list[QueueInfo]:
+        return [_queue_info(s) for s in await _call(self._service.stats(queue))]
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _spec(request: TaskRequest) -> domain.TaskSpec:
+    if request.run_at is not None and request.delay_seconds is not None:
+        raise domain.ValidationError("run_at", "give run_at or delay_seconds, not both")
+    run_at = request.run_at
+    if request.delay_seconds is not None:
+        run_at = datetime.now(UTC) + timedelta(seconds=request.delay_seconds)
+    retry = request.retry or RetrySettings()
+    return domain.TaskSpec(
+        queue=request.queue,
+        type=request.type,
+        payload=request.payload,
+        type_version=request.version,
+        labels=request.labels,
+        priority=request.priority,
+        run_at=run_at,
+        max_attempts=request.max_attempts,
+        retry_policy=domain.RetryPolicy(
+            retry.base_seconds, retry.factor, retry.max_seconds, retry.jitter
+        ),
+        idempotency_key=request.idempotency_key,
+    )
+
+
+def _outcome(outcome: Outcome) -> ports.Outcome:
+    task_id = _task_id(outcome.task_id)
+    if outcome.kind == "complete":
+        return ports.Complete(task_id, outcome.token, outcome.result)
+    if outcome.kind == "retry":
+        delay = None if outcome.delay_seconds is None else timedelta(seconds=outcome.delay_seconds)
+        return ports.Retry(task_id, outcome.token, outcome.error or "", delay)
+    return ports.Fail(task_id, outcome.token, outcome.error or "")
+
+
+def _state(task: domain.Task) -> TaskStateName:
+    return task.state.value  # type: ignore[return-value,unused-ignore]
+
+
+def task_info(task: domain.Task) -> TaskInfo:
+    lease = task.lease if task.state is domain.TaskState.LEASED else None
+    policy = task.retry_policy
+    return TaskInfo(
+        id=task.id,
+        queue=task.queue,
+        type=task.type,
+        type_version=task.type_version,
+        payload=task.payload,
+        labels=dict(task.labels),
+        priority=task.priority,
+        run_at=task.run_at,
+        attempts=task.attempts,
+        max_attempts=task.max_attempts,
+        retry=RetrySettings(policy.base_seconds, policy.factor, policy.max_seconds, policy.jitter),
+        idempotency_key=task.idempotency_key,
+        state=_state(task),
+        epoch=task.epoch,
+        lease=None if lease is None else LeaseHolder(lease.owner, lease.epoch, lease.expires_at),
+        last_error=task.last_error,
+        result=task.result,
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+        finished_at=task.finished_at,
+    )
+
+
+def _lease_info(task: domain.Task) -> LeaseInfo:
+    assert task.lease is not None
+    return LeaseInfo(
+        task_id=task.id,
+        token=task.lease.token,
+        epoch=task.lease.epoch,
+        expires_at=task.lease.expires_at,
+        attempt=task.attempts,
+        max_attempts=task.max_attempts,
+        queue=task.queue,
+        type=task.type,
+        type_version=task.type_version,
+        payload=task.payload,
+        labels=dict(task.labels),
+        priority=task.priority,
+        created_at=task.created_at,
+    )
+
+
+def _queue_info(stats: ports.QueueStats) -> QueueInfo:
+    age = stats.oldest_ready_age
+    return QueueInfo(
+        queue=stats.queue,
+        counts={state.value: count for state, count in stats.counts.items()},
+        ready=stats.ready,
+        scheduled=stats.scheduled,
+        oldest_ready_age_seconds=None if age is None else age.total_seconds(),
+    )
+
+
+__all__ = ["InProcessTransport", "task_info", "translate"]

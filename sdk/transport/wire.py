@@ -1,0 +1,156 @@
+"""HTTP API v1 JSON ↔ SDK value types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from leaseq.sdk.types import (
+    EnqueueResult,
+    LeaseHolder,
+    LeaseInfo,
+    LeaseRenewal,
+    LeaseRequest,
+    Outcome,
+    QueueInfo,
+    RetrySettings,
+    TaskInfo,
+    TaskRequest,
+)
+
+Body = dict[str, Any]
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _required_time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def task_request_body(request: TaskRequest) -> Body:
+    body: Body = {
+        "queue": request.queue,
+        "type": request.type,
+        "type_version": request.version,
+        "payload": request.payload,
+        "labels": dict(request.labels),
+        "priority": request.priority,
+        "max_attempts": request.max_attempts,
+    }
+    if request.run_at is not None:
+        body["run_at"] = request.run_at.isoformat()
+    if request.delay_seconds is not None:
+        body["delay_seconds"] = request.delay_seconds
+    if request.retry is not None:
+        body["retry"] = {
+            "base_seconds": request.retry.base_seconds,
+            "factor": request.retry.factor,
+            "max_seconds": request.retry.max_seconds,
+            "jitter": request.retry.jitter,
+        }
+    if request.idempotency_key is not None:
+        body["idempotency_key"] = request.idempotency_key
+    return body
+
+
+def enqueue_result(body: Body) -> EnqueueResult:
+    return EnqueueResult(UUID(body["id"]), body["state"], bool(body["deduplicated"]))
+
+
+def task_info(body: Body) -> TaskInfo:
+    lease = body.get("lease")
+    return TaskInfo(
+        id=UUID(body["id"]),
+        queue=body["queue"],
+        type=body["type"],
+        type_version=body["type_version"],
+        payload=body.get("payload"),
+        labels=dict(body.get("labels") or {}),
+        priority=body["priority"],
+        run_at=_required_time(body["run_at"]),
+        attempts=body["attempts"],
+        max_attempts=body["max_attempts"],
+        retry=RetrySettings(**body["retry"]),
+        idempotency_key=body.get("idempotency_key"),
+        state=body["state"],
+        epoch=body["epoch"],
+        lease=None
+        if lease is None
+        else LeaseHolder(lease["owner"], lease["epoch"], _required_time(lease["expires_at"])),
+        last_error=body.get("last_error"),
+        result=body.get("result"),
+        created_at=_required_time(body["created_at"]),
+        updated_at=_required_time(body["updated_at"]),
+        finished_at=_time(body.get("finished_at")),
+    )
+
+
+def lease_request_body(request: LeaseRequest) -> Body:
+    body: Body = {
+        "queue": request.queue,
+        "worker_id": request.worker_id,
+        "max_tasks": request.max_tasks,
+        "lease_seconds": request.lease_seconds,
+        "wait_seconds": request.wait_seconds,
+    }
+    if request.types is not None:
+        body["types"] = [{"type": t.type, "version": t.version} for t in request.types]
+    return body
+
+
+def lease_info(body: Body) -> LeaseInfo:
+    return LeaseInfo(
+        task_id=UUID(body["task_id"]),
+        token=body["token"],
+        epoch=body["epoch"],
+        expires_at=_required_time(body["expires_at"]),
+        attempt=body["attempt"],
+        max_attempts=body["max_attempts"],
+        queue=body["queue"],
+        type=body["type"],
+        type_version=body["type_version"],
+        payload=body.get("payload"),
+        labels=dict(body.get("labels") or {}),
+        priority=body.get("priority", 0),
+        created_at=_required_time(body["created_at"]),
+    )
+
+
+def lease_renewal(body: Body) -> LeaseRenewal:
+    return LeaseRenewal(UUID(body["task_id"]), body["epoch"], _required_time(body["expires_at"]))
+
+
+def outcome_body(outcome: Outcome) -> Body:
+    body: Body = {"task_id": str(outcome.task_id), "token": outcome.token, "outcome": outcome.kind}
+    if outcome.kind == "complete":
+        body["result"] = outcome.result
+    else:
+        body["error"] = outcome.error or ""
+    if outcome.kind == "retry" and outcome.delay_seconds is not None:
+        body["delay_seconds"] = outcome.delay_seconds
+    return body
+
+
+def queue_info(body: Body) -> QueueInfo:
+    return QueueInfo(
+        queue=body["queue"],
+        counts=dict(body["counts"]),
+        ready=body["ready"],
+        scheduled=body["scheduled"],
+        oldest_ready_age_seconds=body.get("oldest_ready_age_seconds"),
+    )
+
+
+__all__ = [
+    "enqueue_result",
+    "lease_info",
+    "lease_renewal",
+    "lease_request_body",
+    "outcome_body",
+    "queue_info",
+    "task_info",
+    "task_request_body",
+]

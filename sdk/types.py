@@ -1,0 +1,182 @@
+"""The SDK's value types: what transports take and return (the same for every transport)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+from attrs import field, frozen
+
+JSON = Any  # a value json.dumps accepts
+
+TaskStateName = Literal["pending", "leased", "succeeded", "dead", "cancelled"]
+OutcomeKind = Literal["complete", "retry", "fail"]
+
+
+def _str_dict(value: Mapping[str, str] | None) -> dict[str, str]:
+    return dict(value or {})
+
+
+@frozen
+class RetrySettings:
+    """A task's retry backoff: min(max_seconds, base_seconds * factor ** (attempt - 1)),
+    of which the last `jitter` fraction is random."""
+
+    base_seconds: float = 1.0
+    factor: float = 2.0
+    max_seconds: float = 3600.0
+    jitter: float = 0.2
+
+
+@frozen
+class TaskRequest:
+    """One task to enqueue. Give `run_at` (absolute) or `delay_seconds`, not both."""
+
+    queue: str
+    type: str
+    payload: JSON = None
+    version: int = 1
+    labels: dict[str, str] = field(factory=dict, converter=_str_dict)
+    priority: int = 0
+    run_at: datetime | None = None
+    delay_seconds: float | None = None
+    max_attempts: int = 20
+    retry: RetrySettings | None = None
+    idempotency_key: str | None = None
+
+
+@frozen
+class EnqueueResult:
+    id: UUID
+    state: TaskStateName
+    deduplicated: bool
+
+
+@frozen
+class LeaseHolder:
+    """Who holds a leased task and until when (the token is never shown)."""
+
+    owner: str
+    epoch: int
+    expires_at: datetime
+
+
+@frozen
+class TaskInfo:
+    id: UUID
+    queue: str
+    type: str
+    type_version: int
+    payload: JSON
+    labels: dict[str, str]
+    priority: int
+    run_at: datetime
+    attempts: int
+    max_attempts: int
+    retry: RetrySettings
+    idempotency_key: str | None
+    state: TaskStateName
+    epoch: int
+    lease: LeaseHolder | None
+    last_error: str | None
+    result: JSON
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+@frozen
+class TypeVersion:
+    type: str
+    version: int
+
+
+@frozen
+class LeaseRequest:
+    """Ask for up to `max_tasks` ready tasks; wait up to `wait_seconds` when none is ready."""
+
+    queue: str
+    worker_id: str
+    types: tuple[TypeVersion, ...] | None = None
+    max_tasks: int = 1
+    lease_seconds: float = 30.0
+    wait_seconds: float = 0.0
+
+
+@frozen
+class LeaseInfo:
+    """A granted lease: the task to run, with the secret token that proves the holder."""
+
+    task_id: UUID
+    token: str = field(repr=False)
+    epoch: int
+    expires_at: datetime
+    attempt: int
+    max_attempts: int
+    queue: str
+    type: str
+    type_version: int
+    payload: JSON
+    labels: dict[str, str]
+    priority: int
+    created_at: datetime
+
+
+@frozen
+class LeaseRenewal:
+    task_id: UUID
+    epoch: int
+    expires_at: datetime
+
+
+@frozen
+class Outcome:
+    """One result for a batch report: complete (with `result`), retry or fail (with `error`)."""
+
+    task_id: UUID
+    token: str = field(repr=False)
+    kind: OutcomeKind
+    result: JSON = None
+    error: str | None = None
+    delay_seconds: float | None = None
+
+
+@frozen
+class TaskPage:
+    tasks: list[TaskInfo]
+    next_cursor: str | None
+
+
+@frozen
+class QueueInfo:
+    queue: str
+    counts: dict[str, int]
+    ready: int
+    scheduled: int
+    oldest_ready_age_seconds: float | None
+
+    @property
+    def oldest_ready_age(self) -> timedelta | None:
+        age = self.oldest_ready_age_seconds
+        return None if age is None else timedelta(seconds=age)
+
+
+__all__ = [
+    "JSON",
+    "EnqueueResult",
+    "LeaseHolder",
+    "LeaseInfo",
+    "LeaseRenewal",
+    "LeaseRequest",
+    "Outcome",
+    "OutcomeKind",
+    "QueueInfo",
+    "RetrySettings",
+    "TaskInfo",
+    "TaskPage",
+    "TaskRequest",
+    "TaskStateName",
+    "TypeVersion",
+]

@@ -1,0 +1,269 @@
+"""The worker: claims tasks it has handlers for and runs them, concurrently, until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from opentelemetry import metrics, trace
+
+from leaseq.sdk.client import Client
+from leaseq.sdk.errors import LeaseqClientError, Unauthorized, ValidationFailed
+from leaseq.sdk.execution import Execution
+from leaseq.sdk.registry import HandlerRegistry
+from leaseq.sdk.reporter import ResultReporter
+from leaseq.sdk.retrying import CLAIM_BACKOFF, RetryRule
+from leaseq.sdk.telemetry import WorkerTelemetry
+from leaseq.sdk.transport.base import Transport
+from leaseq.sdk.types import LeaseInfo, LeaseRequest
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+logger = logging.getLogger("leaseq.worker")
+
+
+class Worker:
+    """Runs handlers for one queue with up to `concurrency` tasks at once.
+
+    It asks only for the (type, version) pairs it has handlers for, as many as it has
+    free slots, long-polling `wait_seconds`; after errors (or empty answers when not
+    long-polling) it backs off with jitter. `run()` returns after `stop()`, SIGTERM or
+    SIGINT: claiming stops (a lease request in flight is answered within `wait_seconds`,
+    and what it brings is released unrun), running handlers get `grace_seconds` to
+    finish, the rest are cancelled and their leases released so another worker takes
+    them at once.
+    """
+
+    def __init__(
+        self,
+        client: Client | Transport,
+        *,
+        queue: str,
+        concurrency: int = 10,
+        lease_seconds: float = 30.0,
+        wait_seconds: float = 10.0,
+        grace_seconds: float = 30.0,
+        worker_id: str | None = None,
+        backoff: RetryRule = CLAIM_BACKOFF,
+        max_report_batch: int = 100,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.transport = client.transport if isinstance(client, Client) else client
+        self.queue = queue
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.wait_seconds = wait_seconds
+        self.grace_seconds = grace_seconds
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.registry = HandlerRegistry()
+        self._backoff = backoff
+        self._max_report_batch = max_report_batch
+        self._telemetry = WorkerTelemetry(
+            tracer_provider=tracer_provider, meter_provider=meter_provider
+        )
+        self._executions: dict[asyncio.Task[None], Execution] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._stopping: asyncio.Event | None = None
+        self._slot_freed: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_requested = False
+        self.reporter: ResultReporter | None = None
+
+    # -- registration ----------------------------------------------------------------
+
+    def handler(
+        self, type: str, version: int = 1, *, timeout: float | None = None
+    ) -> Callable[[F], F]:
+        """Register `fn(ctx, payload)` (async, or sync: run in a thread) for (type, version).
+        With `timeout`, a run longer than that is cancelled and retried."""
+
+        def register(function: F) -> F:
+            self.registry.register(type, version, function, timeout=timeout)
+            return function
+
+        return register
+
+    # -- running ---------------------------------------------------------------------
+
+    @property
+    def running(self) -> int:
+        return len(self._executions)
+
+    def stop(self) -> None:
+        """Ask `run()` to shut down gracefully; safe from any thread or a signal handler."""
+        self._stop_requested = True
+        loop, stopping = self._loop, self._stopping
+        if loop is None or stopping is None:
+            return
+        if _in_loop(loop):
+            stopping.set()
+        else:
+            loop.call_soon_threadsafe(stopping.set)
+
+    async def run(self, *, install_signal_handlers: bool = True) -> None:
+        if not len(self.registry):
+            raise ValueError("register at least one handler before running the worker")
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        if self._stop_requested:
+            self._stopping.set()
+        executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="leaseq-handler"
+        )
+        self.reporter = ResultReporter(
+            self.transport, max_batch=self._max_report_batch, logger=logger
+        )
+        self.reporter.start()
+        signals = self._install_signals() if install_signal_handlers else []
+        log_fields = {"queue": self.queue, "worker_id": self.worker_id}
+        logger.info("worker started", extra=log_fields)
+        try:
+            await self._claim_until_stopped(executor)
+        finally:
+            await self._drain()
+            await asyncio.gather(*self._background, return_exceptions=True)
+            await self.reporter.close()
+            executor.shutdown(wait=False, cancel_futures=True)
+            for sig in signals:
+                self._loop.remove_signal_handler(sig)
+            logger.info("worker stopped", extra=log_fields)
+
+    async def _claim_until_stopped(self, executor: concurrent.futures.Executor) -> None:
+        assert self._stopping is not None and self._slot_freed is not None
+        failures = 0
+        while not self._stopping.is_set():
+            free = self.concurrency - len(self._executions)
+            if free <= 0:
+                self._slot_freed.clear()
+                await _first(self._slot_freed.wait(), self._stopping.wait())
+                continue
+            sent = time.monotonic()
+            try:
+                # Not cancelled on stop: a lease request cut off mid-flight may already
+                # hold tasks on the service, which would then wait out their leases.
+                # Its answer arrives within wait_seconds, and the drain releases it.
+                leases = await self._lease(free)
+            except (Unauthorized, ValidationFailed):
+                raise  # configuration errors: retrying will not help
+            except LeaseqClientError as error:
+                failures += 1
+                pause = self._backoff.pause(min(failures, 16), random.random())
+                logger.warning("claiming failed (%r); retrying in %.2fs", error, pause)
+                await _first(asyncio.sleep(pause), self._stopping.wait())
+                continue
+            if self._stopping.is_set():
+                self._release_unstarted(leases)
+                return
+            failures = 0
+            for lease in leases:
+                self._start(lease, sent, executor)
+            if not leases and self.wait_seconds <= 0:
+                await _first(
+                    asyncio.sleep(self._backoff.pause(3, random.random())), self._stopping.wait()
+                )
+
+    async def _lease(self, free: int) -> list[LeaseInfo]:
+        return await self.transport.lease(
+            LeaseRequest(
+                queue=self.queue,
+                worker_id=self.worker_id,
+                types=self.registry.claimable(),
+                max_tasks=free,
+                lease_seconds=self.lease_seconds,
+                wait_seconds=self.wait_seconds,
+            )
+        )
+
+    def _start(
+        self, lease: LeaseInfo, granted_at: float, executor: concurrent.futures.Executor
+    ) -> None:
+        assert self.reporter is not None
+        handler = self.registry.find(lease.type, lease.type_version)
+        if handler is None:  # the service gave us a type we did not ask for
+            logger.error("no handler for %s v%s; releasing", lease.type, lease.type_version)
+            self._release_unstarted([lease])
+            return
+        execution = Execution(
+            lease,
+            handler,
+            granted_at=granted_at,
+            lease_seconds=self.lease_seconds,
+            transport=self.transport,
+            reporter=self.reporter,
+            telemetry=self._telemetry,
+            executor=executor,
+            logger=logger,
+        )
+        task = asyncio.create_task(execution.run(), name=f"leaseq-task-{lease.task_id}")
+        self._executions[task] = execution
+        task.add_done_callback(self._finished)
+
+    def _release_unstarted(self, leases: list[LeaseInfo]) -> None:
+        """Give back tasks granted after stop() was called, without running them."""
+        for lease in leases:
+            release = asyncio.create_task(self.transport.release(lease.task_id, lease.token))
+            self._background.add(release)
+            release.add_done_callback(self._background.discard)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._executions.pop(task, None)
+        if self._slot_freed is not None:
+            self._slot_freed.set()
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("task execution crashed", exc_info=task.exception())
+
+    async def _drain(self) -> None:
+        running = list(self._executions)
+        if not running:
+            return
+        logger.info("waiting up to %ss for %d running tasks", self.grace_seconds, len(running))
+        _, late = await asyncio.wait(running, timeout=self.grace_seconds)
+        for task in late:
+            self._executions[task].abandon("shutdown")
+        if late:
+            await asyncio.wait(late)
+
+    def _install_signals(self) -> list[signal.Signals]:
+        if self._loop is None or threading.current_thread() is not threading.main_thread():
+            return []
+        installed = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                self._loop.add_signal_handler(sig, self.stop)
+                installed.append(sig)
+        return installed
+
+
+def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+async def _first(*awaitables: Any) -> None:
+    """Wait until the first of these finishes; cancel the others."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+__all__ = ["Worker"]

@@ -1,0 +1,403 @@
+"""The worker's behaviour, through every transport."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from leaseq.adapters.memory import InMemoryTaskStore
+from leaseq.ports import LeaseRequest as StoreLeaseRequest
+from leaseq.sdk import Client, Fatal, Retry, RetrySettings, TaskContext, Worker
+
+FAST_RETRY = RetrySettings(base_seconds=0.0, factor=1.0, max_seconds=0.0, jitter=0.0)
+
+
+def make_worker(client: Client, **options: Any) -> Worker:
+    settings: dict[str, Any] = {"queue": "q", "lease_seconds": 1.5, "wait_seconds": 0.5}
+    settings.update(options)
+    return Worker(client, **settings)
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(worker.run(install_signal_handlers=False))
+    try:
+        yield task
+    finally:
+        worker.stop()
+        async with asyncio.timeout(10):
+            await task
+
+
+async def test_a_returning_async_handler_completes_the_task_with_its_result(
+    client: Client,
+) -> None:
+    worker = make_worker(client)
+
+    @worker.handler("add")
+    async def add(ctx: TaskContext, payload: dict[str, int]) -> int:
+        return payload["a"] + payload["b"]
+
+    queued = await client.enqueue("q", "add", {"a": 2, "b": 3})
+    async with running(worker):
+        done = await client.wait_for(queued.id, timeout=5)
+    assert (done.state, done.result, done.attempts) == ("succeeded", 5, 1)
+
+
+async def test_a_sync_handler_runs_in_a_worker_thread(client: Client) -> None:
+    worker = make_worker(client)
+    threads: list[threading.Thread] = []
+
+    @worker.handler("sync")
+    def handle(ctx: TaskContext, payload: Any) -> str:
+        threads.append(threading.current_thread())
+        return f"ran {ctx.type} v{ctx.version} attempt {ctx.attempt}"
+
+    queued = await client.enqueue("q", "sync")
+    async with running(worker):
+        done = await client.wait_for(queued.id, timeout=5)
+    assert done.result == "ran sync v1 attempt 1"
+    assert threads and threads[0] is not threading.main_thread()
+
+
+async def test_raising_retry_runs_the_task_again_after_the_given_delay(client: Client) -> None:
+    worker = make_worker(client)
+    attempts: list[int] = []
+
+    @worker.handler("flaky")
+    async def flaky(ctx: TaskContext, payload: Any) -> str:
+        attempts.append(ctx.attempt)
+        if ctx.attempt < 3:
+            raise Retry("not yet", delay=0)
+        return "finally"
+
+    queued = await client.enqueue("q", "flaky")
+    async with running(worker):
+        done = await client.wait_for(queued.id, timeout=10)
+    assert (done.state, done.result, attempts) == ("succeeded", "finally", [1, 2, 3])
+    assert done.last_error == "not yet"
+
+
+async def test_raising_fatal_sends_the_task_to_the_dead_letter_list_at_once(
+    client: Client,
+) -> None:
+    worker = make_worker(client)
+
+    @worker.handler("doomed")
+    async def doomed(ctx: TaskContext, payload: Any) -> None:
+        raise Fatal("the address does not exist")
+
+    queued = await client.enqueue("q", "doomed", max_attempts=5)
+    async with running(worker):
+        done = await client.wait_for(queued.id, timeout=5)
+    assert (done.state, done.attempts, done.last_error) == (
+        "dead",
+        1,
+        "the address does not exist",
+    )
+    dead = await client.list(queue="q", state="dead")
+    assert [t.id for t in dead.tasks] == [queued.id]
+
+
+async def test_any_other_exception_retries_under_the_policy_then_dead_letters(
+    client: Client,
+) -> None:
+    worker = make_worker(client)
+
+    @worker.handler("broken")
+    async def broken(ctx: TaskContext, payload: Any) -> None:
+        raise KeyError("missing-field")
+
+    queued = await client.enqueue("q", "broken", max_attempts=3, retry=FAST_RETRY)
+    async with running(worker):
+        done = await client.wait_for(queued.id, timeout=10)
+    assert (done.state, done.attempts) == ("dead", 3)
+    assert done.last_error is not None
+    assert "KeyError: 'missing-field'" in done.last_error
+    assert "in broken" in done.last_error  # a traceback summary, not just the message
+
+
+async def test_heartbeats_keep_a_task_alive_past_its_lease_duration(client: Client) -> None:
+    worker = make_worker(client, lease_seconds=1.0)
+
+    @worker.handler("slow")
+    async def slow(ctx: TaskContext, payload: Any) -> str:
+        await asyncio.sleep(2.6)
+        assert not ctx.lease_lost.is_set()
+        return "done"
+
+    queued = await client.enqueue("q", "slow")
+    async with running(worker):
+        done = await client.wait_for(queued.id, timeout=10)
+    assert (done.state, done.attempts, done.epoch) == ("succeeded", 1, 1)
+
+
+async def test_a_lost_lease_cancels_the_handler_and_reports_nothing(
+    client: Client, store: InMemoryTaskStore
+) -> None:
+    worker = make_worker(client, lease_seconds=1.5)
+    started, cancelled = asyncio.Event(), asyncio.Event()
+    contexts: list[TaskContext] = []
+
+    @worker.handler("long")
+    async def long(ctx: TaskContext, payload: Any) -> str:
+        contexts.append(ctx)
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "must not be reported"
+
+    queued = await client.enqueue("q", "long")
+    async with running(worker):
+        await asyncio.wait_for(started.wait(), 5)
+        # Another worker takes the task over once the lease has (by its clock) expired.
+        [_stolen] = await store.lease(
+            StoreLeaseRequest("q", "thief", 1, timedelta(seconds=60)),
+            now=(await store.get(queued.id)).lease.expires_at + timedelta(seconds=1),  # type: ignore[union-attr]
+        )
+        await asyncio.wait_for(cancelled.wait(), 5)
+        assert worker.reporter is not None and worker.reporter.batch_sizes == []
+    task = await client.get(queued.id)
+    assert task.state == "leased" and task.lease is not None
+    assert (task.lease.owner, task.epoch) == ("thief", 2)
+    assert contexts[0].lease_lost.is_set() and contexts[0].epoch == 1
+
+
+async def test_cancelling_a_running_task_stops_its_handler(client: Client) -> None:
+    worker = make_worker(client, lease_seconds=1.5)
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    @worker.handler("long")
+    async def long(ctx: TaskContext, payload: Any) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    queued = await client.enqueue("q", "long")
+    async with running(worker):
+        await asyncio.wait_for(started.wait(), 5)
+        await client.cancel(queued.id)
+        await asyncio.wait_for(cancelled.wait(), 5)
+        assert worker.reporter is not None and worker.reporter.batch_sizes == []
+    assert (await client.get(queued.id)).state == "cancelled"
+
+
+async def test_shutdown_releases_tasks_still_running_after_the_grace_period(
+    client: Client,
+) -> None:
+    worker = make_worker(client, concurrency=3, grace_seconds=0.2)
+    started = asyncio.Semaphore(0)
+
+    @worker.handler("stuck")
+    async def stuck(ctx: TaskContext, payload: Any) -> None:
+        started.release()
+        await asyncio.Event().wait()
+
+    ids = [(await client.enqueue("q", "stuck", n)).id for n in range(3)]
+    async with running(worker):
+        for _ in ids:
+            await asyncio.wait_for(started.acquire(), 5)
+    tasks = [await client.get(i) for i in ids]
+    assert [(t.state, t.attempts) for t in tasks] == [("pending", 0)] * 3
+
+    # None is lost: the next worker takes them at once and finishes them.
+    successor = make_worker(client, concurrency=3)
+
+    @successor.handler("stuck")
+    async def unstuck(ctx: TaskContext, payload: Any) -> int:
+        return int(payload)
+
+    async with running(successor):
+        done = [await client.wait_for(i, timeout=5) for i in ids]
+    assert [(t.state, t.result, t.attempts) for t in done] == [
+        ("succeeded", n, 1) for n in range(3)
+    ]
+
+
+async def test_shutdown_lets_running_handlers_finish_within_the_grace_period(
+    client: Client,
+) -> None:
+    worker = make_worker(client, grace_seconds=10)
+    started, finish = asyncio.Event(), asyncio.Event()
+
+    @worker.handler("brief")
+    async def brief(ctx: TaskContext, payload: Any) -> str:
+        started.set()
+        await finish.wait()
+        return "finished"
+
+    queued = await client.enqueue("q", "brief")
+    run = asyncio.create_task(worker.run(install_signal_handlers=False))
+    await asyncio.wait_for(started.wait(), 5)
+    worker.stop()
+    await asyncio.sleep(0.05)
+    assert not run.done()  # still waiting for the handler
+    finish.set()
+    await asyncio.wait_for(run, 5)
+    assert (await client.get(queued.id)).result == "finished"
+
+
+async def test_a_version_without_a_handler_is_left_for_other_workers(client: Client) -> None:
+    worker = make_worker(client)
+
+    @worker.handler("resize", version=1)
+    async def resize_v1(ctx: TaskContext, payload: Any) -> str:
+        return "v1"
+
+    newer = await client.enqueue("q", "resize", version=2)
+    older = await client.enqueue("q", "resize", version=1)
+    async with running(worker):
+        assert (await client.wait_for(older.id, timeout=5)).result == "v1"
+    untouched = await client.get(newer.id)
+    assert (untouched.state, untouched.attempts) == ("pending", 0)
+
+
+async def test_results_finishing_together_are_reported_in_batches(client: Client) -> None:
+    worker = make_worker(client, concurrency=20)
+    gate = asyncio.Event()
+    arrived = asyncio.Semaphore(0)
+
+    @worker.handler("together")
+    async def together(ctx: TaskContext, payload: int) -> int:
+        arrived.release()
+        await gate.wait()
+        return payload
+
+    ids = [(await client.enqueue("q", "together", n)).id for n in range(20)]
+    async with running(worker):
+        for _ in ids:
+            await asyncio.wait_for(arrived.acquire(), 5)
+        gate.set()
+        done = [await client.wait_for(i, timeout=5) for i in ids]
+        assert worker.reporter is not None
+        sizes = worker.reporter.batch_sizes
+    assert [t.result for t in done] == list(range(20))
+    assert sum(sizes) == 20 and len(sizes) < 20 and max(sizes) > 1
+
+
+async def test_a_handler_timeout_retries_the_task(client: Client) -> None:
+    worker = make_worker(client)
+    attempts: list[int] = []
+
+    @worker.handler("hangs", timeout=0.1)
+    async def hangs(ctx: TaskContext, payload: Any) -> str:
+        attempts.append(ctx.attempt)
+        if ctx.attempt == 1:
+            await asyncio.sleep(60)
+        return "second time lucky"
+
+    queued = await client.enqueue("q", "hangs", retry=FAST_RETRY)
+    async with running(worker):
+        done = await client.wait_for(queued.id, timeout=5)
+    assert (done.state, attempts) == ("succeeded", [1, 2])
+    assert "TimeoutError" in (done.last_error or "")
+
+
+def test_the_public_names_import_from_leaseq_sdk() -> None:
+    from leaseq.sdk import Client, Fatal, Retry, SyncClient, TaskContext, Worker  # noqa: F401
+
+
+@pytest.mark.parametrize("concurrency", [0, -1])
+def test_a_worker_needs_at_least_one_slot(client: Client, concurrency: int) -> None:
+    with pytest.raises(ValueError):
+        Worker(client, queue="q", concurrency=concurrency)
+
+
+async def test_a_handler_object_with_an_async_call_is_awaited_on_the_event_loop(
+    client: Client,
+) -> None:
+    worker = make_worker(client)
+
+    class Doubler:
+        async def __call__(self, ctx: TaskContext, payload: int) -> tuple[int, bool]:
+            return payload * 2, threading.current_thread() is threading.main_thread()
+
+    worker.handler("double")(Doubler())
+    queued = await client.enqueue("q", "double", 21)
+    async with running(worker):
+        done = await client.wait_for(queued.id, timeout=5)
+    assert done.result == [42, True]
+
+
+async def test_tasks_granted_to_a_claim_in_flight_at_stop_are_released_unrun(
+    service: Any, store: InMemoryTaskStore
+) -> None:
+    from leaseq.sdk.transport.inprocess import InProcessTransport
+
+    client = Client(InProcessTransport(service))
+    worker = make_worker(client, wait_seconds=1.0)
+    ran: list[Any] = []
+
+    @worker.handler("late")
+    async def late(ctx: TaskContext, payload: Any) -> None:
+        ran.append(payload)
+
+    run = asyncio.create_task(worker.run(install_signal_handlers=False))
+    async with asyncio.timeout(5):
+        while service.waiting == 0:  # noqa: ASYNC110 - the service exposes a count, no event
+            await asyncio.sleep(0.005)
+    worker.stop()
+    queued = await client.enqueue("q", "late", "arrived during shutdown")
+    await asyncio.wait_for(run, 5)
+    task = await client.get(queued.id)
+    assert (task.state, task.attempts, ran) == ("pending", 0, [])
+    assert task.epoch == 1  # it was granted to the claim in flight, then given back
+
+
+class UnreachableHeartbeats:
+    """A transport whose heartbeats never get through (a partition), all else works:
+    any object with the Transport methods plugs into the worker."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.heartbeats = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def heartbeat(self, task_id: Any, token: str, lease_seconds: float) -> Any:
+        from leaseq.sdk import TransportError
+
+        self.heartbeats += 1
+        raise TransportError("connection reset", request_sent=True)
+
+
+async def test_a_handler_whose_heartbeats_go_unanswered_stops_when_its_lease_runs_out(
+    service: Any,
+) -> None:
+    from leaseq.sdk.transport.inprocess import InProcessTransport
+
+    client = Client(InProcessTransport(service))
+    transport = UnreachableHeartbeats(client.transport)
+    worker = Worker(transport, queue="q", lease_seconds=1.0, wait_seconds=0.5)
+    stopped = asyncio.Event()
+    contexts: list[TaskContext] = []
+
+    @worker.handler("long")
+    async def long(ctx: TaskContext, payload: Any) -> None:
+        contexts.append(ctx)
+        try:
+            await asyncio.sleep(60)
+        finally:
+            stopped.set()
+
+    queued = await client.enqueue("q", "long")
+    async with running(worker):
+        await asyncio.wait_for(stopped.wait(), 5)
+        assert contexts[0].time_left() <= 0  # stopped at the deadline, not before
+        assert worker.reporter is not None and worker.reporter.batch_sizes == []
+    assert transport.heartbeats >= 2 and contexts[0].lease_lost.is_set()
+    # The expired task is claimable again (here, by this same worker once more).
+    assert (await client.get(queued.id)).state in ("pending", "leased")
