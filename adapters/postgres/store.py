@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import TextClause
@@ -253,7 +253,7 @@ class PostgresTaskStore:
         with translated():
             async with self._engine.connect() as conn:
                 result = await conn.execute(statement, params)
-                return builtins.list(result.mappings())
+                return cast("builtins.list[Row]", result.mappings().all())
 
     async def _fenced(
         self,

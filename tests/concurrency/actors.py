@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from datetime import timedelta
 from uuid import UUID
 
@@ -47,29 +48,43 @@ async def worker(
     stale: list[tuple[Task, str]] = []
     idle = 0
     while loop.time() < deadline and idle < 40:
-        granted = await store.lease(LeaseRequest(queue, actor, rng.choice((1, 3, 10)), lease_for))
+        limit = rng.choice((1, 3, 10))
+        granted = await lease(store, queue, actor, limit, lease_for, history)
         idle = 0 if granted else idle + 1
         for task in granted:
-            assert task.lease is not None
-            history.add(
-                Event(
-                    "grant",
-                    str(task.id),
-                    actor,
-                    True,
-                    task.lease.token,
-                    task.lease.epoch,
-                    task.lease.expires_at - lease_for,
-                    task.lease.expires_at,
-                    task.state.value,
-                )
-            )
             await _act(store, task, actor, history, rng, stale, lease_for)
         if stale and rng.random() < 0.3:
             old, token = stale.pop(rng.randrange(len(stale)))
-            await _call(store, "complete", old, token, actor, history, lease_for)
+            await call(store, "complete", old, token, actor, history, lease_for)
         if not granted:
             await asyncio.sleep(0.02)
+
+
+async def lease(
+    store: TaskStore, queue: str, actor: str, limit: int, lease_for: timedelta, history: History
+) -> list[Task]:
+    """One lease call, every grant written down."""
+    sent = time.monotonic()
+    granted = await store.lease(LeaseRequest(queue, actor, limit, lease_for))
+    answered = time.monotonic()
+    for task in granted:
+        assert task.lease is not None
+        history.add(
+            Event(
+                "grant",
+                str(task.id),
+                actor,
+                True,
+                task.lease.token,
+                task.lease.epoch,
+                at=task.lease.expires_at - lease_for,
+                expires_at=task.lease.expires_at,
+                state=task.state.value,
+                sent=sent,
+                answered=answered,
+            )
+        )
+    return granted
 
 
 async def _act(
@@ -88,14 +103,14 @@ async def _act(
         stale.append((task, token))
         return
     if roll < 0.25:
-        await _call(store, "heartbeat", task, token, actor, history, lease_for)
+        await call(store, "heartbeat", task, token, actor, history, lease_for)
     elif roll < 0.30:  # the lease runs out mid-task; the late result must be refused
         await asyncio.sleep(lease_for.total_seconds() * 1.1)
     op = rng.choices(("complete", "retry", "fail", "release"), (60, 25, 5, 10))[0]
-    await _call(store, op, task, token, actor, history, lease_for)
+    await call(store, op, task, token, actor, history, lease_for)
 
 
-async def _call(
+async def call(
     store: TaskStore,
     op: str,
     task: Task,
@@ -104,7 +119,9 @@ async def _call(
     history: History,
     lease_for: timedelta,
 ) -> None:
+    """One fenced call, written down with its answer."""
     epoch = task.lease.epoch if task.lease else None
+    sent = time.monotonic()
     try:
         if op == "heartbeat":
             after = await store.heartbeat(task.id, token, lease_for=lease_for)
@@ -117,15 +134,40 @@ async def _call(
         else:
             after = await store.release(task.id, token)
     except DomainError as refusal:
-        history.add(Event(op, str(task.id), actor, False, token, epoch, error=refusal.code))
+        history.add(
+            Event(
+                op,
+                str(task.id),
+                actor,
+                False,
+                token,
+                epoch,
+                error=refusal.code,
+                sent=sent,
+                answered=time.monotonic(),
+            )
+        )
         return
     if op == "heartbeat":
         assert after.lease is not None
-        at = after.lease.expires_at - lease_for
-        expires = after.lease.expires_at
+        at, expires = after.lease.expires_at - lease_for, after.lease.expires_at
     else:
         at, expires = after.updated_at, None
-    history.add(Event(op, str(task.id), actor, True, token, epoch, at, expires, after.state.value))
+    history.add(
+        Event(
+            op,
+            str(task.id),
+            actor,
+            True,
+            token,
+            epoch,
+            at,
+            expires,
+            after.state.value,
+            sent=sent,
+            answered=time.monotonic(),
+        )
+    )
 
 
 async def sweep(store: TaskStore, stop: asyncio.Event) -> None:
@@ -142,28 +184,13 @@ async def drain(store: TaskStore, queue: str, history: History, *, timeout: floa
     while loop.time() < deadline:
         await store.expire_due(limit=1000)
         stats = await store.stats(queue)
-        open_ = (
-            sum(stats[0].counts[s] for s in (TaskState.PENDING, TaskState.LEASED)) if stats else 0
-        )
-        if open_ == 0:
+        still_open = sum(stats[0].counts[s] for s in (TaskState.PENDING, TaskState.LEASED))
+        if not stats or still_open == 0:
             return
-        granted = await store.lease(LeaseRequest(queue, "drainer", 100, LEASE_FOR))
+        granted = await lease(store, queue, "drainer", 100, LEASE_FOR, history)
         for task in granted:
             assert task.lease is not None
-            history.add(
-                Event(
-                    "grant",
-                    str(task.id),
-                    "drainer",
-                    True,
-                    task.lease.token,
-                    task.lease.epoch,
-                    task.lease.expires_at - LEASE_FOR,
-                    task.lease.expires_at,
-                    task.state.value,
-                )
-            )
-            await _call(store, "complete", task, task.lease.token, "drainer", history, LEASE_FOR)
+            await call(store, "complete", task, task.lease.token, "drainer", history, LEASE_FOR)
         if not granted:
             await asyncio.sleep(0.05)
     raise AssertionError(f"tasks still open after {timeout} s of draining")

@@ -1,11 +1,16 @@
 """An event history of store calls, and the checker of the single-owner guarantees.
 
-Every time in the history is the store's own clock (PostgreSQL's `now()` or the memory
-store's clock), read from what the store answered, so histories from several processes
-merge without trusting their clocks:
-- a grant happened at `expires_at - lease_for`;
-- a heartbeat happened at `new expires_at - lease_for`;
-- a result (complete, retry, fail, release) happened at the returned task's `updated_at`.
+Two clocks, each used where it is exact:
+- the store's clock (PostgreSQL's `now()`, or the memory store's clock), read from what the
+  store answered, decides everything about expiry: a grant happened at
+  `expires_at - lease_for`, a heartbeat at `new expires_at - lease_for`, a result at the
+  returned task's `updated_at`; a lease is live while the store's clock is before its
+  (heartbeat-extended) `expires_at`;
+- the caller's `time.monotonic()` (CLOCK_MONOTONIC, one clock for every process of the
+  machine) orders calls against each other: `sent` before the request, `answered` after.
+  PostgreSQL's `now()` is the start of the statement's transaction, so a claim that waited
+  for a row lock can carry an earlier `now()` than the result it waited for; the store's
+  clock cannot order two calls, the caller's clock can.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 from attrs import asdict, define, field, frozen
 
 FENCED = ("heartbeat", "complete", "retry", "fail", "release")
-TERMINAL_RESULTS = ("complete", "fail")
+ENDS_LEASE = ("complete", "retry", "fail", "release")
 
 
 @frozen
@@ -37,6 +42,8 @@ class Event:
     expires_at: datetime | None = None
     state: str | None = None  # the task's state after the call, when accepted
     error: str | None = None  # the refusal's code
+    sent: float = 0.0  # caller's monotonic clock before the call
+    answered: float = 0.0  # … and after the answer
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -77,13 +84,21 @@ class Violation:
     detail: str
 
 
-@define
-class _LeaseSpan:
-    token: str
-    epoch: int
-    start: datetime
-    granted_until: datetime
-    end: datetime  # extended by accepted heartbeats, cut by the accepted result
+@frozen
+class _Lease:
+    grant: Event
+    heartbeats: tuple[Event, ...]
+    ended_by: Event | None  # the accepted result or cancel that ended it, if any
+
+    @property
+    def epoch(self) -> int:
+        return self.grant.epoch if self.grant.epoch is not None else -1
+
+    def live_until(self, before: float = float("inf")) -> datetime:
+        """Store-clock expiry, extended by the heartbeats answered before `before`."""
+        assert self.grant.expires_at is not None
+        extended = [h.expires_at for h in self.heartbeats if h.sent < before and h.expires_at]
+        return max([self.grant.expires_at, *extended])
 
 
 def check(history: History) -> list[Violation]:
@@ -92,114 +107,99 @@ def check(history: History) -> list[Violation]:
     for event in history.events:
         by_task[event.task_id].append(event)
     violations: list[Violation] = []
-    for task_id, events in by_task.items():
+    for task_id, events in sorted(by_task.items()):
         violations += _check_task(task_id, events)
     return violations
 
 
 def _check_task(task_id: str, events: list[Event]) -> list[Violation]:
-    out: list[Violation] = []
-    grants = sorted((e for e in events if e.op == "grant" and e.accepted), key=_epoch)
-    spans = _spans(grants, events)
-    epochs = [g.epoch for g in grants]
+    leases = _leases(events)
+    epochs = [lease.epoch for lease in leases]
+    out = []
     if len(set(epochs)) != len(epochs):
         out.append(Violation("unique-epoch", task_id, f"epochs granted twice: {epochs}"))
-    for earlier, later in itertools.pairwise(spans):
-        if later.start < earlier.end:
+    out += _single_owner(task_id, leases)
+    out += _fenced_calls(task_id, events, leases)
+    out += _results(task_id, events, leases)
+    return out
+
+
+def _leases(events: list[Event]) -> list[_Lease]:
+    grants = sorted((e for e in events if e.op == "grant" and e.accepted), key=_epoch)
+    cancels = [e for e in events if e.op == "cancel" and e.accepted]
+    leases = []
+    for grant in grants:
+        mine = [e for e in events if e.accepted and e.op in FENCED and e.token == grant.token]
+        ends = sorted((e for e in mine if e.op in ENDS_LEASE), key=lambda e: e.sent)
+        later_cancels = sorted((c for c in cancels if c.sent >= grant.sent), key=lambda c: c.sent)
+        ended_by = (ends or later_cancels or [None])[0]
+        heartbeats = tuple(e for e in mine if e.op == "heartbeat")
+        leases.append(_Lease(grant, heartbeats, ended_by))
+    return leases
+
+
+def _single_owner(task_id: str, leases: list[_Lease]) -> list[Violation]:
+    """Each grant came after the previous lease ended: by its result or cancel (caller's
+    clock: the grant was not answered before that call was sent), or by expiry (store's
+    clock: granted at or after the expiry)."""
+    out = []
+    for earlier, later in itertools.pairwise(leases):
+        granted = later.grant
+        assert granted.at is not None
+        if earlier.ended_by is not None and earlier.ended_by.sent < granted.answered:
+            continue  # ended by a result or a cancel sent before the new grant came back
+        expiry = earlier.live_until(before=granted.answered)
+        if granted.at < expiry:
             out.append(
                 Violation(
                     "single-owner",
                     task_id,
-                    f"epoch {later.epoch} granted at {later.start} while epoch "
-                    f"{earlier.epoch} was live until {earlier.end}",
+                    f"epoch {later.epoch} granted at {granted.at} while epoch "
+                    f"{earlier.epoch} was live until {expiry}",
                 )
             )
-    out += _check_fenced_calls(task_id, events, spans)
-    out += _check_results(task_id, events, grants)
     return out
 
 
-def _spans(grants: list[Event], events: list[Event]) -> list[_LeaseSpan]:
-    spans = []
-    for grant in grants:
-        assert grant.at is not None and grant.expires_at is not None and grant.token
-        span = _LeaseSpan(grant.token, _epoch(grant), grant.at, grant.expires_at, grant.expires_at)
-        mine = sorted(
-            (e for e in events if e.accepted and e.op in FENCED and e.token == grant.token),
-            key=lambda e: e.at or grant.at,
-        )
-        for event in mine:
-            if event.op == "heartbeat" and event.expires_at is not None:
-                span.end = max(span.end, event.expires_at)
-            elif event.at is not None:
-                span.end = min(span.end, event.at)
-                break
-        cancelled = [e.at for e in events if e.op == "cancel" and e.accepted and e.at]
-        later_cancels = [at for at in cancelled if at >= span.start]
-        if later_cancels:
-            span.end = min(span.end, min(later_cancels))
-        spans.append(span)
-    return spans
-
-
-def _check_fenced_calls(
-    task_id: str, events: list[Event], spans: list[_LeaseSpan]
-) -> list[Violation]:
+def _fenced_calls(task_id: str, events: list[Event], leases: list[_Lease]) -> list[Violation]:
+    """An accepted call's token was the newest lease's, and that lease was live."""
     out = []
-    by_token = {s.token: s for s in spans}
-    for event in events:
-        if event.op not in FENCED or not event.accepted:
+    by_token = {lease.grant.token: lease for lease in leases}
+    for call in (e for e in events if e.op in FENCED and e.accepted):
+        lease = by_token.get(call.token or "")
+        if lease is None:
+            out.append(Violation("stale-token", task_id, f"{call.op} with a token never granted"))
             continue
-        span = by_token.get(event.token or "")
-        if span is None:
-            out.append(
-                Violation("stale-token", task_id, f"{event.op} accepted with a token never granted")
-            )
-            continue
-        newer = [s for s in spans if s.epoch > span.epoch and event.at and s.start <= event.at]
+        newer = [x for x in leases if x.epoch > lease.epoch and x.grant.answered < call.sent]
         if newer:
             out.append(
                 Violation(
                     "stale-token",
                     task_id,
-                    f"{event.op} by epoch {span.epoch} accepted at {event.at} after epoch "
-                    f"{newer[0].epoch} was granted at {newer[0].start}",
+                    f"{call.op} by epoch {lease.epoch} accepted after epoch "
+                    f"{newer[0].epoch} had been granted",
                 )
             )
-        lease_for_end = _live_until(span, events, event)
-        if event.at is not None and event.at >= lease_for_end:
+        live_until = lease.live_until(before=call.sent)
+        if call.at is not None and call.at >= live_until:
             out.append(
                 Violation(
                     "expired-token",
                     task_id,
-                    f"{event.op} by epoch {span.epoch} accepted at {event.at}, "
-                    f"after its lease expired at {lease_for_end}",
+                    f"{call.op} by epoch {lease.epoch} accepted at {call.at}, "
+                    f"after its lease expired at {live_until}",
                 )
             )
     return out
 
 
-def _live_until(span: _LeaseSpan, events: list[Event], call: Event) -> datetime:
-    """When the lease of `span` would have expired, counting heartbeats before `call`."""
-    extensions = [
-        e.expires_at
-        for e in events
-        if e.op == "heartbeat"
-        and e.accepted
-        and e.token == span.token
-        and e.at is not None
-        and call.at is not None
-        and e.at < call.at
-        and e.expires_at is not None
-    ]
-    return max([span.granted_until, *extensions])
-
-
-def _check_results(task_id: str, events: list[Event], grants: list[Event]) -> list[Violation]:
+def _results(task_id: str, events: list[Event], leases: list[_Lease]) -> list[Violation]:
     out = []
-    terminal = [e for e in events if e.accepted and e.op in TERMINAL_RESULTS]
-    dead_by_retry = [e for e in events if e.accepted and e.op == "retry" and e.state == "dead"]
-    results = terminal + dead_by_retry
+    results = [
+        e
+        for e in events
+        if e.accepted and (e.op in ("complete", "fail") or (e.op == "retry" and e.state == "dead"))
+    ]
     if len(results) > 1:
         out.append(
             Violation(
@@ -210,9 +210,9 @@ def _check_results(task_id: str, events: list[Event], grants: list[Event]) -> li
         )
     for result in results:
         newest = max(
-            (_epoch(g) for g in grants if g.at and result.at and g.at <= result.at), default=None
+            (x.epoch for x in leases if x.grant.answered < result.sent), default=result.epoch
         )
-        if newest is not None and result.epoch != newest:
+        if result.epoch != newest:
             out.append(
                 Violation(
                     "newest-lease",
@@ -221,8 +221,7 @@ def _check_results(task_id: str, events: list[Event], grants: list[Event]) -> li
                 )
             )
     finals = [e for e in events if e.op == "final"]
-    enqueued = any(e.op == "enqueue" and e.accepted for e in events)
-    if enqueued and not finals:
+    if any(e.op == "enqueue" and e.accepted for e in events) and not finals:
         out.append(Violation("nothing-lost", task_id, "no final state was read"))
     for final in finals:
         if final.state not in ("succeeded", "dead", "cancelled"):

@@ -22,7 +22,24 @@ def _at(seconds: float) -> datetime:
 
 
 def _grant(token: str, epoch: int, start: float, until: float) -> Event:
-    return Event("grant", "t1", "w", True, token, epoch, _at(start), _at(until), "leased")
+    """A grant answered at caller time `start` (the same scale as the store's seconds)."""
+    return Event(
+        "grant",
+        "t1",
+        "w",
+        True,
+        token,
+        epoch,
+        _at(start),
+        _at(until),
+        "leased",
+        sent=start,
+        answered=start,
+    )
+
+
+def _result(op: str, token: str, epoch: int, at: float, state: str = "succeeded") -> Event:
+    return Event(op, "t1", "w", True, token, epoch, _at(at), None, state, sent=at, answered=at)
 
 
 def test_overlapping_live_leases_are_reported_as_two_owners() -> None:
@@ -30,12 +47,24 @@ def test_overlapping_live_leases_are_reported_as_two_owners() -> None:
     assert [v.rule for v in check(history)] == ["single-owner"]
 
 
+def test_a_grant_that_waited_for_the_previous_result_is_not_two_owners() -> None:
+    # PostgreSQL's now() is the transaction start: the claim may carry an earlier instant
+    # than the release it waited for, although it was answered after that release was sent.
+    release = Event(
+        "release", "t1", "w", True, "a", 1, _at(5.0001), None, "pending", sent=4.9, answered=5.1
+    )
+    grant = Event(
+        "grant", "t1", "v", True, "b", 2, _at(5.0), _at(15), "leased", sent=4.95, answered=5.2
+    )
+    assert check(History([_grant("a", 1, 0, 10), release, grant])) == []
+
+
 def test_a_result_from_a_superseded_lease_is_reported() -> None:
     history = History(
         [
             _grant("a", 1, 0, 10),
             _grant("b", 2, 11, 21),
-            Event("complete", "t1", "w", True, "a", 1, _at(12), None, "succeeded"),
+            _result("complete", "a", 1, 12),
         ]
     )
     rules = {v.rule for v in check(history)}
@@ -46,8 +75,8 @@ def test_two_accepted_results_for_one_task_are_reported() -> None:
     history = History(
         [
             _grant("a", 1, 0, 10),
-            Event("complete", "t1", "w", True, "a", 1, _at(1), None, "succeeded"),
-            Event("complete", "t1", "w", True, "a", 1, _at(2), None, "succeeded"),
+            _result("complete", "a", 1, 1),
+            _result("complete", "a", 1, 2),
         ]
     )
     assert "one-result" in {v.rule for v in check(history)}
