@@ -142,7 +142,7 @@ def _database_call(coro: Any, url: str) -> Any:
 
 
 def _embedded(data_dir: Path) -> tuple[str, Any]:
-    from leaseq.app.embedded_postgres import start_embedded_postgres
+    from leaseq.adapters.postgres.embedded import start_embedded_postgres
 
     try:
         return start_embedded_postgres(data_dir)

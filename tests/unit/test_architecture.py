@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ("domain", "ports", "adapters", "app", "sdk")
 # the composition root and the command line may wire concrete adapters (they may not exist yet)
-COMPOSITION_ROOTS = {Path("app/container.py"), Path("app/cli.py")}
+COMPOSITION_ROOTS = {Path("app/container.py"), Path("app/cli.py"), Path("app/operator_cli.py")}
 # third-party libraries that only adapters (or the composition root) may use
 INFRASTRUCTURE = {"sqlalchemy", "asyncpg", "alembic", "fastapi", "uvicorn", "pgserver"}
 STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
