@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -70,11 +71,18 @@ def serve(
         else:
             where = f"PostgreSQL at {_redacted(database_url)}"
         _prepare_database(settings.database_url or "", migrate=migrate)
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; exit normally instead,
+    # so that the embedded PostgreSQL is stopped below rather than left running.
+    signal.signal(signal.SIGTERM, _exit_quietly)
     try:
         _run(settings, where)
     finally:
         if server is not None:
             server.cleanup()
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _configure_logging() -> None:

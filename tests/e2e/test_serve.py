@@ -29,7 +29,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(args: list[str], cwd: Path) -> Iterator[str]:
+def serving(args: list[str], cwd: Path, stop: signal.Signals = signal.SIGINT) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "LEASEQ_TOKENS": f"{TOKEN}:admin"}
     log = (cwd / f"serve-{port}.log").open("w")
@@ -45,7 +45,7 @@ def serving(args: list[str], cwd: Path) -> Iterator[str]:
         wait_ready(url, process, cwd / f"serve-{port}.log")
         yield url
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
@@ -111,8 +111,10 @@ def test_serve_without_a_migrated_database_exits_with_one_line(pg_database_url, 
 
 
 def test_serve_with_the_embedded_default_keeps_tasks_across_a_restart(tmp_path):
-    with serving([], tmp_path) as url:
+    with serving([], tmp_path, stop=signal.SIGTERM) as url:
         succeeded, pending = enqueue_and_complete_one(url)
-    assert (tmp_path / ".leaseq" / "postgres" / "PG_VERSION").exists()
+    pgdata = tmp_path / ".leaseq" / "postgres"
+    assert (pgdata / "PG_VERSION").exists()
+    assert not (pgdata / "postmaster.pid").exists(), "SIGTERM left the embedded server running"
     with serving([], tmp_path) as url:
         assert_still_there(url, succeeded, pending)
