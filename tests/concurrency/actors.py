@@ -58,6 +58,8 @@ async def worker(
             await call(store, "complete", old, token, actor, history, lease_for)
         if not granted:
             await asyncio.sleep(0.02)
+    for old, token in stale:  # the hung worker wakes up at last; others have moved on
+        await call(store, "complete", old, token, actor, history, lease_for)
 
 
 async def lease(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import random
+from collections import Counter
 from pathlib import Path
 
 from tests.concurrency.actors import drain, enqueue_tasks, record_final_states, sweep, worker
@@ -67,7 +68,7 @@ async def test_racing_worker_processes_on_postgres_keep_every_guarantee(
 
     merged = History(history.events + History.load(outs).events)
     assert check(merged) == []
-    refused = {e.error for e in merged.events if not e.accepted}
-    assert {"lease_lost", "lease_expired"} <= refused, "the race never exercised a refusal"
+    refused = Counter(e.error for e in merged.events if not e.accepted)
+    assert {"lease_lost", "lease_expired"} <= set(refused), f"refusals seen: {refused}"
     grants = [e for e in merged.events if e.op == "grant"]
     assert len({e.actor for e in grants}) >= PROCESSES, "not every process got work"
