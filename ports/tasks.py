@@ -88,13 +88,16 @@ class TaskPage:
 
 @frozen
 class QueueStats:
-    """Counts per state and the age of the oldest ready task, in one queue."""
+    """Counts per state and the age of the oldest ready task, in one queue; throughput as
+    the tasks that succeeded or went dead in the minute before `now`."""
 
     queue: str
     counts: Mapping[TaskState, int]
     ready: int
     scheduled: int
     oldest_ready_age: timedelta | None
+    succeeded_last_minute: int = 0
+    dead_last_minute: int = 0
 
 
 class TaskStore(Protocol):

@@ -25,16 +25,16 @@ from leaseq.domain import (
     Enqueued,
     Limits,
     Task,
+    TaskEvent,
     TaskNotFound,
     TaskSpec,
-    TaskEvent,
     TaskState,
     Transition,
     ValidationError,
 )
-from leaseq.domain.history import event_of, or_dead_lettered
 from leaseq.domain import transitions as tr
 from leaseq.domain import validation as v
+from leaseq.domain.history import event_of, or_dead_lettered
 from leaseq.ports import (
     Clock,
     Complete,
@@ -52,6 +52,7 @@ from leaseq.ports.tasks import TypeFilter
 
 # The most events a task keeps (the port's largest history page); older ones drop off.
 HISTORY_PER_TASK = 1000
+THROUGHPUT_WINDOW = timedelta(minutes=1)
 
 
 class InMemoryTaskStore:
@@ -285,7 +286,17 @@ class InMemoryTaskStore:
         ready = [t.run_at for t in tasks if t.is_ready(now)]
         scheduled = sum(t.state is TaskState.PENDING and t.run_at > now for t in tasks)
         oldest = now - min(ready) if ready else None
-        return QueueStats(queue, counts, len(ready), scheduled, oldest)
+        since = now - THROUGHPUT_WINDOW
+        recent = [t.state for t in tasks if t.finished_at is not None and since < t.finished_at]
+        return QueueStats(
+            queue,
+            counts,
+            len(ready),
+            scheduled,
+            oldest,
+            succeeded_last_minute=recent.count(TaskState.SUCCEEDED),
+            dead_last_minute=recent.count(TaskState.DEAD),
+        )
 
     # -- maintenance -----------------------------------------------------------------
 

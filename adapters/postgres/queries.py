@@ -17,6 +17,7 @@ CHANNEL = "leaseq_wakeup"
 # Inline rather than a CTE, so that the planner sees a stable value usable in index scans.
 _NOW = "COALESCE(CAST(:now AS timestamptz), now())"
 _MICROS = "interval '1 microsecond'"
+_MINUTE = "interval '1 minute'"
 
 # The transition history (leaseq_task_events) is written by the statement that makes the
 # transition, from its RETURNING rows: atomic, and no extra round trip. `lease_owner` is
@@ -360,6 +361,10 @@ STATS = text(
         count(*) FILTER (WHERE t.state = 'pending' AND t.run_at <= {_NOW}) AS ready,
         count(*) FILTER (WHERE t.state = 'pending' AND t.run_at > {_NOW}) AS scheduled,
         min(t.run_at) FILTER (WHERE t.state = 'pending' AND t.run_at <= {_NOW}) AS oldest_ready,
+        count(*) FILTER (WHERE t.state = 'succeeded' AND t.finished_at > {_NOW} - {_MINUTE})
+            AS succeeded_last_minute,
+        count(*) FILTER (WHERE t.state = 'dead' AND t.finished_at > {_NOW} - {_MINUTE})
+            AS dead_last_minute,
         {_NOW} AS judged_at
     FROM leaseq_tasks t
     WHERE CAST(:queue AS text) IS NULL OR t.queue = :queue

@@ -393,7 +393,15 @@ def _queue_stats(row: Row) -> QueueStats:
     counts = {state: int(row[state.value]) for state in TaskState}
     oldest = row["oldest_ready"]
     age = None if oldest is None else row["judged_at"] - oldest
-    return QueueStats(row["queue"], counts, int(row["ready"]), int(row["scheduled"]), age)
+    return QueueStats(
+        row["queue"],
+        counts,
+        int(row["ready"]),
+        int(row["scheduled"]),
+        age,
+        succeeded_last_minute=int(row["succeeded_last_minute"]),
+        dead_last_minute=int(row["dead_last_minute"]),
+    )
 
 
 def _parse_cursor(cursor: str | None) -> UUID | None:
