@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Query
 
 from leaseq.adapters.http import representations as rep
 from leaseq.adapters.http.auth import require
-from leaseq.adapters.http.metrics import ServiceMetrics, app_metrics
 from leaseq.adapters.http.openapi_doc import problem
 from leaseq.adapters.http.options import HttpOptions, duration, options, service, task_id
 from leaseq.adapters.http.responses import OrjsonResponse
@@ -30,7 +29,6 @@ router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses=problem(401, 40
 
 Service = Annotated[TaskService, Depends(service)]
 Options = Annotated[HttpOptions, Depends(options)]
-Metrics = Annotated[ServiceMetrics, Depends(app_metrics)]
 
 
 @router.post(
@@ -43,7 +41,7 @@ Metrics = Annotated[ServiceMetrics, Depends(app_metrics)]
         **problem(413, 422),
     },
 )
-async def enqueue(body: EnqueueIn, svc: Service, opts: Options, metrics: Metrics) -> OrjsonResponse:
+async def enqueue(body: EnqueueIn, svc: Service, opts: Options) -> OrjsonResponse:
     """Enqueue a batch of tasks atomically."""
     if not body.tasks:
         raise ValidationError("tasks", "give at least one task")
@@ -51,9 +49,6 @@ async def enqueue(body: EnqueueIn, svc: Service, opts: Options, metrics: Metrics
         raise ValidationError("tasks", f"at most {opts.limits.max_batch} tasks per request")
     specs = [_spec(item, opts) for item in body.tasks]
     answers = await svc.enqueue(specs)
-    for answer in answers:
-        if not answer.deduplicated:
-            metrics.enqueued.labels(answer.task.queue).inc()
     status = 200 if all(a.deduplicated for a in answers) else 201
     return OrjsonResponse({"tasks": [rep.enqueued_json(a) for a in answers]}, status_code=status)
 

@@ -253,6 +253,11 @@ class PostgresTaskStore:
         rows = await self._rows(q.PRUNE, params)
         return int(rows[0]["deleted"])
 
+    def pool_status(self) -> tuple[int, int]:
+        """(connections checked out, pool size) of this store's connection pool."""
+        pool: Any = self._owned.pool
+        return int(pool.checkedout()), int(pool.size())
+
     async def close(self) -> None:
         await self._owned.dispose()
 
