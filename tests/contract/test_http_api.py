@@ -432,9 +432,7 @@ async def test_health_readiness_and_metrics_answer(client):
     assert (await client.get("/readyz")).json() == {"status": "ready"}
     await enqueue(client)
     text = (await client.get("/metrics")).text
-    assert (
-        'leaseq_task_transitions_total{queue="q",transition="enqueued",type="t"} 1.0' in text
-    )
+    assert 'leaseq_task_transitions_total{queue="q",transition="enqueued",type="t"} 1.0' in text
     assert 'route="/v1/tasks"' in text and "leaseq_long_poll_waiters" in text
 
 
