@@ -98,9 +98,7 @@ def _run(settings: Settings, where: str) -> None:
         fail(str(exc))
     typer.echo(f"leaseq listening on http://{_url_host(settings.host)}:{settings.port} ({where})")
     # log_config=None: uvicorn's loggers go through our root handler (one format for all)
-    uvicorn.run(
-        http_app, host=settings.host, port=settings.port, log_level="info", log_config=None
-    )
+    uvicorn.run(http_app, host=settings.host, port=settings.port, log_level="info", log_config=None)
 
 
 @app.command("migrate")
