@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from leaseq.adapters.telemetry.logs import configure_logging
 from leaseq.app import operator_cli
 from leaseq.app.access import AccessConfigError
 from leaseq.app.settings import Settings
@@ -53,12 +54,12 @@ def serve(
     ] = Path(".leaseq"),
 ) -> None:
     """Serve the HTTP API. Without --database-url: an embedded PostgreSQL in --data-dir."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     settings = Settings(
         database_url=database_url, memory=memory, host=host, port=port, data_dir=data_dir
     )
+    configure_logging(settings.log_format)
+    for chatty in ("pgserver", "alembic"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     _check_port_free(host, port)
     server = None
     where = "in-memory store (nothing is kept)"
@@ -104,7 +105,8 @@ def _run(settings: Settings, where: str) -> None:
     except AccessConfigError as exc:
         fail(str(exc))
     typer.echo(f"leaseq listening on http://{_url_host(settings.host)}:{settings.port} ({where})")
-    uvicorn.run(http_app, host=settings.host, port=settings.port, log_level="info")
+    # log_config=None: uvicorn's loggers go through our root handler (one format for all)
+    uvicorn.run(http_app, host=settings.host, port=settings.port, log_level="info", log_config=None)
 
 
 @app.command("migrate")

@@ -7,16 +7,25 @@ any provider with `container.<name>.override(...)`.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from dependency_injector import containers, providers
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Tracer
+from prometheus_client import CollectorRegistry
 
 from leaseq.adapters.http import HttpOptions, create_app
 from leaseq.adapters.memory import InMemoryNotifier, InMemoryTaskStore
 from leaseq.adapters.system import RandomJitter, SecretTokenGenerator, SystemClock, Uuid7Generator
+from leaseq.adapters.telemetry import LoggingTaskEvents, PrometheusTaskEvents, TracedTaskStore
 from leaseq.app.access import AccessConfigError, AccessTokens, load_access_tokens
 from leaseq.app.maintenance import MaintenancePlan
+from leaseq.app.observers import TaskEventsFanOut
 from leaseq.app.runtime import Runtime, store_answers
 from leaseq.app.services import LongPoll
 from leaseq.app.settings import Settings
@@ -43,6 +52,49 @@ def _postgres_opener(
         return store
 
     return open_store
+
+
+def _observed_opener(
+    open_store: Callable[[], Awaitable[TaskStore]],
+    tracer: Tracer | None,
+    metrics: PrometheusTaskEvents,
+) -> Callable[[], Awaitable[TaskStore]]:
+    """Opens the store, watches its connection pool, and traces it when tracing is on."""
+
+    async def open_observed() -> TaskStore:
+        store = await open_store()
+        pool_status: Any = getattr(store, "pool_status", None)
+        if pool_status is not None:
+            metrics.watch_pool(pool_status)
+        return store if tracer is None else TracedTaskStore(store, tracer)
+
+    return open_observed
+
+
+def otlp_endpoint(settings: Settings) -> str | None:
+    return settings.otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
+
+
+def _tracer_provider(settings: Settings) -> TracerProvider | None:
+    """The OpenTelemetry SDK, configured here only: spans batch-exported over OTLP/HTTP
+    (off the request path) when an endpoint is set; no provider, no spans, otherwise."""
+    endpoint = otlp_endpoint(settings)
+    if endpoint is None:
+        return None
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError as error:
+        raise RuntimeError(
+            "an OTLP endpoint is set but the exporter is missing: pip install 'leaseq[otlp]'"
+        ) from error
+    traces = endpoint if endpoint.endswith("/v1/traces") else endpoint.rstrip("/") + "/v1/traces"
+    provider = TracerProvider(resource=Resource.create({"service.name": "leaseq"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=traces)))
+    return provider
+
+
+def _tracer(provider: TracerProvider | None) -> Tracer | None:
+    return None if provider is None else provider.get_tracer("leaseq")
 
 
 def _postgres_notifier(url: str) -> Notifier:
@@ -93,6 +145,7 @@ def _plan(settings: Settings) -> MaintenancePlan:
         prune_interval=settings.prune_interval_seconds,
         prune_batch=settings.prune_batch,
         retention=timedelta(seconds=settings.retention_seconds),
+        stats_interval=settings.stats_interval_seconds,
     )
 
 
@@ -136,11 +189,19 @@ class Container(containers.DeclarativeContainer):
         memory=memory_notifier,
         postgres=providers.Singleton(_postgres_notifier, database_url),
     )
-    open_store = providers.Selector(
+    tracer_provider = providers.Singleton(_tracer_provider, settings)
+    tracer = providers.Callable(_tracer, tracer_provider)
+    registry = providers.Singleton(CollectorRegistry)
+    metric_events = providers.Singleton(PrometheusTaskEvents, registry)
+    log_events = providers.Singleton(lambda s: LoggingTaskEvents(payloads=s.log_payloads), settings)
+    events = providers.Singleton(TaskEventsFanOut, providers.List(metric_events, log_events))
+
+    store_opener = providers.Selector(
         backend,
         memory=providers.Callable(_memory_opener, memory_store),
         postgres=providers.Callable(_postgres_opener, database_url, limits, ids, tokens),
     )
+    open_store = providers.Callable(_observed_opener, store_opener, tracer, metric_events)
     readiness = providers.Selector(
         backend,
         memory=providers.Object(store_answers),
@@ -156,20 +217,25 @@ class Container(containers.DeclarativeContainer):
         long_poll=providers.Callable(_long_poll, settings),
         maintenance=providers.Callable(_plan, settings),
         readiness=readiness,
+        events=events,
     )
     access = providers.Singleton(secured_access, settings)
     http_options = providers.Singleton(
-        lambda s, access, clock, limits: HttpOptions(
+        lambda s, access, clock, limits, registry, tracer: HttpOptions(
             access=access,
             clock=clock,
             limits=limits,
             max_body_bytes=s.max_body_bytes,
             max_wait_seconds=s.max_wait_seconds,
+            registry=registry,
+            tracer=tracer,
         ),
         settings,
         access,
         clock,
         limits,
+        registry,
+        tracer,
     )
     http_app = providers.Singleton(create_app, runtime=runtime, options=http_options)
 

@@ -1,4 +1,5 @@
-"""Background maintenance: the lease-expiry sweep and the pruning of finished tasks.
+"""Background maintenance: the lease-expiry sweep, the pruning of finished tasks, and the
+periodic reading of queue statistics for the metrics gauges.
 
 Each loop runs one bounded iteration per interval; an exception is logged and the loop
 carries on, so a database hiccup never stops maintenance for good. Safe in every replica.
@@ -14,7 +15,8 @@ from datetime import timedelta
 
 from attrs import frozen
 
-from leaseq.ports import Clock, TaskStore
+from leaseq.app.observers import NoTaskEvents
+from leaseq.ports import Clock, TaskEvents, TaskStore
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +28,23 @@ class MaintenancePlan:
     prune_interval: float = 60.0
     prune_batch: int = 1000
     retention: timedelta = timedelta(days=7)
+    stats_interval: float = 5.0  # gauges read store.stats() this often, never per scrape
 
 
-async def sweep_expired(store: TaskStore, plan: MaintenancePlan) -> int:
+async def sweep_expired(
+    store: TaskStore, plan: MaintenancePlan, events: TaskEvents | None = None
+) -> int:
     """One expiry pass: expired leases go back to pending (or dead when out of attempts)."""
-    return await store.expire_due(limit=plan.expiry_batch)
+    moved = await store.expire_due(limit=plan.expiry_batch)
+    if moved and events is not None:
+        events.swept(moved)
+    return moved
+
+
+async def refresh_stats(store: TaskStore, events: TaskEvents) -> int:
+    """Read every queue's counts once and hand them to the observers (the gauges)."""
+    events.queue_stats(await store.stats())
+    return 0
 
 
 async def prune_finished(store: TaskStore, clock: Clock, plan: MaintenancePlan) -> int:
@@ -41,7 +55,14 @@ async def prune_finished(store: TaskStore, clock: Clock, plan: MaintenancePlan) 
 class Maintenance:
     """Runs the two loops between `start()` and `stop()` (the app's lifespan)."""
 
-    def __init__(self, store: TaskStore, clock: Clock, plan: MaintenancePlan) -> None:
+    def __init__(
+        self,
+        store: TaskStore,
+        clock: Clock,
+        plan: MaintenancePlan,
+        events: TaskEvents | None = None,
+    ) -> None:
+        self._events: TaskEvents = events or NoTaskEvents()
         self._store = store
         self._clock = clock
         self._plan = plan
@@ -52,7 +73,9 @@ class Maintenance:
         self._tasks = [
             asyncio.create_task(
                 _every(
-                    plan.expiry_interval, "expiry sweep", lambda: sweep_expired(self._store, plan)
+                    plan.expiry_interval,
+                    "expiry sweep",
+                    lambda: sweep_expired(self._store, plan, self._events),
                 ),
                 name="leaseq-expiry-sweep",
             ),
@@ -63,6 +86,14 @@ class Maintenance:
                     lambda: prune_finished(self._store, self._clock, plan),
                 ),
                 name="leaseq-prune",
+            ),
+            asyncio.create_task(
+                _every(
+                    plan.stats_interval,
+                    "stats refresh",
+                    lambda: refresh_stats(self._store, self._events),
+                ),
+                name="leaseq-stats-refresh",
             ),
         ]
 

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from leaseq.app.maintenance import Maintenance, MaintenancePlan
 from leaseq.app.services import LongPoll, TaskService
-from leaseq.ports import Clock, JitterSource, Notifier, TaskStore
+from leaseq.ports import Clock, JitterSource, Notifier, TaskEvents, TaskStore
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,9 @@ class Runtime:
         long_poll: LongPoll,
         maintenance: MaintenancePlan | None,
         readiness: ReadinessCheck = store_answers,
+        events: TaskEvents | None = None,
     ) -> None:
+        self._events = events
         self._open_store = open_store
         self._notifier = notifier
         self._clock = clock
@@ -59,9 +61,11 @@ class Runtime:
         store = await self._open_store()
         await self._notifier.start()
         self._store = store
-        self._service = TaskService(store, self._notifier, self._jitter, self._long_poll)
+        self._service = TaskService(
+            store, self._notifier, self._jitter, self._long_poll, events=self._events
+        )
         if self._plan is not None:
-            self._maintenance = Maintenance(store, self._clock, self._plan)
+            self._maintenance = Maintenance(store, self._clock, self._plan, self._events)
             self._maintenance.start()
         return self._service
 

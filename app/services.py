@@ -4,25 +4,44 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 from uuid import UUID
 
 from attrs import frozen
 
 from leaseq.app.long_poll import LongPollHub
-from leaseq.domain import JSON, DomainError, Enqueued, Task, TaskSpec
+from leaseq.app.observers import NoTaskEvents
+from leaseq.domain import (
+    JSON,
+    DomainError,
+    Enqueued,
+    LeaseConflict,
+    Task,
+    TaskEvent,
+    TaskSpec,
+    Transition,
+)
+from leaseq.domain.history import or_dead_lettered
 from leaseq.ports import (
+    Fail,
     JitterSource,
     LeaseRequest,
     Notifier,
     Outcome,
     QueueStats,
     Retry,
+    TaskEvents,
     TaskFilter,
     TaskPage,
     TaskStore,
 )
+
+_REPORTED = {
+    "complete": Transition.COMPLETED,
+    "retry": Transition.RETRIED,
+    "fail": Transition.FAILED,
+}
 
 
 @frozen
@@ -44,8 +63,10 @@ class TaskService:
         notifier: Notifier,
         jitter: JitterSource,
         long_poll: LongPoll = LongPoll(),
+        events: TaskEvents | None = None,
     ) -> None:
         self._store = store
+        self._events: TaskEvents = events or NoTaskEvents()
         self._notifier = notifier
         self._jitter = jitter
         self._long_poll = long_poll
@@ -62,11 +83,21 @@ class TaskService:
 
     # producers
     async def enqueue(self, specs: Sequence[TaskSpec]) -> list[Enqueued]:
-        return await self._store.enqueue(specs)
+        answers = await self._store.enqueue(specs)
+        for answer in answers:
+            if not answer.deduplicated:
+                self._events.transitioned(answer.task, Transition.ENQUEUED)
+        return answers
 
     # workers
     async def lease(self, request: LeaseRequest, wait_seconds: float = 0.0) -> list[Task]:
         """Claim ready tasks; when none is ready, wait up to `wait_seconds` for one."""
+        granted = await self._claim(request, wait_seconds)
+        for task in granted:
+            self._events.transitioned(task, Transition.LEASED)
+        return granted
+
+    async def _claim(self, request: LeaseRequest, wait_seconds: float) -> list[Task]:
         wait = min(max(wait_seconds, 0.0), self._long_poll.max_wait)
         if wait <= 0:
             return await self._store.lease(request)
@@ -84,23 +115,42 @@ class TaskService:
                     return []
 
     async def heartbeat(self, task_id: UUID, token: str, lease_for: timedelta) -> Task:
-        return await self._store.heartbeat(task_id, token, lease_for=lease_for)
+        try:
+            return await self._store.heartbeat(task_id, token, lease_for=lease_for)
+        except LeaseConflict as error:
+            self._events.refused("heartbeat", task_id, error)
+            raise
 
     async def complete(self, task_id: UUID, token: str, result: JSON = None) -> Task:
-        return await self._store.complete(task_id, token, result)
+        call = self._store.complete(task_id, token, result)
+        return await self._fenced("complete", task_id, call, Transition.COMPLETED)
 
     async def retry(
         self, task_id: UUID, token: str, error: str, delay: timedelta | None = None
     ) -> Task:
-        return await self._store.retry(
+        call = self._store.retry(
             task_id, token, error, delay=delay, jitter_draw=self._jitter.draw()
         )
+        return await self._fenced("retry", task_id, call, Transition.RETRIED)
 
     async def fail(self, task_id: UUID, token: str, error: str) -> Task:
-        return await self._store.fail(task_id, token, error)
+        call = self._store.fail(task_id, token, error)
+        return await self._fenced("fail", task_id, call, Transition.FAILED)
 
     async def release(self, task_id: UUID, token: str) -> Task:
-        return await self._store.release(task_id, token)
+        call = self._store.release(task_id, token)
+        return await self._fenced("release", task_id, call, Transition.RELEASED)
+
+    async def _fenced(
+        self, name: str, task_id: UUID, call: Awaitable[Task], transition: Transition
+    ) -> Task:
+        try:
+            task = await call
+        except LeaseConflict as error:
+            self._events.refused(name, task_id, error)
+            raise
+        self._events.transitioned(task, or_dead_lettered(task, transition))
+        return task
 
     async def report(self, outcomes: Sequence[Outcome]) -> list[Task | DomainError]:
         drawn = [
@@ -109,7 +159,14 @@ class TaskService:
             else o
             for o in outcomes
         ]
-        return await self._store.report(drawn)
+        answers = await self._store.report(drawn)
+        for outcome, answer in zip(outcomes, answers, strict=True):
+            name = _kind(outcome)
+            if isinstance(answer, Task):
+                self._events.transitioned(answer, or_dead_lettered(answer, _REPORTED[name]))
+            elif isinstance(answer, LeaseConflict):
+                self._events.refused(name, outcome.task_id, answer)
+        return answers
 
     # operators
     async def get(self, task_id: UUID) -> Task:
@@ -118,14 +175,27 @@ class TaskService:
     async def list(self, filter: TaskFilter) -> TaskPage:
         return await self._store.list(filter)
 
+    async def history(self, task_id: UUID, limit: int = 100) -> builtins.list[TaskEvent]:
+        return await self._store.history(task_id, limit=limit)
+
     async def cancel(self, task_id: UUID) -> Task:
-        return await self._store.cancel(task_id)
+        task = await self._store.cancel(task_id)
+        self._events.transitioned(task, Transition.CANCELLED)
+        return task
 
     async def requeue(self, task_id: UUID) -> Task:
-        return await self._store.requeue(task_id)
+        task = await self._store.requeue(task_id)
+        self._events.transitioned(task, Transition.REQUEUED)
+        return task
 
     async def stats(self, queue: str | None = None) -> builtins.list[QueueStats]:
         return await self._store.stats(queue)
+
+
+def _kind(outcome: Outcome) -> str:
+    if isinstance(outcome, Retry):
+        return "retry"
+    return "fail" if isinstance(outcome, Fail) else "complete"
 
 
 __all__ = ["LongPoll", "TaskService"]

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     prune_interval_seconds: float = 60.0
     prune_batch: int = 1000
     retention_seconds: float = 7 * 24 * 3600.0
+    stats_interval_seconds: float = 5.0  # how often the queue gauges are refreshed
+
+    log_format: str = "console"  # or "json": one object a line
+    log_payloads: bool = False  # task payloads in transition logs (may be personal data)
+    # OTLP/HTTP collector base URL (the `otlp` extra); OTEL_EXPORTER_OTLP_ENDPOINT works too
+    otlp_endpoint: str | None = None
 
     @property
     def backend(self) -> str:

@@ -2,6 +2,7 @@
 
 from leaseq.ports.clock import Clock
 from leaseq.ports.errors import SchemaOutOfDate, StoreError, StoreUnavailable
+from leaseq.ports.events import TaskEvents
 from leaseq.ports.ids import IdGenerator, JitterSource, TokenGenerator
 from leaseq.ports.notify import Notifier
 from leaseq.ports.tasks import (
@@ -31,6 +32,7 @@ __all__ = [
     "SchemaOutOfDate",
     "StoreError",
     "StoreUnavailable",
+    "TaskEvents",
     "TaskFilter",
     "TaskPage",
     "TaskStore",

@@ -29,6 +29,7 @@ from leaseq.adapters.http.problems import (
     problem_type_of,
 )
 from leaseq.adapters.http.responses import OrjsonResponse, ProblemResponse
+from leaseq.adapters.http.tracing import TracingMiddleware
 from leaseq.app.runtime import Runtime
 from leaseq.domain import LeaseqError
 
@@ -53,7 +54,7 @@ def create_app(runtime: Runtime, options: HttpOptions) -> FastAPI:
         default_response_class=OrjsonResponse,
         lifespan=lifespan,
     )
-    metrics = ServiceMetrics(waiting=lambda: _waiting(runtime))
+    metrics = ServiceMetrics(waiting=lambda: _waiting(runtime), registry=options.registry)
     app.state.runtime = runtime
     app.state.options = options
     app.state.metrics = metrics
@@ -64,6 +65,8 @@ def create_app(runtime: Runtime, options: HttpOptions) -> FastAPI:
     # Outermost first in the stack: metrics see every answer, including a 413.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=options.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if options.tracer is not None:
+        app.add_middleware(TracingMiddleware, tracer=options.tracer)
     return app
 
 

@@ -1,4 +1,8 @@
-"""Prometheus metrics of one app (own registry, so several apps can live in one process)."""
+"""HTTP metrics of one app: request counts, latency by route template, long-poll waiters.
+
+Each app has its own registry (several apps can live in one process); the composition root
+passes one in to share it with the task-event metrics (adapters/telemetry/prometheus.py).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class ServiceMetrics:
-    def __init__(self, waiting: Callable[[], float]) -> None:
-        self.registry = CollectorRegistry()
+    def __init__(
+        self, waiting: Callable[[], float], registry: CollectorRegistry | None = None
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
         self.requests = Counter(
             "leaseq_http_requests_total",
             "HTTP requests by route template, method and status",
@@ -23,21 +29,6 @@ class ServiceMetrics:
             "leaseq_http_request_duration_seconds",
             "HTTP request latency by route template (long polls included)",
             ["route", "method"],
-            registry=self.registry,
-        )
-        self.enqueued = Counter(
-            "leaseq_tasks_enqueued_total",
-            "Tasks created (deduplicated ones excluded)",
-            ["queue"],
-            registry=self.registry,
-        )
-        self.leased = Counter(
-            "leaseq_tasks_leased_total", "Leases granted", ["queue"], registry=self.registry
-        )
-        self.finished = Counter(
-            "leaseq_tasks_reported_total",
-            "Results accepted, by outcome (complete, retry, fail, release)",
-            ["queue", "outcome"],
             registry=self.registry,
         )
         self.waiters = Gauge(

@@ -8,6 +8,8 @@ from uuid import UUID
 
 from attrs import frozen
 from fastapi import Request
+from opentelemetry.trace import Tracer
+from prometheus_client import CollectorRegistry
 
 from leaseq.app.access import AccessTokens
 from leaseq.app.runtime import Runtime
@@ -23,6 +25,8 @@ class HttpOptions:
     limits: Limits = DEFAULT_LIMITS
     max_body_bytes: int = 2 * 1024 * 1024
     max_wait_seconds: float = 20.0
+    registry: CollectorRegistry | None = None  # shared with the task-event metrics
+    tracer: Tracer | None = None  # None: no request spans
 
 
 async def service(request: Request) -> TaskService:

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends
 
 from leaseq.adapters.http import representations as rep
 from leaseq.adapters.http.auth import require
-from leaseq.adapters.http.metrics import ServiceMetrics, app_metrics
 from leaseq.adapters.http.openapi_doc import problem
 from leaseq.adapters.http.options import HttpOptions, duration, options, service, task_id
 from leaseq.adapters.http.problems import problem_body
@@ -29,7 +28,7 @@ from leaseq.adapters.http.schemas import (
 )
 from leaseq.app.access import Scope
 from leaseq.app.services import TaskService
-from leaseq.domain import DomainError, Task, ValidationError
+from leaseq.domain import DomainError, ValidationError
 from leaseq.ports import Complete, Fail, LeaseRequest, Outcome, Retry, TypeFilter
 
 router = APIRouter(
@@ -40,12 +39,11 @@ router = APIRouter(
 
 Service = Annotated[TaskService, Depends(service)]
 Options = Annotated[HttpOptions, Depends(options)]
-Metrics = Annotated[ServiceMetrics, Depends(app_metrics)]
 FENCED = problem(404, 409)
 
 
 @router.post("/v1/leases", responses={200: {"model": LeasesOut}})
-async def lease(body: LeaseIn, svc: Service, opts: Options, metrics: Metrics) -> OrjsonResponse:
+async def lease(body: LeaseIn, svc: Service, opts: Options) -> OrjsonResponse:
     """Claim up to `max_tasks` ready tasks; waits up to `wait_seconds` when none is ready."""
     if not 0 <= body.wait_seconds <= opts.max_wait_seconds:
         raise ValidationError(
@@ -60,8 +58,6 @@ async def lease(body: LeaseIn, svc: Service, opts: Options, metrics: Metrics) ->
         types=types,
     )
     granted = await svc.lease(request, body.wait_seconds)
-    if granted:
-        metrics.leased.labels(body.queue).inc(len(granted))
     return OrjsonResponse({"leases": [rep.lease_json(t) for t in granted]})
 
 
@@ -74,41 +70,36 @@ async def heartbeat(id: str, body: HeartbeatIn, svc: Service) -> OrjsonResponse:
 
 
 @router.post("/v1/tasks/{id}/complete", responses={200: {"model": TaskOut}, **FENCED})
-async def complete(id: str, body: CompleteIn, svc: Service, metrics: Metrics) -> OrjsonResponse:
+async def complete(id: str, body: CompleteIn, svc: Service) -> OrjsonResponse:
     """leased → succeeded, with the handler's result."""
     task = await svc.complete(task_id(id), body.token, body.result)
-    return _reported(task, "complete", metrics)
+    return OrjsonResponse(rep.task_json(task))
 
 
 @router.post("/v1/tasks/{id}/retry", responses={200: {"model": TaskOut}, **FENCED})
-async def retry(id: str, body: RetryTaskIn, svc: Service, metrics: Metrics) -> OrjsonResponse:
+async def retry(id: str, body: RetryTaskIn, svc: Service) -> OrjsonResponse:
     """leased → pending after a delay (or dead when the attempts are used up)."""
     delay = None if body.delay_seconds is None else duration("delay_seconds", body.delay_seconds)
     task = await svc.retry(task_id(id), body.token, body.error, delay)
-    return _reported(task, "retry", metrics)
+    return OrjsonResponse(rep.task_json(task))
 
 
 @router.post("/v1/tasks/{id}/fail", responses={200: {"model": TaskOut}, **FENCED})
-async def fail(id: str, body: FailIn, svc: Service, metrics: Metrics) -> OrjsonResponse:
+async def fail(id: str, body: FailIn, svc: Service) -> OrjsonResponse:
     """leased → dead with a fatal error."""
     task = await svc.fail(task_id(id), body.token, body.error)
-    return _reported(task, "fail", metrics)
+    return OrjsonResponse(rep.task_json(task))
 
 
 @router.post("/v1/tasks/{id}/release", responses={200: {"model": TaskOut}, **FENCED})
-async def release(id: str, body: ReleaseIn, svc: Service, metrics: Metrics) -> OrjsonResponse:
+async def release(id: str, body: ReleaseIn, svc: Service) -> OrjsonResponse:
     """Give the task back without consuming the attempt (graceful shutdown)."""
     task = await svc.release(task_id(id), body.token)
-    return _reported(task, "release", metrics)
-
-
-def _reported(task: Task, outcome: str, metrics: ServiceMetrics) -> OrjsonResponse:
-    metrics.finished.labels(task.queue, outcome).inc()
     return OrjsonResponse(rep.task_json(task))
 
 
 @router.post("/v1/results", responses={200: {"model": ResultsOut}})
-async def results(body: ResultsIn, svc: Service, opts: Options, metrics: Metrics) -> OrjsonResponse:
+async def results(body: ResultsIn, svc: Service, opts: Options) -> OrjsonResponse:
     """Report many outcomes at once; each answer is the task, or the problem that one
     call alone would have answered."""
     if len(body.results) > opts.limits.max_batch:
@@ -128,7 +119,6 @@ async def results(body: ResultsIn, svc: Service, opts: Options, metrics: Metrics
         if isinstance(answer, DomainError):
             answers[index] = _refused(item.task_id, answer)
         else:
-            metrics.finished.labels(answer.queue, item.outcome).inc()
             answers[index] = {"task_id": item.task_id, "ok": True, "task": rep.task_json(answer)}
     return OrjsonResponse({"results": answers})
 

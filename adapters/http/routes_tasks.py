@@ -8,11 +8,17 @@ from fastapi import APIRouter, Depends, Query
 
 from leaseq.adapters.http import representations as rep
 from leaseq.adapters.http.auth import require
-from leaseq.adapters.http.metrics import ServiceMetrics, app_metrics
 from leaseq.adapters.http.openapi_doc import problem
 from leaseq.adapters.http.options import HttpOptions, duration, options, service, task_id
 from leaseq.adapters.http.responses import OrjsonResponse
-from leaseq.adapters.http.schemas import EnqueueIn, EnqueueOut, TaskIn, TaskOut, TaskPageOut
+from leaseq.adapters.http.schemas import (
+    EnqueueIn,
+    EnqueueOut,
+    HistoryOut,
+    TaskIn,
+    TaskOut,
+    TaskPageOut,
+)
 from leaseq.app.access import Scope
 from leaseq.app.services import TaskService
 from leaseq.domain import RetryPolicy, TaskSpec, TaskState, ValidationError
@@ -23,7 +29,6 @@ router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses=problem(401, 40
 
 Service = Annotated[TaskService, Depends(service)]
 Options = Annotated[HttpOptions, Depends(options)]
-Metrics = Annotated[ServiceMetrics, Depends(app_metrics)]
 
 
 @router.post(
@@ -36,7 +41,7 @@ Metrics = Annotated[ServiceMetrics, Depends(app_metrics)]
         **problem(413, 422),
     },
 )
-async def enqueue(body: EnqueueIn, svc: Service, opts: Options, metrics: Metrics) -> OrjsonResponse:
+async def enqueue(body: EnqueueIn, svc: Service, opts: Options) -> OrjsonResponse:
     """Enqueue a batch of tasks atomically."""
     if not body.tasks:
         raise ValidationError("tasks", "give at least one task")
@@ -44,9 +49,6 @@ async def enqueue(body: EnqueueIn, svc: Service, opts: Options, metrics: Metrics
         raise ValidationError("tasks", f"at most {opts.limits.max_batch} tasks per request")
     specs = [_spec(item, opts) for item in body.tasks]
     answers = await svc.enqueue(specs)
-    for answer in answers:
-        if not answer.deduplicated:
-            metrics.enqueued.labels(answer.task.queue).inc()
     status = 200 if all(a.deduplicated for a in answers) else 201
     return OrjsonResponse({"tasks": [rep.enqueued_json(a) for a in answers]}, status_code=status)
 
@@ -101,6 +103,19 @@ async def list_tasks(
 async def get_task(id: str, svc: Service) -> OrjsonResponse:
     """The task as it stands (the lease token is never shown)."""
     return OrjsonResponse(rep.task_json(await svc.get(task_id(id))))
+
+
+@router.get(
+    "/{id}/history",
+    dependencies=[Depends(require(Scope.ADMIN))],
+    responses={200: {"model": HistoryOut}, **problem(404, 422)},
+)
+async def task_history(
+    id: str, svc: Service, limit: Annotated[int, Query()] = 100
+) -> OrjsonResponse:
+    """The task's most recent transitions (at most `limit`, 1..1000), oldest first."""
+    events = await svc.history(task_id(id), limit)
+    return OrjsonResponse({"events": [rep.event_json(e) for e in events]})
 
 
 @router.post(

@@ -1,0 +1,107 @@
+"""Task events as log records, and the two log formats of the service (JSON and console).
+
+One record per transition on the `leaseq.tasks` logger, with the task's fields as record
+attributes; payloads only when asked for (they may hold personal data).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from leaseq.domain import DomainError, Task, TaskState, Transition
+from leaseq.ports import QueueStats
+
+TASKS_LOGGER = "leaseq.tasks"
+
+
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class LoggingTaskEvents:
+    """Implements the TaskEvents port with standard-library logging."""
+
+    def __init__(self, logger: logging.Logger | None = None, *, payloads: bool = False) -> None:
+        self._log = logger or logging.getLogger(TASKS_LOGGER)
+        self._payloads = payloads
+
+    def transitioned(self, task: Task, transition: Transition) -> None:
+        if not self._log.isEnabledFor(logging.INFO):
+            return
+        lease = task.lease
+        fields: dict[str, Any] = {
+            "task_id": str(task.id),
+            "queue": task.queue,
+            "type": task.type,
+            "transition": transition.value,
+            "state": task.state.value,
+            "attempt": task.attempts,
+            "epoch": task.epoch,
+            "worker": lease.owner if lease is not None and task.state is TaskState.LEASED else None,
+        }
+        if task.last_error is not None and transition is not Transition.COMPLETED:
+            fields["error"] = task.last_error
+        if self._payloads:
+            fields["payload"] = task.payload
+        self._log.info("task %s", transition.value, extra=fields)
+
+    def refused(self, call: str, task_id: object, error: DomainError) -> None:
+        if self._log.isEnabledFor(logging.INFO):
+            fields = {"task_id": str(task_id), "call": call, "code": error.code}
+            self._log.info("%s refused: %s", call, error.code, extra=fields)
+
+    def swept(self, expired: int) -> None:
+        self._log.info("expiry sweep: %d leases ran out", expired, extra={"expired": expired})
+
+    def queue_stats(self, stats: Sequence[QueueStats]) -> None:
+        return None
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, and every extra field."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        body: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                body[key] = value
+        if record.exc_info:
+            body["exception"] = self.formatException(record.exc_info)
+        return json.dumps(body, default=str, ensure_ascii=False)
+
+
+class ConsoleFormatter(logging.Formatter):
+    """`time level logger: message key=value …` for people at a terminal."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = [
+            f"{key}={value}"
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD and not key.startswith("_") and value is not None
+        ]
+        return f"{line} {' '.join(extras)}" if extras else line
+
+
+def configure_logging(format: str = "console", level: int = logging.INFO) -> None:
+    """Install one stderr handler on the root logger in the chosen format."""
+    if format not in ("console", "json"):
+        raise ValueError(f"LEASEQ_LOG_FORMAT must be console or json, not {format!r}")
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if format == "json" else ConsoleFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)

@@ -1,0 +1,32 @@
+"""The task-events port: what the use cases tell observers (metrics, logs) as it happens.
+
+Called on the request path, so implementations must be cheap and never block or raise:
+count, format a log record, nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from leaseq.domain import DomainError, Task, Transition
+from leaseq.ports.tasks import QueueStats
+
+
+class TaskEvents(Protocol):
+    def transitioned(self, task: Task, transition: Transition) -> None:
+        """`task` (as it now stands) just went through `transition`."""
+        ...
+
+    def refused(self, call: str, task_id: object, error: DomainError) -> None:
+        """A fenced call (heartbeat, complete, retry, fail, release) was refused: a stale
+        token, an expired lease or a cancelled task (`error.code` names which)."""
+        ...
+
+    def swept(self, expired: int) -> None:
+        """The expiry sweep moved `expired` tasks whose lease ran out."""
+        ...
+
+    def queue_stats(self, stats: Sequence[QueueStats]) -> None:
+        """A fresh reading of every queue's counts (from the periodic refresher)."""
+        ...
