@@ -165,6 +165,7 @@ class Container(containers.DeclarativeContainer):
             limits=limits,
             max_body_bytes=s.max_body_bytes,
             max_wait_seconds=s.max_wait_seconds,
+            console_sample_seconds=s.console_sample_seconds,
         ),
         settings,
         access,

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     prune_batch: int = 1000
     retention_seconds: float = 7 * 24 * 3600.0
 
+    # how often the console samples queue counts for its throughput sparkline (and polls)
+    console_sample_seconds: float = 5.0
+
     @property
     def backend(self) -> str:
         """Which task store the container selects: `memory` or `postgres`."""

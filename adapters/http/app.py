@@ -60,7 +60,7 @@ def create_app(runtime: Runtime, options: HttpOptions) -> FastAPI:
     app.state.metrics = metrics
     for module in (routes_tasks, routes_leases, routes_queues, routes_health):
         app.include_router(module.router)
-    mount_console(app)
+    mount_console(app, options.console_sample_seconds)
     _install_error_handlers(app)
     install_openapi(app)
     # Outermost first in the stack: metrics see every answer, including a 413.

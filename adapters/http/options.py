@@ -23,6 +23,7 @@ class HttpOptions:
     limits: Limits = DEFAULT_LIMITS
     max_body_bytes: int = 2 * 1024 * 1024
     max_wait_seconds: float = 20.0
+    console_sample_seconds: float = 5.0
 
 
 async def service(request: Request) -> TaskService:

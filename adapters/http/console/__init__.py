@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 
 from leaseq.adapters.http.console import routes_actions, routes_auth, routes_pages
 from leaseq.adapters.http.console.routes_auth import sign_in_location
+from leaseq.adapters.http.console.throughput import ThroughputSampler
 from leaseq.adapters.http.console.web import (
     HERE,
     ConsoleState,
@@ -19,8 +20,10 @@ from leaseq.adapters.http.console.web import (
 from leaseq.adapters.http.responses import ProblemResponse
 
 
-def mount_console(app: FastAPI, console: ConsoleState | None = None) -> None:
-    app.state.console = console or ConsoleState()
+def mount_console(app: FastAPI, sample_seconds: float = 5.0) -> None:
+    """Serve the console from `app`; queue counts are sampled (and polled) every
+    `sample_seconds` for the throughput sparkline."""
+    app.state.console = ConsoleState(ThroughputSampler(interval=sample_seconds))
     for module in (routes_auth, routes_pages, routes_actions):
         app.include_router(module.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -28,7 +28,9 @@ PAGE_SIZE = 50
 @router.get("/queues")
 async def queues_page(request: Request, svc: Service, current: SignedIn) -> Response:
     rows = await _queue_rows(request, svc)
-    return render(request, "queues.html", {"queues": rows, "csrf": current.csrf})
+    poll = max(state(request).sampler.interval, 1.0)
+    context = {"queues": rows, "poll_seconds": poll, "csrf": current.csrf}
+    return render(request, "queues.html", context)
 
 
 @router.get("/api/queues")

@@ -21,11 +21,11 @@ FINISHED = (TaskState.SUCCEEDED, TaskState.DEAD, TaskState.CANCELLED)
 
 class ThroughputSampler:
     def __init__(self, *, interval: float = 5.0, keep: int = 60) -> None:
-        self._interval = interval
+        self.interval = interval
         self._samples: deque[tuple[datetime, dict[str, int]]] = deque(maxlen=keep + 1)
 
     def record(self, stats: Iterable[QueueStats], now: datetime) -> None:
-        if self._samples and (now - self._samples[-1][0]).total_seconds() < self._interval:
+        if self._samples and (now - self._samples[-1][0]).total_seconds() < self.interval:
             return
         finished = {s.queue: sum(s.counts.get(state, 0) for state in FINISHED) for s in stats}
         self._samples.append((now, finished))

@@ -6,6 +6,7 @@ function refreshQueues(table) {
   const poll = async () => {
     try {
       const answer = await fetch(table.dataset.live, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (answer.status === 401) { window.location.reload(); return; } // to the sign-in form
       if (!answer.ok) throw new Error(String(answer.status));
       const { queues } = await answer.json();
       const rows = table.querySelectorAll("tbody tr[data-queue]");
@@ -26,7 +27,7 @@ function refreshQueues(table) {
       if (status) status.textContent = `Refresh failed (${error.message}); retrying.`;
     }
   };
-  window.setInterval(poll, 5000);
+  window.setInterval(poll, 1000 * Number(table.dataset.pollSeconds || 5));
   poll();
 }
 
@@ -51,7 +52,7 @@ function confirmForms(dialog) {
         const action = document.createElement("input");
         action.type = "hidden"; action.name = "action"; action.value = button.value;
         form.appendChild(action);
-        form.action = "/console/actions/apply";
+        form.setAttribute("action", "/console/actions/apply"); // form.action may name an input
         form.submit();
       }, { once: true });
       dialog.showModal();
