@@ -17,7 +17,7 @@ from uuid import UUID
 
 from attrs import field, frozen
 
-from leaseq.domain import JSON, DomainError, Enqueued, Task, TaskSpec, TaskState
+from leaseq.domain import JSON, DomainError, Enqueued, Task, TaskEvent, TaskSpec, TaskState
 
 
 @frozen
@@ -196,6 +196,13 @@ class TaskStore(Protocol):
     async def list(self, filter: TaskFilter) -> TaskPage:
         """Tasks matching the filter, oldest first (by id), `filter.limit` at most.
         Raises ValidationError for a malformed cursor or limit."""
+        ...
+
+    async def history(self, task_id: UUID, *, limit: int = 100) -> builtins.list[TaskEvent]:
+        """The task's most recent `limit` transitions, oldest first, in the order they
+        happened (heartbeats are not recorded). Written atomically with each transition
+        and deleted with the task when it is pruned. Raises TaskNotFound, ValidationError
+        (limit outside 1..1000)."""
         ...
 
     async def stats(

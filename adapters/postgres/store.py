@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from leaseq.adapters.postgres import queries as q
 from leaseq.adapters.postgres.engine import create_engine
 from leaseq.adapters.postgres.errors import SCHEMA_HINT, translated
-from leaseq.adapters.postgres.rows import enqueue_params, micros, to_task
+from leaseq.adapters.postgres.rows import enqueue_params, micros, to_event, to_task
 from leaseq.adapters.postgres.schema import expected_revision, read_revision
 from leaseq.adapters.system import SecretTokenGenerator, Uuid7Generator
 from leaseq.domain import (
@@ -32,6 +32,7 @@ from leaseq.domain import (
     LeaseLost,
     Limits,
     Task,
+    TaskEvent,
     TaskNotFound,
     TaskSpec,
     TaskState,
@@ -55,6 +56,7 @@ from leaseq.ports import (
 )
 
 Row = Mapping[str, Any]
+HISTORY_PAGE_MAX = 1000
 
 
 class PostgresTaskStore:
@@ -219,6 +221,13 @@ class PostgresTaskStore:
         tasks = [to_task(row) for row in await self._rows(q.LIST, params)]
         page = tasks[:limit]
         return TaskPage(page, str(page[-1].id) if len(tasks) > limit else None)
+
+    async def history(self, task_id: UUID, *, limit: int = 100) -> builtins.list[TaskEvent]:
+        v.check_int("limit", limit, 1, HISTORY_PAGE_MAX)
+        rows = await self._rows(q.HISTORY, {"id": task_id, "limit": limit})
+        if not rows:
+            await self.get(task_id)  # TaskNotFound, or a task from before the history began
+        return [to_event(row) for row in rows]
 
     async def stats(
         self, queue: str | None = None, *, now: datetime | None = None
