@@ -185,7 +185,8 @@ async def test_an_operator_signs_in_reads_filters_requeues_and_bulk_cancels(
     await expect(reports.locator('[data-field="succeeded"]')).to_have_text("1")  # no reload
     await expect(page.locator("#live-status")).to_contain_text("Updated")
     await page.wait_for_function(
-        "() => [...document.querySelectorAll('polyline')].some(p => p.getAttribute('points'))"
+        "() => [...document.querySelectorAll('polyline')]"
+        ".some(p => (p.getAttribute('points') || '').split(' ').length >= 4)"
     )
     await shot(page, "02-queues")
 
@@ -222,6 +223,11 @@ async def test_an_operator_signs_in_reads_filters_requeues_and_bulk_cancels(
     await shot(page, "07-requeue-result")
     await page.get_by_role("link", name=made.dead[0]).click()
     await expect(page.locator("#task-state")).to_have_text("pending")
+    history = page.locator("#history tbody tr")
+    await expect(history).to_have_count(4)  # enqueued, leased, failed, requeued
+    await expect(history.last).to_contain_text("requeued")
+    await expect(history.nth(2)).to_contain_text("SMTP 550")
+    await shot(page, "08-task-history")
     assert state_of(console_url, made.dead[0]) == "pending"
 
     # bulk cancel: every pending report, selected at once
@@ -232,7 +238,7 @@ async def test_an_operator_signs_in_reads_filters_requeues_and_bulk_cancels(
     await dialog.get_by_role("button", name="Yes").click()
     summary = page.locator("#action-summary")
     await expect(summary).to_contain_text(f"{len(made.reports)} tasks cancelled")
-    await shot(page, "08-bulk-cancel-result")
+    await shot(page, "09-bulk-cancel-result")
     assert {state_of(console_url, t) for t in made.reports} == {"cancelled"}
     assert alerts == []
     await context.close()
@@ -252,7 +258,7 @@ async def test_without_javascript_the_console_reads_and_confirms_on_a_page(
     await page.get_by_label("Admin token").fill(ADMIN_TOKEN)
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.locator('tr[data-queue="emails"] [data-field="dead"]')).to_have_text("3")
-    await shot(page, "09-narrow-queues")
+    await shot(page, "10-narrow-queues")
 
     # narrow screen: the page does not overflow; the table scrolls inside its region
     await page.goto(f"{console_url}/console/dead")
@@ -262,17 +268,17 @@ async def test_without_javascript_the_console_reads_and_confirms_on_a_page(
         " document.querySelector('.table-scroll').clientWidth]"
     )
     assert widths[0] <= 390 and widths[1] > widths[2], widths
-    await shot(page, "10-narrow-dead-letters")
+    await shot(page, "11-narrow-dead-letters")
 
     # a cancel of dead tasks goes through a confirm page and reports each refusal
     for task_id in made.dead[:2]:
         await page.get_by_label(f"Select task {task_id}").check()
     await page.get_by_role("button", name="Cancel selected").click()
     await expect(page.get_by_role("heading", name="Cancel 2 tasks?")).to_be_visible()
-    await shot(page, "11-no-js-confirm")
+    await shot(page, "12-no-js-confirm")
     await page.get_by_role("button", name="Yes, cancel 2 tasks").click()
     await expect(page.locator("#action-summary")).to_contain_text("2 refused")
     await expect(page.locator("#results")).to_contain_text("invalid_transition")
-    await shot(page, "12-no-js-refusals")
+    await shot(page, "13-no-js-refusals")
     assert state_of(console_url, made.dead[0]) == "dead"
     await context.close()

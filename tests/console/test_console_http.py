@@ -199,3 +199,12 @@ async def test_the_console_is_not_part_of_the_api_schema(api):
 async def test_static_files_are_served(api):
     answer = await api.get("/console/static/console.css")
     assert answer.status_code == 200 and "focus-visible" in answer.text
+
+
+async def test_the_task_page_lists_its_transitions_oldest_first(api):
+    task_id = await dead_task(api, error="SMTP 550")
+    await sign_in(api)
+    page = (await api.get(f"/console/tasks/{task_id}")).text
+    history = page.split('id="history"')[1]
+    assert history.index("enqueued") < history.index("leased") < history.index("failed")
+    assert "w-1" in history and "SMTP 550" in history

@@ -23,6 +23,7 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 
 Service = Annotated[TaskService, Depends(service)]
 PAGE_SIZE = 50
+HISTORY_SIZE = 100  # the most recent transitions shown on a task page
 
 
 @router.get("/queues")
@@ -137,11 +138,14 @@ def _link(base: str, params: Mapping[str, str | None]) -> str:
 async def task_page(id: str, request: Request, svc: Service, current: SignedIn) -> Response:
     try:
         task = await svc.get(UUID(id))
+        history = await svc.history(task.id, limit=HISTORY_SIZE)
     except (ValueError, TaskNotFound):
         return render(request, "not_found.html", {"what": f"task {id}", "csrf": current.csrf}, 404)
     now = options(request).clock.now()
     context = {
         "task": task,
+        "history": history,
+        "history_size": HISTORY_SIZE,
         "time_left": presentation.time_left(task, now),
         "actions": presentation.actions_for(task),
         "labels": presentation.ACTIONS,
