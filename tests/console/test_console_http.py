@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import httpx
 
 from leaseq.app.container import build_container
@@ -208,3 +210,31 @@ async def test_the_task_page_lists_its_transitions_oldest_first(api):
     history = page.split('id="history"')[1]
     assert history.index("enqueued") < history.index("leased") < history.index("failed")
     assert "w-1" in history and "SMTP 550" in history
+
+
+class Markup(HTMLParser):
+    """Collects what the accessibility checks look at."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+async def test_every_page_has_landmarks_scoped_headers_and_labelled_fields(api):
+    task_id = await dead_task(api, labels={"k": "v"})
+    await sign_in(api)
+    for path in ("/console/queues", "/console/tasks", "/console/dead", f"/console/tasks/{task_id}"):
+        markup = Markup()
+        markup.feed((await api.get(path)).text)
+        tags = markup.tags
+        names = [tag for tag, _ in tags]
+        assert {"header", "nav", "main", "footer", "h1"} <= set(names), path
+        assert ("html", {"lang": "en"}) in tags
+        assert all(attrs.get("scope") in ("col", "row") for tag, attrs in tags if tag == "th"), path
+        labelled = {attrs.get("for") for tag, attrs in tags if tag == "label"}
+        for tag, attrs in tags:
+            if tag in ("input", "select") and attrs.get("type") != "hidden":
+                assert attrs.get("id") in labelled or attrs.get("aria-label"), (path, attrs)
