@@ -229,6 +229,7 @@ class Container(containers.DeclarativeContainer):
             max_wait_seconds=s.max_wait_seconds,
             registry=registry,
             tracer=tracer,
+            console_sample_seconds=s.console_sample_seconds,
         ),
         settings,
         access,

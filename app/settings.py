@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # OTLP/HTTP collector base URL (the `otlp` extra); OTEL_EXPORTER_OTLP_ENDPOINT works too
     otlp_endpoint: str | None = None
 
+    # how often the console samples queue counts for its throughput sparkline (and polls)
+    console_sample_seconds: float = 5.0
+
     @property
     def backend(self) -> str:
         """Which task store the container selects: `memory` or `postgres`."""

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leaseq.adapters.http import routes_health, routes_leases, routes_queues, routes_tasks
 from leaseq.adapters.http.auth import CHALLENGE
+from leaseq.adapters.http.console import mount_console
 from leaseq.adapters.http.limits import BodyLimitMiddleware
 from leaseq.adapters.http.metrics import MetricsMiddleware, ServiceMetrics
 from leaseq.adapters.http.openapi_doc import install_openapi
@@ -60,6 +61,7 @@ def create_app(runtime: Runtime, options: HttpOptions) -> FastAPI:
     app.state.metrics = metrics
     for module in (routes_tasks, routes_leases, routes_queues, routes_health):
         app.include_router(module.router)
+    mount_console(app, options.console_sample_seconds)
     _install_error_handlers(app)
     install_openapi(app)
     # Outermost first in the stack: metrics see every answer, including a 413.

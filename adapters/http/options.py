@@ -27,6 +27,7 @@ class HttpOptions:
     max_wait_seconds: float = 20.0
     registry: CollectorRegistry | None = None  # shared with the task-event metrics
     tracer: Tracer | None = None  # None: no request spans
+    console_sample_seconds: float = 5.0
 
 
 async def service(request: Request) -> TaskService:

@@ -146,3 +146,21 @@ def test_the_installed_wheel_imports_leaseq_domain_from_itself_and_no_bare_domai
     assert [line for line in lines if line.startswith("importable:")] == []
     [domain_file] = lines
     assert Path(domain_file).resolve().is_relative_to(python.parent.parent.resolve())
+
+
+def test_the_wheel_ships_the_console_templates_and_static_files(
+    installed_wheel: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    python, env = installed_wheel
+    out = run(
+        python,
+        "import importlib.util, pathlib\n"
+        "spec = importlib.util.find_spec('leaseq.adapters.http.console')\n"
+        "here = pathlib.Path(spec.origin).parent\n"
+        "for name in ('templates/base.html', 'templates/task.html', 'static/console.js',"
+        " 'static/console.css'):\n"
+        "    print(name, (here / name).is_file())\n",
+        tmp_path,
+        env,
+    )
+    assert "False" not in out and out.count("True") == 4, out

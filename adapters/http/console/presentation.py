@@ -1,0 +1,52 @@
+"""How the console words values: ages, times left, JSON, states."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from leaseq.domain import JSON, Task, TaskState
+
+ACTIONS = {"requeue": "Requeue", "cancel": "Cancel"}
+
+
+def age(delta: timedelta | None) -> str:
+    """`1h 02m`, `3m 05s`, `4.2s`; an em dash for no value."""
+    if delta is None:
+        return "—"
+    seconds = delta.total_seconds()
+    if seconds < 0:
+        return "expired"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes:02d}m"
+    return f"{hours // 24}d {hours % 24}h"
+
+
+def pretty_json(value: JSON) -> str:
+    """Indented JSON; the template escapes it, so `<script>` shows as text."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def when(value: datetime | None) -> str:
+    return "—" if value is None else value.isoformat(sep=" ", timespec="seconds")
+
+
+def time_left(task: Task, now: datetime) -> timedelta | None:
+    if task.state is not TaskState.LEASED or task.lease is None:
+        return None
+    return task.lease.expires_at - now
+
+
+def actions_for(task: Task) -> list[str]:
+    """What an operator may do to the task in its state (the store decides in the end)."""
+    if task.state in (TaskState.PENDING, TaskState.LEASED):
+        return ["cancel"]
+    if task.state in (TaskState.DEAD, TaskState.CANCELLED):
+        return ["requeue"]
+    return []
