@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from attrs import frozen
@@ -48,10 +49,9 @@ class Verdict:
 async def judge(url: str, task_ids: list[str], out_dir: Path) -> Verdict:
     """Every task succeeded once, with the result of a finished handler run by the newest
     lease; and the history of every worker passes the checker."""
-    effects = read_effects(sorted(out_dir.glob("effects-*.jsonl")))
+    effects, history = _read_run(out_dir)
     done = {(e["task"], e["epoch"], e["worker"]) for e in effects if e["phase"] == "done"}
     starts = Counter(e["task"] for e in effects if e["phase"] == "start")
-    history = load_history(sorted(out_dir.glob("events-*.jsonl")))
     violations: list[str] = []
     states: Counter[str] = Counter()
     async with Client(url) as client:
@@ -77,6 +77,11 @@ async def judge(url: str, task_ids: list[str], out_dir: Path) -> Verdict:
         refusals,
         violations,
     )
+
+
+def _read_run(out_dir: Path) -> tuple[list[dict[str, Any]], History]:
+    effects = read_effects(sorted(out_dir.glob("effects-*.jsonl")))
+    return effects, load_history(sorted(out_dir.glob("events-*.jsonl")))
 
 
 def _known(history: History) -> History:

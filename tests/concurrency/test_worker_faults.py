@@ -63,7 +63,7 @@ async def test_a_worker_killed_mid_task_loses_nothing_and_survivors_finish_its_t
         verdict = await judge(service.url, ids, tmp_path)
     assert verdict.violations == [], verdict.summary()
     killed = {e["task"] for e in victim.started_tasks()}
-    others = read_effects([p for p in tmp_path.glob("effects-w[12].jsonl")], phase="done")
+    others = read_effects([tmp_path / "effects-w1.jsonl", tmp_path / "effects-w2.jsonl"], "done")
     assert killed & {e["task"] for e in others}, "no task of the killed worker was redone"
 
 
