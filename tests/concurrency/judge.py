@@ -17,7 +17,9 @@ from tests.concurrency.recording import load_history
 from tests.concurrency.sdk_workers import read_effects
 
 
-async def enqueue_jobs(url: str, queue: str, n: int, *, prefix: str = "job") -> list[str]:
+async def enqueue_jobs(
+    url: str | tuple[str, ...], queue: str, n: int, *, prefix: str = "job"
+) -> list[str]:
     """Enqueue in batches with idempotency keys, so a batch retried across a fault is
     deduplicated, never doubled."""
     ids: list[str] = []
@@ -46,7 +48,7 @@ class Verdict:
         )
 
 
-async def judge(url: str, task_ids: list[str], out_dir: Path) -> Verdict:
+async def judge(url: str | tuple[str, ...], task_ids: list[str], out_dir: Path) -> Verdict:
     """Every task succeeded once, with the result of a finished handler run by the newest
     lease; and the history of every worker passes the checker."""
     effects, history = _read_run(out_dir)

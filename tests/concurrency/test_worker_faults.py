@@ -37,7 +37,9 @@ def plan(service: ServiceProcess, out: Path, name: str, **options: object) -> Wo
     return WorkerPlan(name, (service.url,), "faults", str(out), **options)  # type: ignore[arg-type]
 
 
-async def wait_all_finished(url: str, task_ids: list[str], timeout: float) -> None:
+async def wait_all_finished(
+    url: str | tuple[str, ...], task_ids: list[str], timeout: float
+) -> None:
     from leaseq.sdk import Client
 
     async with Client(url) as client:
