@@ -19,13 +19,14 @@ import pytest
 from leaseq.sdk import Client
 from leaseq.sdk.errors import LeaseqClientError
 from leaseq.sdk.types import TaskRequest
-from tests.concurrency.judge import judge
+from tests.concurrency.judge import enqueue_jobs, judge
 from tests.concurrency.processes import (
     PrivatePostgres,
     ServiceProcess,
     private_postgres,
     services,
     soak_seconds,
+    wait_until,
 )
 from tests.concurrency.sdk_workers import WorkerPlan
 from tests.concurrency.test_worker_faults import wait_all_finished, workers
@@ -147,3 +148,41 @@ async def test_a_replica_killed_mid_load_loses_nothing_and_workers_fail_over(
 
     await under_load(pg_migrated_url, tmp_path, kill_first, seconds=soak_seconds(6), replicas=3)
     assert killed
+
+
+async def test_results_finished_during_an_outage_shorter_than_the_lease_are_not_redone(
+    own_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    """PostgreSQL is down for 4 s while handlers finish; their leases (10 s) outlive the
+    outage, so the workers must keep their results until the database is back rather
+    than drop them and let the tasks run again after expiry."""
+    from leaseq.adapters.postgres import migrate
+
+    await migrate(own_postgres.url)
+    with services(own_postgres.url, tmp_path) as [service]:
+        ids = await enqueue_jobs(service.url, "faults", 40)
+        plans = [
+            WorkerPlan(
+                f"w{n}",
+                (service.url,),
+                "faults",
+                str(tmp_path),
+                lease_seconds=10.0,
+                work_seconds=1.0,
+                concurrency=10,
+            )
+            for n in range(2)
+        ]
+        with workers(plans) as running:
+            wait_until(
+                lambda: sum(len(w.started_tasks()) for w in running) >= 10,
+                timeout=60,
+                what="handlers running",
+            )
+            await asyncio.to_thread(own_postgres.stop)
+            await asyncio.sleep(4)  # the outage itself: nothing to wait for but time
+            await asyncio.to_thread(own_postgres.start)
+            await wait_all_finished(service.url, ids, timeout=120)
+        verdict = await judge(service.url, ids, tmp_path)
+    assert verdict.violations == [], verdict.summary()
+    assert verdict.redelivered == 0, verdict.summary()
