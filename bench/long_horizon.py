@@ -22,6 +22,7 @@ import json
 import statistics
 import sys
 import time
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -53,15 +54,23 @@ class Tally:
 
 
 async def fresh_database(base: str) -> str:
-    admin = await asyncpg.connect(libpq_url(base))
+    admin = await asyncpg.connect(libpq_url(base))  # the base URL's database, for admin
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{DB}"')
     finally:
         await admin.close()
-    url = libpq_url(base.rsplit("/", 1)[0] + "/" + DB)
+    url = libpq_url(urllib.parse.urlunsplit(urllib.parse.urlsplit(base)._replace(path=f"/{DB}")))
     await migrate(url)
     return url
+
+
+async def setting(url: str, name: str) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        return str(await conn.fetchval(f"SHOW {name}"))
+    finally:
+        await conn.close()
 
 
 async def produce(store: PostgresTaskStore, rate: float, stop: asyncio.Event) -> None:
@@ -154,11 +163,31 @@ async def sample(
 
 
 async def main(args: argparse.Namespace) -> None:
+    if args.embedded:
+        import tempfile
+
+        import pgserver  # type: ignore[import-untyped]
+
+        with tempfile.TemporaryDirectory(prefix="leaseq-horizon-") as data:
+            server = pgserver.get_server(data, cleanup_mode="delete")
+            try:
+                args.url = server.get_uri().replace("postgres:@", "postgres@")
+                await run(args)
+            finally:
+                server.cleanup()
+    else:
+        await run(args)
+
+
+async def run(args: argparse.Namespace) -> None:
     url = await fresh_database(args.url)
+    autovacuum = await setting(url, "autovacuum")
+    print(f"# autovacuum={autovacuum}", flush=True)
     store = await open_postgres_store(url, pool_size=args.consumers + 3)
     tally, stop = Tally(), asyncio.Event()
     out = Path(args.out)
-    append_line(out, {"run": datetime.now(UTC).isoformat(), **vars(args)})
+    started = datetime.now(UTC).isoformat()
+    append_line(out, {"run": started, "autovacuum": autovacuum, **vars(args)})
     loops = [
         asyncio.create_task(produce(store, args.rate, stop)),
         asyncio.create_task(prune(store, stop)),
@@ -183,6 +212,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--pin-until", type=float, default=150)
     parser.add_argument("--rate", type=float, default=300, help="tasks enqueued per second")
     parser.add_argument("--consumers", type=int, default=2)
+    parser.add_argument(
+        "--embedded", action="store_true", help="a private pgserver (autovacuum on by default)"
+    )
     parser.add_argument("--every", type=float, default=10, help="seconds between samples")
     parser.add_argument(
         "--out", default=str(Path(__file__).with_name("results-long-horizon.jsonl"))
