@@ -37,7 +37,7 @@ class Client:
 
     def __init__(
         self,
-        url_or_transport: str | Sequence[str] | Transport,
+        url_or_transport: str | list[str] | tuple[str, ...] | Transport,
         token: str | None = None,
         *,
         timeout: float = 10.0,

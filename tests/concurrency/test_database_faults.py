@@ -31,7 +31,7 @@ from tests.concurrency.processes import (
 from tests.concurrency.sdk_workers import WorkerPlan
 from tests.concurrency.test_worker_faults import wait_all_finished, workers
 
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300 + 4 * soak_seconds(0))]
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from tests.concurrency.actors import drain, enqueue_tasks, record_final_states, 
 from tests.concurrency.history import History, check
 from tests.concurrency.processes import SPAWN_CONTEXT, services, soak_seconds
 
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300 + 4 * soak_seconds(0))]
 
 PROCESSES = 4
 TASKS = 300

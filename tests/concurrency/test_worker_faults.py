@@ -19,7 +19,7 @@ from tests.concurrency.judge import enqueue_jobs, judge
 from tests.concurrency.processes import ServiceProcess, services, soak_seconds, wait_until
 from tests.concurrency.sdk_workers import WorkerPlan, WorkerProcess, read_effects
 
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300 + 4 * soak_seconds(0))]
 
 
 @contextlib.contextmanager
