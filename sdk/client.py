@@ -30,20 +30,21 @@ from leaseq.sdk.types import (
 class Client:
     """Talks to a leaseq service through a transport.
 
-    `Client("http://127.0.0.1:8000", token=...)` uses HTTP; `Client(transport)` any
+    `Client("http://127.0.0.1:8000", token=...)` uses HTTP (a list of URLs: service
+    replicas, tried in turn after a failure with no answer); `Client(transport)` any
     transport (e.g. `InProcessTransport(service)` to embed the queue). Use it as an
     async context manager, or call `aclose()`.
     """
 
     def __init__(
         self,
-        url_or_transport: str | Transport,
+        url_or_transport: str | list[str] | tuple[str, ...] | Transport,
         token: str | None = None,
         *,
         timeout: float = 10.0,
         retries: RetryRule = DEFAULT_RETRIES,
     ) -> None:
-        if isinstance(url_or_transport, str):
+        if isinstance(url_or_transport, str | list | tuple):
             from leaseq.sdk.transport.http import HttpTransport
 
             self.transport: Transport = HttpTransport(url_or_transport, token, timeout=timeout)

@@ -207,7 +207,7 @@ class Execution:
             self._log.warning("could not release the task at shutdown: %r", error)
 
     async def _report(self, outcome: Outcome) -> None:
-        answer = await self._reporter.submit(outcome)
+        answer = await self._reporter.submit(outcome, deadline=self.context.deadline)
         attributes = self._telemetry.attributes(self.lease)
         if isinstance(answer, errors.LeaseqClientError):
             self._telemetry.refused.add(1, {**attributes, "code": answer.code})

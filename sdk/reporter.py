@@ -3,6 +3,10 @@
 A result is sent at once when no report is in flight; results that finish while one is
 in flight wait for it and go together in the next call. So a lone task pays no added
 latency, and many tasks finishing together cost one round trip.
+
+A report that fails with no answer (or a 503) is sent again: at least `retries.attempts`
+times, and beyond that for as long as a lease in the batch may still be live (its local
+deadline), so a database outage shorter than the lease does not throw finished work away.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 
 from leaseq.sdk.errors import LeaseqClientError
 from leaseq.sdk.retrying import REPORT_RETRIES, RetryRule, is_retriable
@@ -32,7 +37,7 @@ class ResultReporter:
         self._max_batch = max_batch
         self._retries = retries
         self._logger = logger
-        self._waiting: list[tuple[Outcome, asyncio.Future[Answer]]] = []
+        self._waiting: list[tuple[Outcome, float, asyncio.Future[Answer]]] = []
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._closing = False
@@ -41,10 +46,11 @@ class ResultReporter:
     def start(self) -> None:
         self._flusher = asyncio.create_task(self._flush_forever(), name="leaseq-reporter")
 
-    async def submit(self, outcome: Outcome) -> Answer:
-        """Queue one result; answers with the task as it now stands or the refusal."""
+    async def submit(self, outcome: Outcome, *, deadline: float = 0.0) -> Answer:
+        """Queue one result; answers with the task as it now stands or the refusal.
+        `deadline` (`time.monotonic()`) is when its lease runs out at the latest."""
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._waiting.append((outcome, future))
+        self._waiting.append((outcome, deadline, future))
         self._wake.set()
         return await future
 
@@ -66,23 +72,29 @@ class ResultReporter:
             if self._closing:
                 return
 
-    async def _send(self, batch: list[tuple[Outcome, asyncio.Future[Answer]]]) -> None:
+    async def _send(self, batch: list[tuple[Outcome, float, asyncio.Future[Answer]]]) -> None:
         self.batch_sizes.append(len(batch))
-        outcomes = [outcome for outcome, _ in batch]
-        for number in range(self._retries.attempts):
+        outcomes = [outcome for outcome, _, _ in batch]
+        live_until = max(deadline for _, deadline, _ in batch)
+        number = 0
+        while True:
             try:
                 answers = await self._transport.report(outcomes)
                 break
             except LeaseqClientError as error:
-                last = number + 1 >= self._retries.attempts
+                pause = self._retries.pause(min(number, 16), random.random())
+                number += 1
+                spent = number >= self._retries.attempts
                 # A repeated report is harmless: an outcome already applied is refused
                 # as lease_lost, never applied twice.
-                if last or not is_retriable(error, safe=True):
+                if not is_retriable(error, safe=True) or (
+                    spent and time.monotonic() + pause >= live_until
+                ):
                     answers = [error] * len(batch)
                     break
                 self._logger.warning("reporting results failed, retrying: %s", error)
-                await asyncio.sleep(self._retries.pause(number, random.random()))
-        for (_, future), answer in zip(batch, answers, strict=True):
+                await asyncio.sleep(pause)
+        for (_, _, future), answer in zip(batch, answers, strict=True):
             if not future.done():
                 future.set_result(answer)
 

@@ -2,6 +2,9 @@
 
 problem+json answers become typed SDK errors (`error_from_problem`, the one table of this
 boundary); failures with no answer become TransportError.
+
+Given several base URLs (service replicas), it talks to one at a time and moves to the
+next after a failure with no answer, so the caller's retry reaches a live replica.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ LONG_POLL_MARGIN = 10.0
 class HttpTransport:
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         token: str | None = None,
         *,
         timeout: float = 10.0,
@@ -49,8 +52,14 @@ class HttpTransport:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._timeout = timeout
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not urls:
+            raise ValueError("give at least one service URL")
+        self._urls = [url.rstrip("/") for url in urls]
+        self._current = 0
+        # A client passed in carries its own base_url (one service); paths stay relative.
+        self._absolute = http_client is None
         self._http = http_client or httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
             headers=headers,
             timeout=timeout,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
@@ -65,21 +74,29 @@ class HttpTransport:
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> Any:
+        current = self._current
         try:
             response = await self._http.request(
                 method,
-                path,
+                self._urls[current] + path if self._absolute else path,
                 json=json,
                 params=params,
                 timeout=self._timeout if timeout is None else timeout,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            self._next_url(current)
             raise errors.TransportError(repr(error), request_sent=False) from error
         except httpx.HTTPError as error:
+            self._next_url(current)
             raise errors.TransportError(repr(error), request_sent=True) from error
         if response.is_success:
             return response.json()
         raise _problem(response)
+
+    def _next_url(self, failed: int) -> None:
+        """Move on from the replica that failed (once, however many calls saw it fail)."""
+        if self._current == failed:
+            self._current = (failed + 1) % len(self._urls)
 
     # producers
     async def enqueue(self, tasks: Sequence[TaskRequest]) -> builtins.list[EnqueueResult]:
