@@ -50,6 +50,9 @@ def serve(
     data_dir: Annotated[
         Path, typer.Option(envvar="LEASEQ_DATA_DIR", help="embedded PostgreSQL's home")
     ] = Path(".leaseq"),
+    access_log: Annotated[
+        bool, typer.Option(help="log every request (costs CPU on the hot path)")
+    ] = True,
 ) -> None:
     """Serve the HTTP API. Without --database-url: an embedded PostgreSQL in --data-dir."""
     logging.basicConfig(
@@ -71,7 +74,7 @@ def serve(
             where = f"PostgreSQL at {_redacted(database_url)}"
         _prepare_database(settings.database_url or "", migrate=migrate)
     try:
-        _run(settings, where)
+        _run(settings, where, access_log=access_log)
     finally:
         if server is not None:
             server.cleanup()
@@ -85,7 +88,7 @@ def _configure_logging() -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
-def _run(settings: Settings, where: str) -> None:
+def _run(settings: Settings, where: str, *, access_log: bool = True) -> None:
     import uvicorn
 
     from leaseq.app.container import build_container
@@ -96,7 +99,24 @@ def _run(settings: Settings, where: str) -> None:
     except AccessConfigError as exc:
         fail(str(exc))
     typer.echo(f"leaseq listening on http://{_url_host(settings.host)}:{settings.port} ({where})")
-    uvicorn.run(http_app, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        http_app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=access_log,
+        loop=_fastest("uvloop", "auto"),
+        http=_fastest("httptools", "auto"),
+    )
+
+
+def _fastest(module: str, fallback: str) -> str:
+    """uvloop and httptools when installed (uvicorn[standard] brings both)."""
+    try:
+        __import__(module)
+    except ImportError:
+        return fallback
+    return module
 
 
 @app.command("migrate")
