@@ -72,7 +72,15 @@ async def main() -> None:
             while True:
                 command = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
                 if command == "stats":
-                    print(json.dumps({"handled": handled, "t_last": last}), flush=True)
+                    claims = worker.claim_sizes or [0]
+                    reports = worker.reporter.batch_sizes if worker.reporter else [0]
+                    stats = {
+                        "handled": handled,
+                        "t_last": last,
+                        "mean_claim": sum(claims) / len(claims),
+                        "mean_report": sum(reports) / max(1, len(reports)),
+                    }
+                    print(json.dumps(stats), flush=True)
                 elif command in ("stop", ""):
                     break
         worker.stop()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import statistics
@@ -181,12 +182,14 @@ async def m_throughput(args: argparse.Namespace, workers: int, c: int) -> dict[s
         done, t_done = await _wait_done(url, args.n, args.timeout)
         cpu = meter.stop(args.n)
         rss = {"service_rss_mib": rss_mib(service.pid), "worker_rss_mib": rss_mib(procs[0].pid)}
-        handled, t_last = 0, t0
+        handled, t_last, claim, report = 0, t0, [], []
         for p in procs:
             p.send("stats")
-            stats = __import__("json").loads(await p.line())
+            stats = json.loads(await p.line())
             handled += stats["handled"]
             t_last = max(t_last, stats["t_last"])
+            claim.append(round(stats["mean_claim"], 1))
+            report.append(round(stats["mean_report"], 1))
             p.send("stop")
     finally:
         for p in procs:
@@ -205,6 +208,8 @@ async def m_throughput(args: argparse.Namespace, workers: int, c: int) -> dict[s
         "handlers_s": round(t_last - t0, 3),
         "jobs_per_s": round(args.n / t_db, 1),
         "jobs_per_s_handlers": round(args.n / max(t_last - t0, 1e-9), 1),
+        "mean_claim_batch": claim,
+        "mean_report_batch": report,
         **rss,
         **cpu,
     }
