@@ -90,6 +90,14 @@ def register(app: typer.Typer) -> None:
         """Show a task."""
         show(call("GET", url, f"/v1/tasks/{task_id}", token))
 
+    @task_app.command("history")
+    def task_history(
+        task_id: str, limit: int = 100, url: Url = DEFAULT_URL, token: Token = None
+    ) -> None:
+        """Show a task's transitions, oldest first: why it is where it is."""
+        path = f"/v1/tasks/{task_id}/history"
+        show(call("GET", url, path, token, params={"limit": limit}))
+
     @tasks_app.command("list")
     def tasks_list(
         queue: str | None = None,

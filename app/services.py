@@ -11,7 +11,7 @@ from uuid import UUID
 from attrs import frozen
 
 from leaseq.app.long_poll import LongPollHub
-from leaseq.domain import JSON, DomainError, Enqueued, Task, TaskSpec
+from leaseq.domain import JSON, DomainError, Enqueued, Task, TaskEvent, TaskSpec
 from leaseq.ports import (
     JitterSource,
     LeaseRequest,
@@ -117,6 +117,9 @@ class TaskService:
 
     async def list(self, filter: TaskFilter) -> TaskPage:
         return await self._store.list(filter)
+
+    async def history(self, task_id: UUID, limit: int = 100) -> builtins.list[TaskEvent]:
+        return await self._store.history(task_id, limit=limit)
 
     async def cancel(self, task_id: UUID) -> Task:
         return await self._store.cancel(task_id)

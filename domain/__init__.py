@@ -15,6 +15,7 @@ from leaseq.domain.errors import (
     TaskNotFound,
     ValidationError,
 )
+from leaseq.domain.history import TaskEvent, Transition
 from leaseq.domain.lease import Lease
 from leaseq.domain.retry import RetryPolicy
 from leaseq.domain.task import JSON, TERMINAL_STATES, Enqueued, Task, TaskSpec, TaskState
@@ -37,8 +38,10 @@ __all__ = [
     "RetryPolicy",
     "Task",
     "TaskCancelled",
+    "TaskEvent",
     "TaskNotFound",
     "TaskSpec",
     "TaskState",
+    "Transition",
     "ValidationError",
 ]

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from attrs import field, frozen
 
-from leaseq.domain import JSON, DomainError, Enqueued, Task, TaskSpec, TaskState
+from leaseq.domain import JSON, DomainError, Enqueued, Task, TaskEvent, TaskSpec, TaskState
 
 
 @frozen
@@ -88,13 +88,16 @@ class TaskPage:
 
 @frozen
 class QueueStats:
-    """Counts per state and the age of the oldest ready task, in one queue."""
+    """Counts per state and the age of the oldest ready task, in one queue; throughput as
+    the tasks that succeeded or went dead in the minute before `now`."""
 
     queue: str
     counts: Mapping[TaskState, int]
     ready: int
     scheduled: int
     oldest_ready_age: timedelta | None
+    succeeded_last_minute: int = 0
+    dead_last_minute: int = 0
 
 
 class TaskStore(Protocol):
@@ -196,6 +199,13 @@ class TaskStore(Protocol):
     async def list(self, filter: TaskFilter) -> TaskPage:
         """Tasks matching the filter, oldest first (by id), `filter.limit` at most.
         Raises ValidationError for a malformed cursor or limit."""
+        ...
+
+    async def history(self, task_id: UUID, *, limit: int = 100) -> builtins.list[TaskEvent]:
+        """The task's most recent `limit` transitions, oldest first, in the order they
+        happened (heartbeats are not recorded). Written atomically with each transition
+        and deleted with the task when it is pruned. Raises TaskNotFound, ValidationError
+        (limit outside 1..1000)."""
         ...
 
     async def stats(

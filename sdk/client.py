@@ -19,6 +19,7 @@ from leaseq.sdk.types import (
     EnqueueResult,
     QueueInfo,
     RetrySettings,
+    TaskEventInfo,
     TaskInfo,
     TaskPage,
     TaskRequest,
@@ -129,6 +130,13 @@ class Client:
             ),
             safe=True,
             rule=self._retries,
+        )
+
+    async def history(self, task_id: TaskId, limit: int = 100) -> builtins.list[TaskEventInfo]:
+        """The task's most recent transitions (at most `limit`), oldest first: why it is
+        where it is. Needs the admin scope."""
+        return await with_retries(
+            lambda: self.transport.history(task_id, limit), safe=True, rule=self._retries
         )
 
     async def cancel(self, task_id: TaskId) -> TaskInfo:

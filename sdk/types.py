@@ -156,11 +156,28 @@ class QueueInfo:
     ready: int
     scheduled: int
     oldest_ready_age_seconds: float | None
+    succeeded_last_minute: int = 0
+    dead_last_minute: int = 0
 
     @property
     def oldest_ready_age(self) -> timedelta | None:
         age = self.oldest_ready_age_seconds
         return None if age is None else timedelta(seconds=age)
+
+
+@frozen
+class TaskEventInfo:
+    """One transition in a task's history; `attempt` and `epoch` as they stood after it,
+    `worker` the holder of the lease it began or ended."""
+
+    at: datetime
+    transition: str
+    from_state: TaskStateName | None
+    to_state: TaskStateName
+    attempt: int
+    epoch: int
+    worker: str | None
+    error: str | None
 
 
 __all__ = [
@@ -174,6 +191,7 @@ __all__ = [
     "OutcomeKind",
     "QueueInfo",
     "RetrySettings",
+    "TaskEventInfo",
     "TaskInfo",
     "TaskPage",
     "TaskRequest",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from leaseq.domain import Enqueued, Task, TaskState
+from leaseq.domain import Enqueued, Task, TaskEvent, TaskState
 from leaseq.ports import QueueStats
 
 
@@ -91,4 +91,19 @@ def queue_json(stats: QueueStats) -> dict[str, Any]:
         "ready": stats.ready,
         "scheduled": stats.scheduled,
         "oldest_ready_age_seconds": None if age is None else age.total_seconds(),
+        "succeeded_last_minute": stats.succeeded_last_minute,
+        "dead_last_minute": stats.dead_last_minute,
+    }
+
+
+def event_json(event: TaskEvent) -> dict[str, Any]:
+    return {
+        "at": timestamp(event.at),
+        "transition": event.transition.value,
+        "from_state": None if event.from_state is None else event.from_state.value,
+        "to_state": event.to_state.value,
+        "attempt": event.attempt,
+        "epoch": event.epoch,
+        "worker": event.worker,
+        "error": event.error,
     }

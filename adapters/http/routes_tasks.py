@@ -12,7 +12,14 @@ from leaseq.adapters.http.metrics import ServiceMetrics, app_metrics
 from leaseq.adapters.http.openapi_doc import problem
 from leaseq.adapters.http.options import HttpOptions, duration, options, service, task_id
 from leaseq.adapters.http.responses import OrjsonResponse
-from leaseq.adapters.http.schemas import EnqueueIn, EnqueueOut, TaskIn, TaskOut, TaskPageOut
+from leaseq.adapters.http.schemas import (
+    EnqueueIn,
+    EnqueueOut,
+    HistoryOut,
+    TaskIn,
+    TaskOut,
+    TaskPageOut,
+)
 from leaseq.app.access import Scope
 from leaseq.app.services import TaskService
 from leaseq.domain import RetryPolicy, TaskSpec, TaskState, ValidationError
@@ -101,6 +108,19 @@ async def list_tasks(
 async def get_task(id: str, svc: Service) -> OrjsonResponse:
     """The task as it stands (the lease token is never shown)."""
     return OrjsonResponse(rep.task_json(await svc.get(task_id(id))))
+
+
+@router.get(
+    "/{id}/history",
+    dependencies=[Depends(require(Scope.ADMIN))],
+    responses={200: {"model": HistoryOut}, **problem(404, 422)},
+)
+async def task_history(
+    id: str, svc: Service, limit: Annotated[int, Query()] = 100
+) -> OrjsonResponse:
+    """The task's most recent transitions (at most `limit`, 1..1000), oldest first."""
+    events = await svc.history(task_id(id), limit)
+    return OrjsonResponse({"events": [rep.event_json(e) for e in events]})
 
 
 @router.post(

@@ -213,6 +213,23 @@ class QueueOut(BaseModel):
     ready: int
     scheduled: int
     oldest_ready_age_seconds: float | None
+    succeeded_last_minute: int
+    dead_last_minute: int
+
+
+class TaskEventOut(BaseModel):
+    at: datetime
+    transition: str
+    from_state: str | None
+    to_state: str
+    attempt: int
+    epoch: int
+    worker: str | None
+    error: str | None
+
+
+class HistoryOut(BaseModel):
+    events: list[TaskEventOut]
 
 
 class QueuesOut(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -24,13 +25,16 @@ from leaseq.domain import (
     Enqueued,
     Limits,
     Task,
+    TaskEvent,
     TaskNotFound,
     TaskSpec,
     TaskState,
+    Transition,
     ValidationError,
 )
 from leaseq.domain import transitions as tr
 from leaseq.domain import validation as v
+from leaseq.domain.history import event_of, or_dead_lettered
 from leaseq.ports import (
     Clock,
     Complete,
@@ -45,6 +49,10 @@ from leaseq.ports import (
     TokenGenerator,
 )
 from leaseq.ports.tasks import TypeFilter
+
+# The most events a task keeps (the port's largest history page); older ones drop off.
+HISTORY_PER_TASK = 1000
+THROUGHPUT_WINDOW = timedelta(minutes=1)
 
 
 class InMemoryTaskStore:
@@ -64,6 +72,7 @@ class InMemoryTaskStore:
         self._limits = limits
         self._tasks: dict[UUID, Task] = {}
         self._by_key: dict[tuple[str, str], UUID] = {}
+        self._history: dict[UUID, deque[TaskEvent]] = {}
 
     # -- producers -------------------------------------------------------------------
 
@@ -85,6 +94,7 @@ class InMemoryTaskStore:
                 evolve(spec, payload=json.loads(payload)), task_id=self._ids.new_id(), now=now
             )
             self._tasks[task.id] = task
+            self._record(Transition.ENQUEUED, None, task, now)
             if task.idempotency_key is not None:
                 self._by_key[(task.queue, task.idempotency_key)] = task.id
             if task.run_at <= now:
@@ -111,6 +121,7 @@ class InMemoryTaskStore:
         for task in in_scope:
             if task.lease_is_due_to_expire(now) and task.attempts >= task.max_attempts:
                 self._tasks[task.id] = tr.expire(task, now=now)
+                self._record(Transition.DEAD_LETTERED, task, self._tasks[task.id], now)
         claimable = sorted(
             (t for t in in_scope if tr.is_claimable(self._tasks[t.id], now)),
             key=tr.claim_order,
@@ -118,15 +129,18 @@ class InMemoryTaskStore:
         granted = []
         for task in claimable[: request.limit]:
             if task.lease_is_due_to_expire(now):
-                task = tr.expire(task, now=now)
-            task = tr.grant(
+                expired = tr.expire(task, now=now)
+                self._record(Transition.EXPIRED, task, expired, now)
+                task = expired
+            leased = tr.grant(
                 task,
                 now=now,
                 owner=request.owner,
                 token=self._tokens.new_token(),
                 lease_for=request.lease_for,
             )
-            self._tasks[task.id] = task
+            self._record(Transition.LEASED, task, leased, now)
+            task = self._tasks[task.id] = leased
             granted.append(_copy(task))
         return granted
 
@@ -135,7 +149,10 @@ class InMemoryTaskStore:
     ) -> Task:
         v.check_lease_for(lease_for, self._limits)
         return self._apply(
-            task_id, lambda t, at: tr.heartbeat(t, token=token, now=at, lease_for=lease_for), now
+            task_id,
+            lambda t, at: tr.heartbeat(t, token=token, now=at, lease_for=lease_for),
+            now,
+            None,
         )
 
     async def complete(
@@ -143,7 +160,10 @@ class InMemoryTaskStore:
     ) -> Task:
         stored = json.loads(v.check_result(result, self._limits))
         return self._apply(
-            task_id, lambda t, at: tr.complete(t, token=token, now=at, result=stored), now
+            task_id,
+            lambda t, at: tr.complete(t, token=token, now=at, result=stored),
+            now,
+            Transition.COMPLETED,
         )
 
     async def retry(
@@ -165,6 +185,7 @@ class InMemoryTaskStore:
                 t, token=token, now=at, error=text, delay=delay, jitter_draw=jitter_draw
             ),
             now,
+            Transition.RETRIED,
         )
         if task.state is TaskState.PENDING and task.run_at <= self._now(now):
             self._wake(task.queue)
@@ -174,10 +195,17 @@ class InMemoryTaskStore:
         self, task_id: UUID, token: str, error: str, *, now: datetime | None = None
     ) -> Task:
         text = v.clip_error(error, self._limits)
-        return self._apply(task_id, lambda t, at: tr.fail(t, token=token, now=at, error=text), now)
+        return self._apply(
+            task_id,
+            lambda t, at: tr.fail(t, token=token, now=at, error=text),
+            now,
+            Transition.FAILED,
+        )
 
     async def release(self, task_id: UUID, token: str, *, now: datetime | None = None) -> Task:
-        task = self._apply(task_id, lambda t, at: tr.release(t, token=token, now=at), now)
+        task = self._apply(
+            task_id, lambda t, at: tr.release(t, token=token, now=at), now, Transition.RELEASED
+        )
         self._wake(task.queue)
         return task
 
@@ -212,10 +240,10 @@ class InMemoryTaskStore:
     # -- operators -------------------------------------------------------------------
 
     async def cancel(self, task_id: UUID, *, now: datetime | None = None) -> Task:
-        return self._apply(task_id, lambda t, at: tr.cancel(t, now=at), now)
+        return self._apply(task_id, lambda t, at: tr.cancel(t, now=at), now, Transition.CANCELLED)
 
     async def requeue(self, task_id: UUID, *, now: datetime | None = None) -> Task:
-        task = self._apply(task_id, lambda t, at: tr.requeue(t, now=at), now)
+        task = self._apply(task_id, lambda t, at: tr.requeue(t, now=at), now, Transition.REQUEUED)
         self._wake(task.queue)
         return task
 
@@ -240,6 +268,11 @@ class InMemoryTaskStore:
         next_cursor = str(page[-1].id) if len(matching) > limit else None
         return TaskPage([_copy(t) for t in page], next_cursor)
 
+    async def history(self, task_id: UUID, *, limit: int = 100) -> builtins.list[TaskEvent]:
+        self._find(task_id)
+        v.check_int("limit", limit, 1, HISTORY_PER_TASK)
+        return builtins.list(self._history.get(task_id, ()))[-limit:]
+
     async def stats(
         self, queue: str | None = None, *, now: datetime | None = None
     ) -> builtins.list[QueueStats]:
@@ -253,7 +286,17 @@ class InMemoryTaskStore:
         ready = [t.run_at for t in tasks if t.is_ready(now)]
         scheduled = sum(t.state is TaskState.PENDING and t.run_at > now for t in tasks)
         oldest = now - min(ready) if ready else None
-        return QueueStats(queue, counts, len(ready), scheduled, oldest)
+        since = now - THROUGHPUT_WINDOW
+        recent = [t.state for t in tasks if t.finished_at is not None and since < t.finished_at]
+        return QueueStats(
+            queue,
+            counts,
+            len(ready),
+            scheduled,
+            oldest,
+            succeeded_last_minute=recent.count(TaskState.SUCCEEDED),
+            dead_last_minute=recent.count(TaskState.DEAD),
+        )
 
     # -- maintenance -----------------------------------------------------------------
 
@@ -266,6 +309,7 @@ class InMemoryTaskStore:
         for task in due:
             expired = tr.expire(task, now=now)
             self._tasks[task.id] = expired
+            self._record(or_dead_lettered(expired, Transition.EXPIRED), task, expired, now)
             if expired.state is TaskState.PENDING:
                 self._wake(task.queue)
         return len(due)
@@ -283,6 +327,7 @@ class InMemoryTaskStore:
         )[:limit]
         for task in done:
             del self._tasks[task.id]
+            self._history.pop(task.id, None)
             if task.idempotency_key is not None:
                 self._by_key.pop((task.queue, task.idempotency_key), None)
         return len(done)
@@ -306,10 +351,24 @@ class InMemoryTaskStore:
         task_id: UUID,
         transition: Callable[[Task, datetime], Task],
         now: datetime | None,
+        recorded: Transition | None,
     ) -> Task:
-        task = transition(self._find(task_id), self._now(now))
+        """Apply `transition`; record it in the history as `recorded` (None: not at all)."""
+        at = self._now(now)
+        before = self._find(task_id)
+        task = transition(before, at)
         self._tasks[task_id] = task
+        if recorded is not None:
+            self._record(or_dead_lettered(task, recorded), before, task, at)
         return _copy(task)
+
+    def _record(
+        self, transition: Transition, before: Task | None, after: Task, at: datetime
+    ) -> None:
+        events = self._history.get(after.id)
+        if events is None:
+            events = self._history[after.id] = deque(maxlen=HISTORY_PER_TASK)
+        events.append(event_of(transition, before, after, at))
 
     def _wake(self, queue: str) -> None:
         if self._notifier is not None:

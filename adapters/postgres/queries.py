@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import TextClause, text
 
+from leaseq.domain.history import HISTORY_ERROR_CHARS
 from leaseq.domain.transitions import EXPIRED_ERROR
 
 CHANNEL = "leaseq_wakeup"
@@ -16,6 +17,25 @@ CHANNEL = "leaseq_wakeup"
 # Inline rather than a CTE, so that the planner sees a stable value usable in index scans.
 _NOW = "COALESCE(CAST(:now AS timestamptz), now())"
 _MICROS = "interval '1 microsecond'"
+_MINUTE = "interval '1 minute'"
+
+# The transition history (leaseq_task_events) is written by the statement that makes the
+# transition, from its RETURNING rows: atomic, and no extra round trip. `lease_owner` is
+# kept after a lease ends (only `lease_token` says whether a lease exists), so the event
+# can name the worker that finished it.
+_EVENT_COLUMNS = "task_id, at, transition, from_state, to_state, attempt, epoch, worker, error"
+
+
+def _events(select: str) -> str:
+    """A CTE that appends the rows of `select` (in _EVENT_COLUMNS order) to the history."""
+    return f"logged AS (INSERT INTO leaseq_task_events ({_EVENT_COLUMNS}) {select})"
+
+
+def _clip(error: str) -> str:
+    return f"left({error}, {HISTORY_ERROR_CHARS})"
+
+
+_EXPIRED_TEXT = _clip("CAST(:expired_error AS text)")
 
 # Alongside a result row: wakes the waiters of the row's queue when the row is ready.
 _WAKE_ROW = f"""woke AS (
@@ -50,21 +70,21 @@ def _retry_set(delay_us: str, draw: str, error: str) -> str:
         result = CASE WHEN {dead} THEN NULL ELSE t.result END,
         finished_at = CASE WHEN {dead} THEN {_NOW} ELSE t.finished_at END,
         last_error = {error},
-        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+        lease_token = NULL, lease_expires_at = NULL,
         updated_at = {_NOW}"""
 
 
 _COMPLETE_SET = f"""
         state = 'succeeded', result = CAST(:result AS json), finished_at = {_NOW},
-        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}"""
+        lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}"""
 
 _FAIL_SET = f"""
         state = 'dead', last_error = :error, result = NULL, finished_at = {_NOW},
-        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}"""
+        lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}"""
 
 _RELEASE_SET = f"""
         state = 'pending', attempts = GREATEST(0, t.attempts - 1),
-        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}"""
+        lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}"""
 
 _HEARTBEAT_SET = (
     f"lease_expires_at = {_NOW} + CAST(:lease_us AS bigint) * {_MICROS}, updated_at = {_NOW}"
@@ -74,28 +94,34 @@ _FENCE = f"""t.id = :id AND t.lease_token = :token AND t.state = 'leased'
       AND t.lease_expires_at > {_NOW}"""
 
 
-def _fenced(set_list: str, *, wakes: bool) -> TextClause:
-    """One fenced call: the UPDATE matches only the live lease that `:token` proves."""
-    if not wakes:
-        return text(
-            f"""            UPDATE leaseq_tasks t SET {set_list} WHERE {_FENCE} RETURNING t.*"""
-        )
+def _fenced(set_list: str, *, wakes: bool, transition: str, error: str = "NULL") -> TextClause:
+    """One fenced call: the UPDATE matches only the live lease that `:token` proves; the
+    history row names the transition (an SQL expression over the new row `u`)."""
+    logged = _events(
+        f"""SELECT u.id, u.updated_at, {transition}, 'leased', u.state, u.attempts, u.epoch,
+            u.lease_owner, {error} FROM changed u"""
+    )
+    woke = f"{_WAKE_ROW}," if wakes else ""
+    woken = "(SELECT count(*) FROM woke)" if wakes else "0"
     return text(
         f"""WITH
         changed AS (
             UPDATE leaseq_tasks t SET {set_list} WHERE {_FENCE} RETURNING t.*),
-        {_WAKE_ROW}
-        SELECT u.*, (SELECT count(*) FROM woke) AS woken FROM changed u"""
+        {woke}
+        {logged}
+        SELECT u.*, {woken} AS woken FROM changed u"""
     )
 
 
-HEARTBEAT = _fenced(_HEARTBEAT_SET, wakes=False)
-COMPLETE = _fenced(_COMPLETE_SET, wakes=False)
-FAIL = _fenced(_FAIL_SET, wakes=False)
-RELEASE = _fenced(_RELEASE_SET, wakes=True)
+HEARTBEAT = text(f"UPDATE leaseq_tasks t SET {_HEARTBEAT_SET} WHERE {_FENCE} RETURNING t.*")
+COMPLETE = _fenced(_COMPLETE_SET, wakes=False, transition="'completed'")
+FAIL = _fenced(_FAIL_SET, wakes=False, transition="'failed'", error=_clip("u.last_error"))
+RELEASE = _fenced(_RELEASE_SET, wakes=True, transition="'released'")
 RETRY = _fenced(
     _retry_set("CAST(:delay_us AS bigint)", "CAST(:draw AS double precision)", ":error"),
     wakes=True,
+    transition="CASE WHEN u.state = 'dead' THEN 'dead_lettered' ELSE 'retried' END",
+    error=_clip("u.last_error"),
 )
 
 # The read that explains a refusal: the task as stored, and the instant to judge it at.
@@ -125,12 +151,20 @@ REPORT = text(
             finished_at = CASE WHEN i.kind = 'retry' AND t.attempts < t.max_attempts
                 THEN t.finished_at ELSE {_NOW} END,
             last_error = CASE WHEN i.kind = 'complete' THEN t.last_error ELSE i.error END,
-            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+            lease_token = NULL, lease_expires_at = NULL,
             updated_at = {_NOW}
         FROM input i
         WHERE t.id = i.id AND t.lease_token = i.token AND t.state = 'leased'
           AND t.lease_expires_at > {_NOW}
-        RETURNING i.n, t.*),
+        RETURNING i.n, i.kind, t.*),
+    {
+        _events(f'''SELECT u.id, u.updated_at,
+            CASE u.kind WHEN 'complete' THEN 'completed' WHEN 'fail' THEN 'failed'
+                ELSE CASE WHEN u.state = 'dead' THEN 'dead_lettered' ELSE 'retried' END END,
+            'leased', u.state, u.attempts, u.epoch, u.lease_owner,
+            CASE WHEN u.kind = 'complete' THEN NULL ELSE {_clip("u.last_error")} END
+        FROM changed u''')
+    },
     woke AS (
         SELECT pg_notify('{CHANNEL}', q.queue) FROM (
             SELECT DISTINCT u.queue FROM changed u
@@ -155,22 +189,27 @@ LEASE = text(
             WHERE {_IN_SCOPE} AND t.state = 'leased' AND t.lease_expires_at <= {_NOW}
               AND t.attempts >= t.max_attempts
             FOR UPDATE OF t SKIP LOCKED)
-        RETURNING t.id),
+        RETURNING t.id, t.updated_at, t.attempts, t.epoch, t.lease_owner),
     ready AS (
-        SELECT t.id, t.priority, t.run_at AS ready_at FROM leaseq_tasks t
+        SELECT t.id, t.priority, t.run_at AS ready_at, false AS lapsed,
+            CAST(NULL AS text) AS old_owner
+        FROM leaseq_tasks t
         WHERE {_IN_SCOPE} AND t.state = 'pending' AND t.run_at <= {_NOW}
         ORDER BY t.priority DESC, t.run_at, t.id
         LIMIT :limit
         FOR UPDATE OF t SKIP LOCKED),
     lapsed AS (
-        SELECT t.id, t.priority, t.lease_expires_at AS ready_at FROM leaseq_tasks t
+        SELECT t.id, t.priority, t.lease_expires_at AS ready_at, true AS lapsed,
+            t.lease_owner AS old_owner
+        FROM leaseq_tasks t
         WHERE {_IN_SCOPE} AND t.state = 'leased' AND t.lease_expires_at <= {_NOW}
           AND t.attempts < t.max_attempts
         ORDER BY t.priority DESC, t.lease_expires_at, t.id
         LIMIT :limit
         FOR UPDATE OF t SKIP LOCKED),
     chosen AS (
-        SELECT m.id, row_number() OVER (ORDER BY m.priority DESC, m.ready_at, m.id) AS n
+        SELECT m.id, m.lapsed, m.old_owner,
+            row_number() OVER (ORDER BY m.priority DESC, m.ready_at, m.id) AS n
         FROM (SELECT * FROM ready UNION ALL SELECT * FROM lapsed) m
         ORDER BY m.priority DESC, m.ready_at, m.id
         LIMIT :limit),
@@ -183,7 +222,23 @@ LEASE = text(
             lease_expires_at = {_NOW} + CAST(:lease_us AS bigint) * {_MICROS}, updated_at = {_NOW}
         FROM chosen ch
         WHERE t.id = ch.id
-        RETURNING ch.n, t.*)
+        RETURNING ch.n, ch.lapsed, ch.old_owner, t.*),
+    {
+        _events(f'''SELECT e.task_id, e.at, e.transition, e.from_state, e.to_state, e.attempt,
+            e.epoch, e.worker, e.error
+        FROM (
+            SELECT x.id, x.updated_at, 'dead_lettered', 'leased', 'dead', x.attempts, x.epoch,
+                x.lease_owner, {_EXPIRED_TEXT}, 0 AS n, 0 AS step FROM exhausted x
+            UNION ALL
+            SELECT g.id, g.updated_at, 'expired', 'leased', 'pending', g.attempts - 1,
+                g.epoch - 1, g.old_owner, {_EXPIRED_TEXT}, g.n, 1 FROM granted g WHERE g.lapsed
+            UNION ALL
+            SELECT g.id, g.updated_at, 'leased', 'pending', 'leased', g.attempts, g.epoch,
+                g.lease_owner, NULL, g.n, 2 FROM granted g
+        ) AS e(task_id, at, transition, from_state, to_state, attempt, epoch, worker, error,
+            n, step)
+        ORDER BY e.n, e.step''')
+    }
     SELECT g.*, (SELECT count(*) FROM exhausted) AS exhausted FROM granted g ORDER BY g.n"""
 )
 
@@ -214,6 +269,10 @@ ENQUEUE = text(
         FROM input i ORDER BY i.n
         ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING *),
+    {
+        _events('''SELECT s.id, s.created_at, 'enqueued', NULL, 'pending', 0, 0, NULL, NULL
+        FROM inserted s''')
+    },
     woke AS (
         SELECT pg_notify('{CHANNEL}', q.queue) FROM (
             SELECT DISTINCT s.queue FROM inserted s WHERE s.run_at <= {_NOW}) q)
@@ -235,21 +294,51 @@ BY_IDEMPOTENCY_KEY = text(
 
 GET = text("SELECT t.* FROM leaseq_tasks t WHERE t.id = :id")
 
+# Operator transitions lock the row first to learn the state they move it from.
+_OLD = """old AS (SELECT t.id, t.state, t.lease_owner FROM leaseq_tasks t WHERE t.id = :id
+        FOR UPDATE)"""
+
 CANCEL = text(
-    f"""    UPDATE leaseq_tasks t SET state = 'cancelled', result = NULL, finished_at = {_NOW},
-        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}
-    WHERE t.id = :id AND t.state IN ('pending', 'leased') RETURNING t.*"""
+    f"""WITH
+    {_OLD},
+    changed AS (
+        UPDATE leaseq_tasks t SET state = 'cancelled', result = NULL, finished_at = {_NOW},
+            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}
+        FROM old
+        WHERE t.id = old.id AND old.state IN ('pending', 'leased')
+        RETURNING t.*, old.state AS old_state, old.lease_owner AS old_owner),
+    {
+        _events('''SELECT u.id, u.updated_at, 'cancelled', u.old_state, 'cancelled', u.attempts,
+            u.epoch, CASE WHEN u.old_state = 'leased' THEN u.old_owner END, NULL
+        FROM changed u''')
+    }
+    SELECT u.* FROM changed u"""
 )
 
 REQUEUE = text(
     f"""WITH
+    {_OLD},
     changed AS (
         UPDATE leaseq_tasks t SET state = 'pending', attempts = 0, run_at = {_NOW},
             result = NULL, finished_at = NULL,
             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}
-        WHERE t.id = :id AND t.state IN ('dead', 'cancelled') RETURNING t.*),
+        FROM old
+        WHERE t.id = old.id AND old.state IN ('dead', 'cancelled')
+        RETURNING t.*, old.state AS old_state),
+    {
+        _events('''SELECT u.id, u.updated_at, 'requeued', u.old_state, 'pending', u.attempts,
+            u.epoch, NULL, NULL FROM changed u''')
+    },
     {_WAKE_ROW}
     SELECT u.*, (SELECT count(*) FROM woke) AS woken FROM changed u"""
+)
+
+# A task's most recent events, oldest first.
+HISTORY = text(
+    """SELECT r.* FROM (
+        SELECT e.* FROM leaseq_task_events e WHERE e.task_id = :id
+        ORDER BY e.seq DESC LIMIT :limit) r
+    ORDER BY r.seq"""
 )
 
 LIST = text(
@@ -272,6 +361,10 @@ STATS = text(
         count(*) FILTER (WHERE t.state = 'pending' AND t.run_at <= {_NOW}) AS ready,
         count(*) FILTER (WHERE t.state = 'pending' AND t.run_at > {_NOW}) AS scheduled,
         min(t.run_at) FILTER (WHERE t.state = 'pending' AND t.run_at <= {_NOW}) AS oldest_ready,
+        count(*) FILTER (WHERE t.state = 'succeeded' AND t.finished_at > {_NOW} - {_MINUTE})
+            AS succeeded_last_minute,
+        count(*) FILTER (WHERE t.state = 'dead' AND t.finished_at > {_NOW} - {_MINUTE})
+            AS dead_last_minute,
         {_NOW} AS judged_at
     FROM leaseq_tasks t
     WHERE CAST(:queue AS text) IS NULL OR t.queue = :queue
@@ -295,7 +388,14 @@ EXPIRE_DUE = text(
                 ELSE t.finished_at END,
             last_error = :expired_error, updated_at = {_NOW}
         FROM due WHERE t.id = due.id
-        RETURNING t.queue, t.state, t.run_at),
+        RETURNING t.id, t.queue, t.state, t.run_at, t.updated_at, t.attempts, t.epoch,
+            t.lease_owner),
+    {
+        _events(f'''SELECT u.id, u.updated_at,
+            CASE WHEN u.state = 'dead' THEN 'dead_lettered' ELSE 'expired' END, 'leased',
+            u.state, u.attempts, u.epoch, u.lease_owner, {_EXPIRED_TEXT}
+        FROM changed u''')
+    },
     woke AS (
         SELECT pg_notify('{CHANNEL}', q.queue) FROM (
             SELECT DISTINCT u.queue FROM changed u WHERE u.state = 'pending') q)
@@ -309,7 +409,8 @@ PRUNE = text(
           AND t.state IN ('succeeded', 'dead', 'cancelled')
         ORDER BY t.finished_at, t.id LIMIT :limit
         FOR UPDATE SKIP LOCKED),
-    gone AS (DELETE FROM leaseq_tasks t USING doomed WHERE t.id = doomed.id RETURNING t.id)
+    gone AS (DELETE FROM leaseq_tasks t USING doomed WHERE t.id = doomed.id RETURNING t.id),
+    forgotten AS (DELETE FROM leaseq_task_events e USING gone WHERE e.task_id = gone.id)
     SELECT count(*) AS deleted FROM gone"""
 )
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from leaseq.domain import Lease, RetryPolicy, Task, TaskSpec, TaskState
+from leaseq.domain import Lease, RetryPolicy, Task, TaskEvent, TaskSpec, TaskState, Transition
 
 
 def to_task(row: Mapping[str, Any]) -> Task:
@@ -46,6 +46,22 @@ def to_task(row: Mapping[str, Any]) -> Task:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
+    )
+
+
+def to_event(row: Mapping[str, Any]) -> TaskEvent:
+    """A row of `leaseq_task_events`."""
+    from_state = row["from_state"]
+    return TaskEvent(
+        task_id=row["task_id"],
+        at=row["at"],
+        transition=Transition(row["transition"]),
+        from_state=None if from_state is None else TaskState(from_state),
+        to_state=TaskState(row["to_state"]),
+        attempt=row["attempt"],
+        epoch=row["epoch"],
+        worker=row["worker"],
+        error=row["error"],
     )
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import TextClause
 from leaseq.adapters.postgres import queries as q
 from leaseq.adapters.postgres.engine import create_engine
 from leaseq.adapters.postgres.errors import SCHEMA_HINT, translated
-from leaseq.adapters.postgres.rows import enqueue_params, micros, to_task
+from leaseq.adapters.postgres.rows import enqueue_params, micros, to_event, to_task
 from leaseq.adapters.postgres.schema import expected_revision, read_revision
 from leaseq.adapters.postgres.statements import StatementRunner, open_runner
 from leaseq.adapters.system import SecretTokenGenerator, Uuid7Generator
@@ -32,6 +32,7 @@ from leaseq.domain import (
     LeaseLost,
     Limits,
     Task,
+    TaskEvent,
     TaskNotFound,
     TaskSpec,
     TaskState,
@@ -55,6 +56,7 @@ from leaseq.ports import (
 )
 
 Row = Mapping[str, Any]
+HISTORY_PAGE_MAX = 1000
 
 
 class PostgresTaskStore:
@@ -219,6 +221,13 @@ class PostgresTaskStore:
         page = tasks[:limit]
         return TaskPage(page, str(page[-1].id) if len(tasks) > limit else None)
 
+    async def history(self, task_id: UUID, *, limit: int = 100) -> builtins.list[TaskEvent]:
+        v.check_int("limit", limit, 1, HISTORY_PAGE_MAX)
+        rows = await self._rows(q.HISTORY, {"id": task_id, "limit": limit})
+        if not rows:
+            await self.get(task_id)  # TaskNotFound, or a task from before the history began
+        return [to_event(row) for row in rows]
+
     async def stats(
         self, queue: str | None = None, *, now: datetime | None = None
     ) -> builtins.list[QueueStats]:
@@ -382,7 +391,15 @@ def _queue_stats(row: Row) -> QueueStats:
     counts = {state: int(row[state.value]) for state in TaskState}
     oldest = row["oldest_ready"]
     age = None if oldest is None else row["judged_at"] - oldest
-    return QueueStats(row["queue"], counts, int(row["ready"]), int(row["scheduled"]), age)
+    return QueueStats(
+        row["queue"],
+        counts,
+        int(row["ready"]),
+        int(row["scheduled"]),
+        age,
+        succeeded_last_minute=int(row["succeeded_last_minute"]),
+        dead_last_minute=int(row["dead_last_minute"]),
+    )
 
 
 def _parse_cursor(cursor: str | None) -> UUID | None:

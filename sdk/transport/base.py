@@ -21,6 +21,7 @@ from leaseq.sdk.types import (
     LeaseRequest,
     Outcome,
     QueueInfo,
+    TaskEventInfo,
     TaskInfo,
     TaskPage,
     TaskRequest,
@@ -75,6 +76,10 @@ class Transport(Protocol):
         limit: int = 100,
         cursor: str | None = None,
     ) -> TaskPage: ...
+
+    async def history(self, task_id: TaskId, limit: int = 100) -> builtins.list[TaskEventInfo]:
+        """The task's most recent transitions, oldest first. Raises TaskNotFound."""
+        ...
 
     async def cancel(self, task_id: TaskId) -> TaskInfo: ...
 

@@ -24,6 +24,7 @@ from leaseq.sdk.types import (
     LeaseRequest,
     Outcome,
     QueueInfo,
+    TaskEventInfo,
     TaskInfo,
     TaskPage,
     TaskRequest,
@@ -158,6 +159,10 @@ class HttpTransport:
             "GET", "/v1/tasks", params={k: v for k, v in params.items() if v is not None}
         )
         return TaskPage([wire.task_info(t) for t in body["tasks"]], body.get("next_cursor"))
+
+    async def history(self, task_id: TaskId, limit: int = 100) -> builtins.list[TaskEventInfo]:
+        body = await self._call("GET", _task_path(task_id, "history"), params={"limit": limit})
+        return [wire.task_event_info(e) for e in body["events"]]
 
     async def cancel(self, task_id: TaskId) -> TaskInfo:
         return wire.task_info(await self._call("POST", _task_path(task_id, "cancel")))

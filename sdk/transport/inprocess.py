@@ -27,6 +27,7 @@ from leaseq.sdk.types import (
     Outcome,
     QueueInfo,
     RetrySettings,
+    TaskEventInfo,
     TaskInfo,
     TaskPage,
     TaskRequest,
@@ -158,6 +159,10 @@ class InProcessTransport:
         )
         return TaskPage([task_info(t) for t in page.tasks], page.next_cursor)
 
+    async def history(self, task_id: TaskId, limit: int = 100) -> builtins.list[TaskEventInfo]:
+        events = await _call(self._service.history(_task_id(task_id), limit))
+        return [_event_info(e) for e in events]
+
     async def cancel(self, task_id: TaskId) -> TaskInfo:
         return task_info(await _call(self._service.cancel(_task_id(task_id))))
 
@@ -254,6 +259,23 @@ def _lease_info(task: domain.Task) -> LeaseInfo:
     )
 
 
+def _state_name(state: domain.TaskState) -> TaskStateName:
+    return state.value  # type: ignore[return-value,unused-ignore]
+
+
+def _event_info(event: domain.TaskEvent) -> TaskEventInfo:
+    return TaskEventInfo(
+        at=event.at,
+        transition=event.transition.value,
+        from_state=None if event.from_state is None else _state_name(event.from_state),
+        to_state=_state_name(event.to_state),
+        attempt=event.attempt,
+        epoch=event.epoch,
+        worker=event.worker,
+        error=event.error,
+    )
+
+
 def _queue_info(stats: ports.QueueStats) -> QueueInfo:
     age = stats.oldest_ready_age
     return QueueInfo(
@@ -262,6 +284,8 @@ def _queue_info(stats: ports.QueueStats) -> QueueInfo:
         ready=stats.ready,
         scheduled=stats.scheduled,
         oldest_ready_age_seconds=None if age is None else age.total_seconds(),
+        succeeded_last_minute=stats.succeeded_last_minute,
+        dead_last_minute=stats.dead_last_minute,
     )
 
 

@@ -15,6 +15,7 @@ from leaseq.sdk.types import (
     Outcome,
     QueueInfo,
     RetrySettings,
+    TaskEventInfo,
     TaskInfo,
     TaskRequest,
 )
@@ -141,6 +142,21 @@ def queue_info(body: Body) -> QueueInfo:
         ready=body["ready"],
         scheduled=body["scheduled"],
         oldest_ready_age_seconds=body.get("oldest_ready_age_seconds"),
+        succeeded_last_minute=body.get("succeeded_last_minute", 0),
+        dead_last_minute=body.get("dead_last_minute", 0),
+    )
+
+
+def task_event_info(body: Body) -> TaskEventInfo:
+    return TaskEventInfo(
+        at=_required_time(body["at"]),
+        transition=body["transition"],
+        from_state=body.get("from_state"),
+        to_state=body["to_state"],
+        attempt=body["attempt"],
+        epoch=body["epoch"],
+        worker=body.get("worker"),
+        error=body.get("error"),
     )
 
 

@@ -390,6 +390,43 @@ async def test_queue_stats_count_tasks_per_state(client):
     assert_problem(await client.get("/v1/queues/bad%20name"), 422, "validation_error")
 
 
+async def test_queue_stats_show_the_throughput_of_the_last_minute(client):
+    await enqueue(client)
+    lease = await lease_one(client)
+    done = {"token": lease["token"]}
+    assert (await client.post(f"/v1/tasks/{lease['task_id']}/complete", json=done)).is_success
+    (stats,) = (await client.get("/v1/queues")).json()["queues"]
+    assert (stats["succeeded_last_minute"], stats["dead_last_minute"]) == (1, 0)
+
+
+async def test_task_history_lists_each_transition_oldest_first(client):
+    task_id = await enqueue(client)
+    lease = await lease_one(client, worker_id="w-5")
+    retry = {"token": lease["token"], "error": "SMTP 451", "delay_seconds": 0}
+    assert (await client.post(f"/v1/tasks/{task_id}/retry", json=retry)).is_success
+    response = await client.get(f"/v1/tasks/{task_id}/history")
+    assert response.status_code == 200, response.text
+    events = response.json()["events"]
+    assert [(e["transition"], e["from_state"], e["to_state"]) for e in events] == [
+        ("enqueued", None, "pending"),
+        ("leased", "pending", "leased"),
+        ("retried", "leased", "pending"),
+    ]
+    assert events[2]["worker"] == "w-5" and events[2]["error"] == "SMTP 451"
+    assert events[2]["epoch"] == 1 and events[2]["attempt"] == 1 and events[2]["at"]
+    last = (await client.get(f"/v1/tasks/{task_id}/history", params={"limit": 1})).json()
+    assert [e["transition"] for e in last["events"]] == ["retried"]
+
+
+async def test_task_history_of_an_unknown_task_is_404_and_needs_the_admin_scope(client):
+    unknown = "01900000-0000-7000-8000-ffffffffffff"
+    assert_problem(await client.get(f"/v1/tasks/{unknown}/history"), 404, "task_not_found")
+    assert_problem(await client.get("/v1/tasks/nope/history"), 404, "task_not_found")
+    task_id = await enqueue(client)
+    response = await client.get(f"/v1/tasks/{task_id}/history", headers=WORK)
+    assert_problem(response, 403, "forbidden")
+
+
 async def test_health_readiness_and_metrics_answer(client):
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}

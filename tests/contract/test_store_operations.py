@@ -231,3 +231,21 @@ async def test_prune_deletes_at_most_limit_tasks_finished_before_the_cutoff(
     assert left == [recent.id, pending.id]
     with pytest.raises(TaskNotFound):
         await store.get(old[0].id)
+
+
+async def test_stats_count_the_tasks_that_succeeded_or_died_in_the_last_minute(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    await finished(store, clock, "succeeded")
+    await finished(store, clock, "dead")
+    clock.advance(45)
+    await finished(store, clock, "succeeded")
+    await finished(store, clock, "succeeded")
+    await finished(store, clock, "cancelled")
+    clock.advance(30)  # the first two finished 75 s ago, the others 30 s ago
+    [stats] = await store.stats("emails", now=clock.now())
+    assert (stats.succeeded_last_minute, stats.dead_last_minute) == (2, 0)
+    assert (stats.counts[TaskState.SUCCEEDED], stats.counts[TaskState.DEAD]) == (3, 1)
+    clock.advance(60)
+    [stats] = await store.stats("emails", now=clock.now())
+    assert (stats.succeeded_last_minute, stats.dead_last_minute) == (0, 0)

@@ -33,11 +33,14 @@ from leaseq.domain import (
     Enqueued,
     LeaseConflict,
     Task,
+    TaskEvent,
     TaskNotFound,
     TaskSpec,
+    Transition,
     ValidationError,
 )
 from leaseq.domain import transitions as tr
+from leaseq.domain.history import event_of, or_dead_lettered
 from leaseq.ports import Complete, Fail, LeaseRequest, Outcome, Retry, TaskFilter, TypeFilter
 from tests.contract.stores import STORE_KINDS, StoreFactory, StoreKind
 from tests.support import FakeClock, SequentialIds, SequentialTokens
@@ -91,6 +94,8 @@ class StoreMatchesModel(RuleBasedStateMachine):
         )
         self.model: dict[UUID, Task] = {}
         self.granted: dict[UUID, list[str]] = {}  # every token ever granted, per task
+        self.history: dict[UUID, list[TaskEvent]] = {}
+        self.touched: set[UUID] = set()  # tasks whose history the next check compares
 
     def teardown(self) -> None:
         try:
@@ -107,7 +112,21 @@ class StoreMatchesModel(RuleBasedStateMachine):
 
     # -- comparing answers -------------------------------------------------------------
 
-    def both(self, adapter_call: Coroutine[Any, Any, Task], model: Callable[[], Task]) -> None:
+    def put(self, transition: Transition | None, after: Task) -> None:
+        """The model's task becomes `after`, by `transition` (None: not recorded)."""
+        before = self.model.get(after.id)
+        self.model[after.id] = after
+        if transition is not None:
+            recorded = event_of(or_dead_lettered(after, transition), before, after, self.now)
+            self.history.setdefault(after.id, []).append(recorded)
+            self.touched.add(after.id)
+
+    def both(
+        self,
+        adapter_call: Coroutine[Any, Any, Task],
+        model: Callable[[], Task],
+        transition: Transition | None,
+    ) -> None:
         """Run one call on each side; both refuse with the same error type or agree."""
         expected: Task | DomainError
         try:
@@ -121,7 +140,7 @@ class StoreMatchesModel(RuleBasedStateMachine):
         self.assert_same(actual, expected)
         event(f"{adapter_call.__name__}: {type(expected).__name__}")
         if isinstance(expected, Task):
-            self.model[expected.id] = expected
+            self.put(transition, expected)
 
     @staticmethod
     def assert_same(actual: Task | DomainError, expected: Task | DomainError) -> None:
@@ -189,7 +208,7 @@ class StoreMatchesModel(RuleBasedStateMachine):
         assert all(new_id > known for known in self.model), "ids must grow"
         expected = tr.new_task(spec, task_id=new_id, now=self.now)
         assert answer.task == expected
-        self.model[new_id] = expected
+        self.put(Transition.ENQUEUED, expected)
         return new_id
 
     # -- workers -----------------------------------------------------------------------
@@ -213,7 +232,7 @@ class StoreMatchesModel(RuleBasedStateMachine):
         ]
         for task in in_scope:
             if task.lease_is_due_to_expire(self.now) and task.attempts >= task.max_attempts:
-                self.model[task.id] = tr.expire(task, now=self.now)
+                self.put(Transition.DEAD_LETTERED, tr.expire(task, now=self.now))
         claimable = sorted(
             (self.model[t.id] for t in in_scope if tr.is_claimable(self.model[t.id], self.now)),
             key=tr.claim_order,
@@ -223,12 +242,13 @@ class StoreMatchesModel(RuleBasedStateMachine):
         for answer, task in zip(granted, claimable, strict=True):
             if task.lease_is_due_to_expire(self.now):
                 task = tr.expire(task, now=self.now)
+                self.put(Transition.EXPIRED, task)
             token = self.adopt_new_token(answer)
             expected = tr.grant(
                 task, now=self.now, owner="worker", token=token, lease_for=lease_for
             )
             assert answer == expected
-            self.model[task.id] = expected
+            self.put(Transition.LEASED, expected)
             held.append((task.id, token))
         event(f"lease: granted {len(held)}")
         return multiple(*held)
@@ -250,6 +270,7 @@ class StoreMatchesModel(RuleBasedStateMachine):
             lambda: tr.heartbeat(
                 self.find(task_id), token=token, now=self.now, lease_for=lease_for
             ),
+            None,
         )
 
     @rule(held=leases, forged=forged, result=st.sampled_from([None, {"r": [1]}]))
@@ -258,6 +279,7 @@ class StoreMatchesModel(RuleBasedStateMachine):
         self.both(
             self.store.complete(task_id, token, result, now=self.now),
             lambda: tr.complete(self.find(task_id), token=token, now=self.now, result=result),
+            Transition.COMPLETED,
         )
 
     @rule(
@@ -278,6 +300,7 @@ class StoreMatchesModel(RuleBasedStateMachine):
                 delay=delay,
                 jitter_draw=draw,
             ),
+            Transition.RETRIED,
         )
 
     @rule(held=leases, forged=forged)
@@ -286,6 +309,7 @@ class StoreMatchesModel(RuleBasedStateMachine):
         self.both(
             self.store.fail(task_id, token, "fatal", now=self.now),
             lambda: tr.fail(self.find(task_id), token=token, now=self.now, error="fatal"),
+            Transition.FAILED,
         )
 
     @rule(held=leases, forged=forged)
@@ -294,6 +318,7 @@ class StoreMatchesModel(RuleBasedStateMachine):
         self.both(
             self.store.release(task_id, token, now=self.now),
             lambda: tr.release(self.find(task_id), token=token, now=self.now),
+            Transition.RELEASED,
         )
 
     @rule(
@@ -324,7 +349,7 @@ class StoreMatchesModel(RuleBasedStateMachine):
             self.assert_same(answer, expected)
             event(f"report {type(outcome).__name__}: {type(expected).__name__}")
             if isinstance(expected, Task):
-                self.model[expected.id] = expected
+                self.put(_REPORTED[type(outcome)], expected)
 
     def model_outcome(self, outcome: Outcome) -> Task:
         task = self.find(outcome.task_id)
@@ -363,6 +388,7 @@ class StoreMatchesModel(RuleBasedStateMachine):
         self.both(
             self.store.cancel(task_id, now=self.now),
             lambda: tr.cancel(self.find(task_id), now=self.now),
+            Transition.CANCELLED,
         )
 
     @rule(task_id=tasks)
@@ -370,6 +396,7 @@ class StoreMatchesModel(RuleBasedStateMachine):
         self.both(
             self.store.requeue(task_id, now=self.now),
             lambda: tr.requeue(self.find(task_id), now=self.now),
+            Transition.REQUEUED,
         )
 
     @rule(limit=st.integers(1, 3))
@@ -380,7 +407,7 @@ class StoreMatchesModel(RuleBasedStateMachine):
         changed = [t for t in due if self.run(self.store.get(t.id)) != t]
         assert len(changed) == moved, "the sweep moved other tasks than it counted"
         for task in changed:
-            self.model[task.id] = tr.expire(task, now=self.now)
+            self.put(Transition.EXPIRED, tr.expire(task, now=self.now))
 
     @rule(limit=st.integers(1, 3), age=st.sampled_from([0, 30]))
     def prune(self, limit: int, age: int) -> None:
@@ -395,6 +422,8 @@ class StoreMatchesModel(RuleBasedStateMachine):
         assert len(gone) == pruned, "prune deleted other tasks than it counted"
         for task_id in gone:
             del self.model[task_id]
+            self.history.pop(task_id, None)
+            self.touched.discard(task_id)
 
     @rule(seconds=st.sampled_from([1, 5, 15, 29, 30, 31, 60]))
     def advance_time(self, seconds: int) -> None:
@@ -408,6 +437,12 @@ class StoreMatchesModel(RuleBasedStateMachine):
         assert listed == sorted(self.model.values(), key=lambda t: t.id)
 
     @invariant()
+    def adapter_and_model_hold_the_same_histories(self) -> None:
+        for task_id in sorted(self.touched):
+            assert self.run(self.store.history(task_id, limit=1000)) == self.history[task_id]
+        self.touched.clear()
+
+    @invariant()
     def at_most_one_live_lease_per_task(self) -> None:
         for task_id, tokens in self.granted.items():
             task = self.model.get(task_id)
@@ -418,6 +453,13 @@ class StoreMatchesModel(RuleBasedStateMachine):
             if accepted:
                 assert task.has_live_lease(self.now) and task.lease is not None
                 assert accepted == [task.lease.token]
+
+
+_REPORTED = {
+    Complete: Transition.COMPLETED,
+    Retry: Transition.RETRIED,
+    Fail: Transition.FAILED,
+}
 
 
 def _passes_fence(task: Task, token: str, now: Any) -> bool:

@@ -70,6 +70,27 @@ async def test_enqueue_with_a_repeated_idempotency_key_returns_the_same_task(
     assert (await client.get(first.id)).payload == {"n": 1}
 
 
+async def test_history_tells_why_a_task_is_where_it_is(client: Client) -> None:
+    queued = await client.enqueue("q", "t", None)
+    await client.cancel(queued.id)
+    events = await client.history(queued.id)
+    assert [(e.transition, e.from_state, e.to_state) for e in events] == [
+        ("enqueued", None, "pending"),
+        ("cancelled", "pending", "cancelled"),
+    ]
+    assert [e.transition for e in await client.history(queued.id, limit=1)] == ["cancelled"]
+    with pytest.raises(TaskNotFound):
+        await client.history(uuid.UUID("01900000-0000-7000-8000-ffffffffffff"))
+
+
+async def test_stats_carry_the_throughput_of_the_last_minute(client: Client) -> None:
+    queued = await client.enqueue("q", "t", None)
+    await client.cancel(queued.id)
+    [info] = await client.stats("q")
+    assert (info.succeeded_last_minute, info.dead_last_minute) == (0, 0)
+    assert info.counts["cancelled"] == 1
+
+
 async def test_enqueue_options_arrive_on_the_task(client: Client) -> None:
     before = datetime.now(UTC)
     queued = await client.enqueue(
