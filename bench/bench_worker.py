@@ -38,7 +38,7 @@ async def main() -> None:
     handled = 0
     last = 0.0
     done = asyncio.Event()
-    out = open(args.outfile, "w") if args.outfile else None  # noqa: SIM115
+    out = open(args.outfile, "w") if args.outfile else None  # noqa: SIM115, ASYNC230
 
     async with Client(args.url, timeout=30.0) as client:
         worker = Worker(

@@ -85,7 +85,7 @@ async def find_postmaster() -> int | None:
         finally:
             await conn.close()
     try:
-        _POSTMASTER = int(Path(pgdata, "postmaster.pid").read_text().splitlines()[0])
+        _POSTMASTER = int(Path(pgdata, "postmaster.pid").read_text().splitlines()[0])  # noqa: ASYNC240
     except (OSError, ValueError, IndexError):
         _POSTMASTER = None
     return _POSTMASTER

@@ -301,7 +301,7 @@ async def m_latency(args: argparse.Namespace) -> dict[str, Any]:
             worker.stop()
         service.stop()
     starts: dict[int, float] = {}
-    with open(outfile) as f:
+    with open(outfile) as f:  # noqa: ASYNC230
         for line in f:
             i, t = line.split()
             starts[int(i)] = float(t)

@@ -7,11 +7,13 @@ boundary); failures with no answer become TransportError.
 from __future__ import annotations
 
 import builtins
+import json as jsonlib
 import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
+import orjson
 
 from leaseq.sdk import errors
 from leaseq.sdk.transport import wire
@@ -30,6 +32,8 @@ from leaseq.sdk.types import (
     TaskRequest,
     TaskStateName,
 )
+
+_JSON_BODY = {"Content-Type": "application/json"}
 
 # Time a long-poll lease request may take beyond its wait before we call it lost.
 LONG_POLL_MARGIN = 10.0
@@ -65,11 +69,13 @@ class HttpTransport:
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> Any:
+        content = None if json is None else _encode(json)
         try:
             response = await self._http.request(
                 method,
                 path,
-                json=json,
+                content=content,
+                headers=_JSON_BODY if content is not None else None,
                 params=params,
                 timeout=self._timeout if timeout is None else timeout,
             )
@@ -78,7 +84,8 @@ class HttpTransport:
         except httpx.HTTPError as error:
             raise errors.TransportError(repr(error), request_sent=True) from error
         if response.is_success:
-            return response.json()
+            # The service encodes with orjson, so orjson reads every answer it can send.
+            return orjson.loads(response.content)
         raise _problem(response)
 
     # producers
@@ -178,6 +185,12 @@ class HttpTransport:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _encode(body: Any) -> bytes:
+    """As httpx would (NaN refused, non-ASCII kept), compact: the standard library's
+    encoder keeps exactly its semantics (orjson would turn NaN into null)."""
+    return jsonlib.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _quote(segment: str) -> str:
