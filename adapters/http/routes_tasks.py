@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
 from leaseq.adapters.http import representations as rep
 from leaseq.adapters.http.auth import require
+from leaseq.adapters.http.json_body import OrjsonRoute
 from leaseq.adapters.http.metrics import ServiceMetrics, app_metrics
 from leaseq.adapters.http.openapi_doc import problem
 from leaseq.adapters.http.options import HttpOptions, duration, options, service, task_id
@@ -26,7 +28,12 @@ from leaseq.domain import RetryPolicy, TaskSpec, TaskState, ValidationError
 from leaseq.domain import validation as v
 from leaseq.ports import TaskFilter
 
-router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses=problem(401, 403, 503))
+router = APIRouter(
+    prefix="/v1/tasks",
+    tags=["tasks"],
+    responses=problem(401, 403, 503),
+    route_class=OrjsonRoute,
+)
 
 Service = Annotated[TaskService, Depends(service)]
 Options = Annotated[HttpOptions, Depends(options)]
@@ -51,11 +58,14 @@ async def enqueue(body: EnqueueIn, svc: Service, opts: Options, metrics: Metrics
         raise ValidationError("tasks", f"at most {opts.limits.max_batch} tasks per request")
     specs = [_spec(item, opts) for item in body.tasks]
     answers = await svc.enqueue(specs)
-    for answer in answers:
-        if not answer.deduplicated:
-            metrics.enqueued.labels(answer.task.queue).inc()
+    fresh = Counter(a.task.queue for a in answers if not a.deduplicated)
+    for queue, count in fresh.items():
+        metrics.enqueued.labels(queue).inc(count)
     status = 200 if all(a.deduplicated for a in answers) else 201
     return OrjsonResponse({"tasks": [rep.enqueued_json(a) for a in answers]}, status_code=status)
+
+
+DEFAULT_RETRY = RetryPolicy()  # frozen: one shared instance, validated once
 
 
 def _spec(item: TaskIn, opts: HttpOptions) -> TaskSpec:
@@ -65,7 +75,7 @@ def _spec(item: TaskIn, opts: HttpOptions) -> TaskSpec:
             raise ValidationError("delay_seconds", "give run_at or delay_seconds, not both")
         delay = v.check_delay("delay_seconds", duration("delay_seconds", item.delay_seconds))
         run_at = opts.clock.now() + delay
-    retry = RetryPolicy(**item.retry.model_dump()) if item.retry is not None else RetryPolicy()
+    retry = RetryPolicy(**item.retry.model_dump()) if item.retry is not None else DEFAULT_RETRY
     return TaskSpec(
         queue=item.queue,
         type=item.type,
