@@ -18,6 +18,7 @@ import orjson
 from leaseq.sdk import errors
 from leaseq.sdk.transport import wire
 from leaseq.sdk.transport.base import TaskId
+from leaseq.sdk.transport.http11 import Answer, ConnectFailed, Http11Client, RequestFailed
 from leaseq.sdk.types import (
     JSON,
     EnqueueResult,
@@ -53,6 +54,12 @@ class HttpTransport:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._timeout = timeout
+        # The lean client for plain http://; httpx for https:// or a client given to us.
+        self._lean = (
+            Http11Client(base_url, headers, max_connections=max_connections)
+            if http_client is None and base_url.startswith("http://")
+            else None
+        )
         self._http = http_client or httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers=headers,
@@ -70,6 +77,20 @@ class HttpTransport:
         timeout: float | None = None,
     ) -> Any:
         content = None if json is None else _encode(json)
+        wait = self._timeout if timeout is None else timeout
+        if self._lean is not None:
+            try:
+                answer = await self._lean.request(
+                    method, path, content=content, headers=_JSON_BODY if content else None,
+                    params=params, timeout=wait,
+                )  # fmt: skip
+            except ConnectFailed as error:
+                raise errors.TransportError(repr(error), request_sent=False) from error
+            except RequestFailed as error:
+                raise errors.TransportError(repr(error), request_sent=True) from error
+            if answer.is_success:
+                return orjson.loads(answer.content)
+            raise _problem(answer)
         try:
             response = await self._http.request(
                 method,
@@ -184,6 +205,8 @@ class HttpTransport:
         return [wire.queue_info(await self._call("GET", f"/v1/queues/{_quote(queue)}"))]
 
     async def aclose(self) -> None:
+        if self._lean is not None:
+            await self._lean.aclose()
         await self._http.aclose()
 
 
@@ -202,9 +225,9 @@ def _task_path(task_id: TaskId, action: str | None = None) -> str:
     return path if action is None else f"{path}/{action}"
 
 
-def _problem(response: httpx.Response) -> errors.LeaseqClientError:
+def _problem(response: httpx.Response | Answer) -> errors.LeaseqClientError:
     try:
-        body = response.json()
+        body = jsonlib.loads(response.content)
     except ValueError:
         body = None
     if not isinstance(body, dict):
