@@ -242,7 +242,8 @@ class Worker:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         execution = self._executions.pop(task, None)
-        self._handling.discard(execution)  # type: ignore[arg-type]
+        if execution is not None:
+            self._handling.discard(execution)
         if self._slot_freed is not None:
             self._slot_freed.set()
         if not task.cancelled() and task.exception() is not None:
