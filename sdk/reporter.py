@@ -17,6 +17,7 @@ from leaseq.sdk.transport.base import Transport
 from leaseq.sdk.types import Outcome, TaskInfo
 
 Answer = TaskInfo | LeaseqClientError
+RECENT = 1024  # how many batch sizes stay observable
 
 
 class ResultReporter:
@@ -36,7 +37,7 @@ class ResultReporter:
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._closing = False
-        self.batch_sizes: list[int] = []  # observable, for tests and tuning
+        self.batch_sizes: list[int] = []  # the recent ones, observable for tests and tuning
 
     def start(self) -> None:
         self._flusher = asyncio.create_task(self._flush_forever(), name="leaseq-reporter")
@@ -68,6 +69,8 @@ class ResultReporter:
 
     async def _send(self, batch: list[tuple[Outcome, asyncio.Future[Answer]]]) -> None:
         self.batch_sizes.append(len(batch))
+        if len(self.batch_sizes) > RECENT:  # the recent ones only: a worker runs for months
+            del self.batch_sizes[: RECENT // 2]
         outcomes = [outcome for outcome, _ in batch]
         for number in range(self._retries.attempts):
             try:

@@ -22,7 +22,7 @@ from leaseq.sdk.client import Client
 from leaseq.sdk.errors import LeaseqClientError, Unauthorized, ValidationFailed
 from leaseq.sdk.execution import Execution
 from leaseq.sdk.registry import HandlerRegistry
-from leaseq.sdk.reporter import ResultReporter
+from leaseq.sdk.reporter import RECENT, ResultReporter
 from leaseq.sdk.retrying import CLAIM_BACKOFF, RetryRule
 from leaseq.sdk.telemetry import WorkerTelemetry
 from leaseq.sdk.transport.base import Transport
@@ -191,6 +191,8 @@ class Worker:
 
     async def _lease(self, free: int) -> list[LeaseInfo]:
         self.claim_sizes.append(free)
+        if len(self.claim_sizes) > RECENT:  # the recent ones only
+            del self.claim_sizes[: RECENT // 2]
         return await self.transport.lease(
             LeaseRequest(
                 queue=self.queue,
