@@ -72,7 +72,7 @@ async def main() -> None:
             while True:
                 command = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
                 if command == "stats":
-                    claims = worker.claim_sizes or [0]
+                    claims = getattr(worker, "claim_sizes", None) or [0]  # older SDKs: none
                     reports = worker.reporter.batch_sizes if worker.reporter else [0]
                     stats = {
                         "handled": handled,

@@ -210,8 +210,8 @@ class Service:
             "--port",
             str(self.port),
         ]
-        if not access_log:
-            cmd.append("--no-access-log")
+        if not access_log and not os.environ.get("LEASEQ_BENCH_OLD_SERVE"):
+            cmd.append("--no-access-log")  # (older `leaseq serve` has no such flag)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     @property
