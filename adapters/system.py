@@ -24,6 +24,9 @@ class Uuid7Generator:
         self._lock = threading.Lock()
         self._last_ms = 0
         self._counter = 0
+        self._random = b""
+        self._offset = 0
+        self._pid = os.getpid()
 
     def new_id(self) -> UUID:
         with self._lock:
@@ -38,7 +41,13 @@ class Uuid7Generator:
                 self._counter = 0
             self._last_ms = ms
             counter = self._counter
-        rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+            # One getrandom() call per 512 ids instead of one per id; a forked child
+            # draws its own bytes, never its parent's.
+            if self._offset >= len(self._random) or self._pid != os.getpid():
+                self._random, self._offset, self._pid = os.urandom(4096), 0, os.getpid()
+            chunk = self._random[self._offset : self._offset + 8]
+            self._offset += 8
+        rand = int.from_bytes(chunk, "big") & ((1 << 62) - 1)
         value = (ms & ((1 << 48) - 1)) << 80
         value |= 0x7 << 76
         value |= counter << 64

@@ -66,12 +66,16 @@ class RetryPolicy:
 
 
 def validate_policy(policy: RetryPolicy) -> None:
+    base, factor = policy.base_seconds, policy.factor
+    cap, jitter = policy.max_seconds, policy.jitter
+    # A NaN anywhere is reported on the first field, as before (NaN fails every range).
+    nan = math.isnan(base) or math.isnan(factor) or math.isnan(cap) or math.isnan(jitter)
     checks = (
-        ("retry.base_seconds", 0.0 <= policy.base_seconds <= MAX_BACKOFF_SECONDS),
-        ("retry.factor", 1.0 <= policy.factor <= 100.0),
-        ("retry.max_seconds", policy.base_seconds <= policy.max_seconds <= MAX_BACKOFF_SECONDS),
-        ("retry.jitter", 0.0 <= policy.jitter <= 1.0),
+        ("retry.base_seconds", not nan and 0.0 <= base <= MAX_BACKOFF_SECONDS),
+        ("retry.factor", 1.0 <= factor <= 100.0),
+        ("retry.max_seconds", base <= cap <= MAX_BACKOFF_SECONDS),
+        ("retry.jitter", 0.0 <= jitter <= 1.0),
     )
     for field, ok in checks:
-        if not ok or any(math.isnan(v) for v in policy.to_json().values()):
+        if not ok:
             raise ValidationError(field, "out of range (see the retry policy documentation)")

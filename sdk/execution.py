@@ -16,6 +16,7 @@ import inspect
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import trace
@@ -47,8 +48,10 @@ class Execution:
         telemetry: WorkerTelemetry,
         executor: concurrent.futures.Executor,
         logger: logging.Logger,
+        handler_done: Callable[[Execution], None] | None = None,
     ) -> None:
         self.lease = lease
+        self._handler_done = handler_done
         self._handler = handler
         self._lease_seconds = lease_seconds
         self._transport = transport
@@ -81,6 +84,10 @@ class Execution:
             return
         finally:
             keep_alive.cancel()
+            if self._handler_done is not None:
+                # The slot is free once the handler returns: the next claim overlaps
+                # with this report instead of waiting a round trip for it.
+                self._handler_done(self)
         await self._report(outcome)
 
     # -- the handler ---------------------------------------------------------------

@@ -22,6 +22,7 @@ from leaseq.sdk.transport.base import Transport
 from leaseq.sdk.types import Outcome, TaskInfo
 
 Answer = TaskInfo | LeaseqClientError
+RECENT = 1024  # how many batch sizes stay observable
 
 
 class ResultReporter:
@@ -41,7 +42,7 @@ class ResultReporter:
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._closing = False
-        self.batch_sizes: list[int] = []  # observable, for tests and tuning
+        self.batch_sizes: list[int] = []  # the recent ones, observable for tests and tuning
 
     def start(self) -> None:
         self._flusher = asyncio.create_task(self._flush_forever(), name="leaseq-reporter")
@@ -74,6 +75,8 @@ class ResultReporter:
 
     async def _send(self, batch: list[tuple[Outcome, float, asyncio.Future[Answer]]]) -> None:
         self.batch_sizes.append(len(batch))
+        if len(self.batch_sizes) > RECENT:  # the recent ones only: a worker runs for months
+            del self.batch_sizes[: RECENT // 2]
         outcomes = [outcome for outcome, _, _ in batch]
         live_until = max(deadline for _, deadline, _ in batch)
         number = 0

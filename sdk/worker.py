@@ -22,7 +22,7 @@ from leaseq.sdk.client import Client
 from leaseq.sdk.errors import LeaseqClientError, Unauthorized, ValidationFailed
 from leaseq.sdk.execution import Execution
 from leaseq.sdk.registry import HandlerRegistry
-from leaseq.sdk.reporter import ResultReporter
+from leaseq.sdk.reporter import RECENT, ResultReporter
 from leaseq.sdk.retrying import CLAIM_BACKOFF, RetryRule
 from leaseq.sdk.telemetry import WorkerTelemetry
 from leaseq.sdk.transport.base import Transport
@@ -31,6 +31,7 @@ from leaseq.sdk.types import LeaseInfo, LeaseRequest
 F = TypeVar("F", bound=Callable[..., Any])
 
 logger = logging.getLogger("leaseq.worker")
+WAVE_TURNS = 4
 
 
 class Worker:
@@ -76,12 +77,14 @@ class Worker:
             tracer_provider=tracer_provider, meter_provider=meter_provider
         )
         self._executions: dict[asyncio.Task[None], Execution] = {}
+        self._handling: set[Execution] = set()  # handlers running (not yet reporting)
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping: asyncio.Event | None = None
         self._slot_freed: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested = False
         self.reporter: ResultReporter | None = None
+        self.claim_sizes: list[int] = []  # observable, for tests and tuning
 
     # -- registration ----------------------------------------------------------------
 
@@ -147,10 +150,19 @@ class Worker:
         assert self._stopping is not None and self._slot_freed is not None
         failures = 0
         while not self._stopping.is_set():
-            free = self.concurrency - len(self._executions)
+            # Slots count running handlers; results still being reported hold none, but
+            # at most `concurrency` of them may wait, so the backlog stays bounded.
+            free = min(
+                self.concurrency - len(self._handling),
+                2 * self.concurrency - len(self._executions),
+            )
             if free <= 0:
                 self._slot_freed.clear()
                 await _first(self._slot_freed.wait(), self._stopping.wait())
+                # Handlers of one wave finish together: let the rest of the wave finish
+                # (a few loop turns, no timer) so the claim asks for many, not one.
+                for _ in range(WAVE_TURNS):
+                    await asyncio.sleep(0)
                 continue
             sent = time.monotonic()
             try:
@@ -178,6 +190,9 @@ class Worker:
                 )
 
     async def _lease(self, free: int) -> list[LeaseInfo]:
+        self.claim_sizes.append(free)
+        if len(self.claim_sizes) > RECENT:  # the recent ones only
+            del self.claim_sizes[: RECENT // 2]
         return await self.transport.lease(
             LeaseRequest(
                 queue=self.queue,
@@ -208,9 +223,11 @@ class Worker:
             telemetry=self._telemetry,
             executor=executor,
             logger=logger,
+            handler_done=self._handler_done,
         )
         task = asyncio.create_task(execution.run(), name=f"leaseq-task-{lease.task_id}")
         self._executions[task] = execution
+        self._handling.add(execution)
         task.add_done_callback(self._finished)
 
     def _release_unstarted(self, leases: list[LeaseInfo]) -> None:
@@ -220,8 +237,15 @@ class Worker:
             self._background.add(release)
             release.add_done_callback(self._background.discard)
 
+    def _handler_done(self, execution: Execution) -> None:
+        self._handling.discard(execution)
+        if self._slot_freed is not None:
+            self._slot_freed.set()
+
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._executions.pop(task, None)
+        execution = self._executions.pop(task, None)
+        if execution is not None:
+            self._handling.discard(execution)
         if self._slot_freed is not None:
             self._slot_freed.set()
         if not task.cancelled() and task.exception() is not None:

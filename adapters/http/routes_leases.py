@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 
 from leaseq.adapters.http import representations as rep
 from leaseq.adapters.http.auth import require
+from leaseq.adapters.http.json_body import OrjsonRoute
 from leaseq.adapters.http.openapi_doc import problem
 from leaseq.adapters.http.options import HttpOptions, duration, options, service, task_id
 from leaseq.adapters.http.problems import problem_body
@@ -32,6 +33,7 @@ from leaseq.domain import DomainError, ValidationError
 from leaseq.ports import Complete, Fail, LeaseRequest, Outcome, Retry, TypeFilter
 
 router = APIRouter(
+    route_class=OrjsonRoute,
     tags=["work"],
     dependencies=[Depends(require(Scope.WORK))],
     responses=problem(401, 403, 413, 422, 503),

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from leaseq.adapters.http import representations as rep
 from leaseq.adapters.http.auth import require
+from leaseq.adapters.http.json_body import OrjsonRoute
 from leaseq.adapters.http.openapi_doc import problem
 from leaseq.adapters.http.options import HttpOptions, duration, options, service, task_id
 from leaseq.adapters.http.responses import OrjsonResponse
@@ -25,7 +26,12 @@ from leaseq.domain import RetryPolicy, TaskSpec, TaskState, ValidationError
 from leaseq.domain import validation as v
 from leaseq.ports import TaskFilter
 
-router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses=problem(401, 403, 503))
+router = APIRouter(
+    prefix="/v1/tasks",
+    tags=["tasks"],
+    responses=problem(401, 403, 503),
+    route_class=OrjsonRoute,
+)
 
 Service = Annotated[TaskService, Depends(service)]
 Options = Annotated[HttpOptions, Depends(options)]
@@ -53,6 +59,9 @@ async def enqueue(body: EnqueueIn, svc: Service, opts: Options) -> OrjsonRespons
     return OrjsonResponse({"tasks": [rep.enqueued_json(a) for a in answers]}, status_code=status)
 
 
+DEFAULT_RETRY = RetryPolicy()  # frozen: one shared instance, validated once
+
+
 def _spec(item: TaskIn, opts: HttpOptions) -> TaskSpec:
     run_at = item.run_at
     if item.delay_seconds is not None:
@@ -60,7 +69,7 @@ def _spec(item: TaskIn, opts: HttpOptions) -> TaskSpec:
             raise ValidationError("delay_seconds", "give run_at or delay_seconds, not both")
         delay = v.check_delay("delay_seconds", duration("delay_seconds", item.delay_seconds))
         run_at = opts.clock.now() + delay
-    retry = RetryPolicy(**item.retry.model_dump()) if item.retry is not None else RetryPolicy()
+    retry = RetryPolicy(**item.retry.model_dump()) if item.retry is not None else DEFAULT_RETRY
     return TaskSpec(
         queue=item.queue,
         type=item.type,

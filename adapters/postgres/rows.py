@@ -11,6 +11,8 @@ from uuid import UUID
 
 from leaseq.domain import Lease, RetryPolicy, Task, TaskEvent, TaskSpec, TaskState, Transition
 
+_STATES = {state.value: state for state in TaskState}  # a dict lookup, not Enum's __call__
+
 
 def to_task(row: Mapping[str, Any]) -> Task:
     """The driver decodes json/jsonb columns; timestamps arrive timezone-aware (UTC)."""
@@ -38,7 +40,7 @@ def to_task(row: Mapping[str, Any]) -> Task:
             row["retry_base"], row["retry_factor"], row["retry_max"], row["retry_jitter"]
         ),
         idempotency_key=row["idempotency_key"],
-        state=TaskState(row["state"]),
+        state=_STATES[row["state"]],
         epoch=row["epoch"],
         lease=lease,
         last_error=row["last_error"],

@@ -15,13 +15,13 @@ from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import TextClause
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leaseq.adapters.postgres import queries as q
 from leaseq.adapters.postgres.engine import create_engine
 from leaseq.adapters.postgres.errors import SCHEMA_HINT, translated
 from leaseq.adapters.postgres.rows import enqueue_params, micros, to_event, to_task
 from leaseq.adapters.postgres.schema import expected_revision, read_revision
+from leaseq.adapters.postgres.statements import StatementRunner, open_runner
 from leaseq.adapters.system import SecretTokenGenerator, Uuid7Generator
 from leaseq.domain import (
     DEFAULT_LIMITS,
@@ -64,15 +64,14 @@ class PostgresTaskStore:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        runner: StatementRunner,
         *,
         limits: Limits = DEFAULT_LIMITS,
         ids: IdGenerator | None = None,
         tokens: TokenGenerator | None = None,
     ) -> None:
         # Every statement is a transaction of its own: autocommit saves BEGIN/COMMIT trips.
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._owned = engine
+        self._runner = runner
         self._limits = limits
         self._ids = ids or Uuid7Generator()
         self._tokens = tokens or SecretTokenGenerator()
@@ -255,19 +254,16 @@ class PostgresTaskStore:
 
     def pool_status(self) -> tuple[int, int]:
         """(connections checked out, pool size) of this store's connection pool."""
-        pool: Any = self._owned.pool
-        return int(pool.checkedout()), int(pool.size())
+        return self._runner.pool_status()
 
     async def close(self) -> None:
-        await self._owned.dispose()
+        await self._runner.close()
 
     # -- internals -------------------------------------------------------------------
 
     async def _rows(self, statement: TextClause, params: dict[str, Any]) -> builtins.list[Row]:
         with translated():
-            async with self._engine.connect() as conn:
-                result = await conn.execute(statement, params)
-                return cast("builtins.list[Row]", result.mappings().all())
+            return cast("builtins.list[Row]", await self._runner.rows(statement, params))
 
     async def _fenced(
         self,
@@ -312,18 +308,19 @@ async def open_postgres_store(
 ) -> PostgresTaskStore:
     """A store on `url`. Raises SchemaOutOfDate when the schema is not the one this code
     needs (run `leaseq migrate`), StoreUnavailable when the database cannot be reached."""
-    engine = create_engine(url, pool_size=pool_size)
+    engine = create_engine(url, pool_size=1)  # the schema check only (Alembic's reader)
     try:
         with translated():
             async with engine.connect() as conn:
                 current = await conn.run_sync(read_revision)
-        expected = expected_revision()
-        if current != expected:
-            raise SchemaOutOfDate(f"{SCHEMA_HINT} (database: {current}, needed: {expected})")
-    except BaseException:
+    finally:
         await engine.dispose()
-        raise
-    return PostgresTaskStore(engine, limits=limits, ids=ids, tokens=tokens)
+    expected = expected_revision()
+    if current != expected:
+        raise SchemaOutOfDate(f"{SCHEMA_HINT} (database: {current}, needed: {expected})")
+    with translated():
+        runner = await open_runner(url, pool_size=pool_size)
+    return PostgresTaskStore(runner, limits=limits, ids=ids, tokens=tokens)
 
 
 def _refusal(found: tuple[Task, datetime] | None, task_id: UUID, token: str) -> DomainError:

@@ -1,4 +1,5 @@
-"""HTTP transport: the v1 API over one pooled httpx.AsyncClient with a bearer token.
+"""HTTP transport: the v1 API with a bearer token, over the lean keep-alive client for plain
+http:// (`http11.py`) and a pooled httpx.AsyncClient for https:// or a client given to us.
 
 problem+json answers become typed SDK errors (`error_from_problem`, the one table of this
 boundary); failures with no answer become TransportError.
@@ -10,15 +11,18 @@ next after a failure with no answer, so the caller's retry reaches a live replic
 from __future__ import annotations
 
 import builtins
+import json as jsonlib
 import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
+import orjson
 
 from leaseq.sdk import errors
 from leaseq.sdk.transport import wire
 from leaseq.sdk.transport.base import TaskId
+from leaseq.sdk.transport.http11 import Answer, ConnectFailed, Http11Client, RequestFailed
 from leaseq.sdk.types import (
     JSON,
     EnqueueResult,
@@ -33,6 +37,8 @@ from leaseq.sdk.types import (
     TaskRequest,
     TaskStateName,
 )
+
+_JSON_BODY = {"Content-Type": "application/json"}
 
 # Time a long-poll lease request may take beyond its wait before we call it lost.
 LONG_POLL_MARGIN = 10.0
@@ -59,6 +65,13 @@ class HttpTransport:
         self._current = 0
         # A client passed in carries its own base_url (one service); paths stay relative.
         self._absolute = http_client is None
+        # The lean client for plain http://; httpx for https:// or a client given to us.
+        self._lean = [
+            Http11Client(url, headers, max_connections=max_connections)
+            if http_client is None and url.startswith("http://")
+            else None
+            for url in self._urls
+        ]
         self._http = http_client or httpx.AsyncClient(
             headers=headers,
             timeout=timeout,
@@ -74,14 +87,33 @@ class HttpTransport:
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> Any:
+        content = None if json is None else _encode(json)
+        wait = self._timeout if timeout is None else timeout
         current = self._current
+        lean = self._lean[current]
+        if lean is not None:
+            try:
+                answer = await lean.request(
+                    method, path, content=content, headers=_JSON_BODY if content else None,
+                    params=params, timeout=wait,
+                )  # fmt: skip
+            except ConnectFailed as error:
+                self._next_url(current)
+                raise errors.TransportError(repr(error), request_sent=False) from error
+            except RequestFailed as error:
+                self._next_url(current)
+                raise errors.TransportError(repr(error), request_sent=True) from error
+            if answer.is_success:
+                return orjson.loads(answer.content)
+            raise _problem(answer)
         try:
             response = await self._http.request(
                 method,
                 self._urls[current] + path if self._absolute else path,
-                json=json,
+                content=content,
+                headers=_JSON_BODY if content is not None else None,
                 params=params,
-                timeout=self._timeout if timeout is None else timeout,
+                timeout=wait,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:
             self._next_url(current)
@@ -90,7 +122,8 @@ class HttpTransport:
             self._next_url(current)
             raise errors.TransportError(repr(error), request_sent=True) from error
         if response.is_success:
-            return response.json()
+            # The service encodes with orjson, so orjson reads every answer it can send.
+            return orjson.loads(response.content)
         raise _problem(response)
 
     def _next_url(self, failed: int) -> None:
@@ -194,7 +227,16 @@ class HttpTransport:
         return [wire.queue_info(await self._call("GET", f"/v1/queues/{_quote(queue)}"))]
 
     async def aclose(self) -> None:
+        for lean in self._lean:
+            if lean is not None:
+                await lean.aclose()
         await self._http.aclose()
+
+
+def _encode(body: Any) -> bytes:
+    """As httpx would (NaN refused, non-ASCII kept), compact: the standard library's
+    encoder keeps exactly its semantics (orjson would turn NaN into null)."""
+    return jsonlib.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _quote(segment: str) -> str:
@@ -206,9 +248,9 @@ def _task_path(task_id: TaskId, action: str | None = None) -> str:
     return path if action is None else f"{path}/{action}"
 
 
-def _problem(response: httpx.Response) -> errors.LeaseqClientError:
+def _problem(response: httpx.Response | Answer) -> errors.LeaseqClientError:
     try:
-        body = response.json()
+        body = jsonlib.loads(response.content)
     except ValueError:
         body = None
     if not isinstance(body, dict):

@@ -119,3 +119,22 @@ async def _waiting_backend(conn: asyncpg.Connection) -> int:
         while (pid := await conn.fetchval(query)) is None:  # noqa: ASYNC110
             await asyncio.sleep(0.02)  # the server's own view: no event to wait on
     return int(pid)
+
+
+async def test_pool_status_counts_the_connections_a_call_holds(store: PostgresTaskStore) -> None:
+    await store.stats()
+    idle_out, size = store.pool_status()
+    gate = asyncio.Event()
+
+    async def hold() -> tuple[int, int]:
+        async with store._runner._pool.acquire():  # a connection busy elsewhere
+            gate.set()
+            await asyncio.sleep(0.2)
+            return store.pool_status()
+
+    held = asyncio.create_task(hold())
+    await gate.wait()
+    busy_out, _ = store.pool_status()
+    await held
+    assert idle_out == 0 and 1 <= size <= 2  # the pool opens connections as calls need them
+    assert busy_out == 1

@@ -1,0 +1,99 @@
+"""Runs the store's named statements on a raw asyncpg pool, as prepared statements.
+
+queries.py keeps the SQL text with `:name` parameters; each statement is rewritten once
+into asyncpg's `$n` form and then prepared per connection (asyncpg's statement cache),
+so a call costs one Bind/Execute round trip and no SQLAlchemy result layer. Rows come
+back as asyncpg Records, which read like mappings (`row["column"]`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import asyncpg
+from sqlalchemy import TextClause
+
+from leaseq.adapters.postgres.engine import libpq_url
+
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+Row = Mapping[str, Any]
+ACQUIRE_TIMEOUT = 10.0  # seconds a call waits for a free connection before it fails
+
+
+class Positional:
+    """One statement in `$n` form, with the order its named parameters bind in."""
+
+    __slots__ = ("names", "sql")
+
+    def __init__(self, statement: TextClause) -> None:
+        names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in names:
+                names.append(name)
+            return f"${names.index(name) + 1}"
+
+        self.sql = _PARAM.sub(number, statement.text)
+        self.names = tuple(names)
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        return [params[name] for name in self.names]
+
+
+def _passthrough(value: str) -> str:
+    """Parameters bound to json columns are already JSON text (validated and encoded)."""
+    return value
+
+
+async def _setup(conn: asyncpg.Connection) -> None:
+    # The standard library's decoder, not orjson: orjson turns integers past 64 bits into
+    # floats, and payloads must round-trip exactly.
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(
+            kind, encoder=_passthrough, decoder=json.loads, schema="pg_catalog", format="text"
+        )
+
+
+class StatementRunner:
+    """A pool of asyncpg connections (autocommit: each statement is its own transaction)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._compiled: dict[str, Positional] = {}
+
+    def _positional(self, statement: TextClause) -> Positional:
+        found = self._compiled.get(statement.text)
+        if found is None:
+            found = self._compiled[statement.text] = Positional(statement)
+        return found
+
+    async def rows(self, statement: TextClause, params: Mapping[str, Any]) -> Sequence[Row]:
+        positional = self._positional(statement)
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
+            rows: Sequence[Row] = await conn.fetch(positional.sql, *positional.args(params))
+            return rows
+
+    def pool_status(self) -> tuple[int, int]:
+        """(connections checked out, connections open); the pool opens them on demand."""
+        size = self._pool.get_size()
+        return size - self._pool.get_idle_size(), size
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def open_runner(url: str, *, pool_size: int) -> StatementRunner:
+    pool = await asyncpg.create_pool(
+        libpq_url(url),
+        min_size=1,
+        max_size=pool_size,
+        init=_setup,
+        server_settings={"timezone": "UTC", "application_name": "leaseq"},
+    )
+    assert pool is not None
+    return StatementRunner(pool)

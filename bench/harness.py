@@ -1,0 +1,287 @@
+"""Shared parts of leaseq's benchmarks: fresh databases, CPU accounting, child processes.
+
+The CPU accounting follows the peer harness (/work/shared/bench/peers/common.py) so the
+numbers compare: CPU seconds of the Python processes (this one plus named child pids)
+and of the whole PostgreSQL cluster (postmaster, reaped children, live children), over
+the timed interval, with machine-wide steal and iowait as noise indicators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from leaseq.adapters.postgres import migrate
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+HERE = Path(__file__).resolve().parent
+
+
+def pg_base() -> str:
+    host = os.environ.get("PEERBENCH_PGHOST", "127.0.0.1")
+    port = os.environ.get("PEERBENCH_PGPORT", "5432")
+    user = os.environ.get("PEERBENCH_PGUSER", "postgres")
+    return f"postgresql://{user}@{host}:{port}"
+
+
+def db_url(database: str) -> str:
+    return f"{pg_base()}/{database}"
+
+
+def emit(record: dict[str, Any]) -> None:
+    print(json.dumps(record, sort_keys=True), flush=True)
+
+
+# -- CPU -------------------------------------------------------------------------------
+
+
+def _proc_stat(pid: int) -> tuple[int, int, int, int, int]:
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    rest = data[data.rindex(")") + 2 :].split()
+    utime, stime, cutime, cstime = (int(x) for x in rest[11:15])
+    return int(rest[1]), utime, stime, cutime, cstime
+
+
+def pid_cpu_seconds(pid: int) -> float | None:
+    try:
+        _, u, s, _, _ = _proc_stat(pid)
+    except OSError:
+        return None
+    return (u + s) / CLK_TCK
+
+
+def rss_mib(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+_POSTMASTER: int | None = None
+
+
+async def find_postmaster() -> int | None:
+    """The cluster's postmaster pid, from postmaster.pid in its data directory."""
+    global _POSTMASTER
+    pgdata = os.environ.get("PEERBENCH_PGDATA")
+    if not pgdata:
+        conn = await asyncpg.connect(db_url("postgres"))
+        try:
+            pgdata = await conn.fetchval("SHOW data_directory")
+        finally:
+            await conn.close()
+    try:
+        _POSTMASTER = int(Path(pgdata, "postmaster.pid").read_text().splitlines()[0])  # noqa: ASYNC240
+    except (OSError, ValueError, IndexError):
+        _POSTMASTER = None
+    return _POSTMASTER
+
+
+def postgres_cpu_seconds() -> float | None:
+    pm = _POSTMASTER
+    if pm is None:
+        return None
+    try:
+        _, u, s, cu, cs = _proc_stat(pm)
+    except OSError:
+        return None
+    total = u + s + cu + cs
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                ppid, u, s, _, _ = _proc_stat(int(name))
+            except OSError:
+                continue
+            if ppid == pm:
+                total += u + s
+    return total / CLK_TCK
+
+
+def _sys_cpu() -> tuple[int, int, int]:
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v[:8]), v[4], v[7]
+
+
+class CpuMeter:
+    """Wall time, CPU of this process + `pids`, CPU of PostgreSQL, over one interval."""
+
+    def __init__(self, pids: list[int] | None = None) -> None:
+        self.pids = pids or []
+
+    def start(self) -> CpuMeter:
+        self.t0 = time.perf_counter()
+        t = os.times()
+        self.self0 = t.user + t.system
+        self.pids0 = {p: pid_cpu_seconds(p) for p in self.pids}
+        self.pg0 = postgres_cpu_seconds()
+        self.sys0 = _sys_cpu()
+        return self
+
+    def stop(self, n: int | None = None) -> dict[str, Any]:
+        wall = time.perf_counter() - self.t0
+        t = os.times()
+        py = (t.user + t.system) - self.self0
+        for p, before in self.pids0.items():
+            after = pid_cpu_seconds(p)
+            if before is not None and after is not None:
+                py += after - before
+        pg1 = postgres_cpu_seconds()
+        pg = None if pg1 is None or self.pg0 is None else pg1 - self.pg0
+        sys1 = _sys_cpu()
+        dt = max(1, sys1[0] - self.sys0[0])
+        out: dict[str, Any] = {
+            "sys_steal_pct": round(100 * (sys1[2] - self.sys0[2]) / dt, 1),
+            "sys_iowait_pct": round(100 * (sys1[1] - self.sys0[1]) / dt, 1),
+            "wall_s": round(wall, 4),
+            "py_cpu_s": round(py, 3),
+            "pg_cpu_s": None if pg is None else round(pg, 3),
+            "py_cpu_pct": round(100 * py / wall, 1),
+            "pg_cpu_pct": None if pg is None else round(100 * pg / wall, 1),
+        }
+        if n:  # CPU seconds per 1,000 tasks
+            out["py_cpu_s_per_1k"] = round(1000 * py / n, 4)
+            out["pg_cpu_s_per_1k"] = None if pg is None else round(1000 * pg / n, 4)
+        return out
+
+
+# -- database --------------------------------------------------------------------------
+
+
+async def fresh_database(name: str, synchronous_commit: str) -> str:
+    """Drop, create and migrate `name`; CHECKPOINT so the timed part starts clean."""
+    admin = await asyncpg.connect(db_url("postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(
+            f'ALTER DATABASE "{name}" SET synchronous_commit = {synchronous_commit}'
+        )
+    finally:
+        await admin.close()
+    url = db_url(name)
+    await migrate(url)
+    return url
+
+
+async def settle(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("CHECKPOINT")
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
+# -- processes -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Service:
+    """`leaseq serve` against `url` in a child process (uvicorn, uvloop, httptools)."""
+
+    def __init__(self, url: str, *, access_log: bool = False) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        cmd = [
+            str(Path(sys.executable).with_name("leaseq")),
+            "serve",
+            "--database-url",
+            url,
+            "--port",
+            str(self.port),
+        ]
+        if not access_log and not os.environ.get("LEASEQ_BENCH_OLD_SERVE"):
+            cmd.append("--no-access-log")  # (older `leaseq serve` has no such flag)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def ready(self, timeout: float = 30.0) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as http:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"leaseq serve exited with {self.proc.returncode}")
+                try:
+                    if (await http.get(self.base + "/readyz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError("leaseq serve did not become ready")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class WorkerProcess:
+    """bench/bench_worker.py in a child process, driven by lines on its stdin."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "bench_worker.py"), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def line(self) -> str:
+        assert self.proc.stdout is not None
+        return await asyncio.to_thread(self.proc.stdout.readline)
+
+    def send(self, command: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def pct(xs: list[float], p: float) -> float | None:
+    xs = sorted(xs)
+    if not xs:
+        return None
+    k = (len(xs) - 1) * p / 100
+    f = int(k)
+    c = min(f + 1, len(xs) - 1)
+    return xs[f] + (xs[c] - xs[f]) * (k - f)

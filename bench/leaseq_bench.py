@@ -1,0 +1,392 @@
+"""leaseq benchmarks, one JSON line per measurement (field names as the peer harness).
+
+    python bench/leaseq_bench.py --only enqueue throughput inprocess latency --runs 1
+
+Measurements (each on a freshly created, migrated database):
+  enqueue     N tasks, one per call and in batches of 100 / 1000, through HTTP (SDK Client
+              against a `leaseq serve` child process) and through the store directly.
+  throughput  N no-op tasks queued up front (untimed), then W worker processes (SDK Worker
+              over HTTP, concurrency c each) against one `leaseq serve`; timed until the
+              database shows all N succeeded.
+  inprocess   the same workload with the worker, TaskService and PostgresTaskStore in this
+              one process (InProcessTransport): what HTTP costs.
+  latency     a worker process (c=10, long polling) idles 3 s; 200 tasks are enqueued one
+              per call through the SDK, 20 ms apart; latency = handler start - enqueue return.
+CPU: this process + service + worker processes (py_*), the PostgreSQL cluster (pg_*), and
+per 1,000 tasks (py_cpu_s_per_1k, pg_cpu_s_per_1k).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from importlib.metadata import version
+from typing import Any
+
+import asyncpg
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import (
+    CpuMeter,
+    Service,
+    WorkerProcess,
+    emit,
+    find_postmaster,
+    fresh_database,
+    pct,
+    rss_mib,
+    settle,
+)
+
+from leaseq.adapters.postgres import PostgresNotifier, open_postgres_store
+from leaseq.adapters.system import RandomJitter
+from leaseq.app.services import LongPoll, TaskService
+from leaseq.domain import TaskSpec
+from leaseq.sdk import Client, TaskContext, Worker
+from leaseq.sdk.transport.inprocess import InProcessTransport
+from leaseq.sdk.types import TaskRequest
+
+DB = "leaseq_bench"
+QUEUE = "bench"
+DONE_SQL = "SELECT count(*) FROM leaseq_tasks WHERE state = 'succeeded'"
+
+
+def _spec(i: int) -> TaskSpec:
+    return TaskSpec(queue=QUEUE, type="noop", payload={"i": i})
+
+
+async def _preload(url: str, n: int) -> None:
+    store = await open_postgres_store(url, pool_size=2)
+    try:
+        for start in range(0, n, 1000):
+            await store.enqueue([_spec(i) for i in range(start, min(n, start + 1000))])
+    finally:
+        await store.close()
+
+
+async def _count(url: str, sql: str = "SELECT count(*) FROM leaseq_tasks") -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+
+
+# -- enqueue ---------------------------------------------------------------------------
+
+
+async def m_enqueue(args: argparse.Namespace, transport: str, batch: int) -> dict[str, Any]:
+    url = await fresh_database(DB, args.sync_commit)
+    await settle(url)
+    n = args.n
+    service = None
+    pids: list[int] = []
+    if transport == "http":
+        service = Service(url)
+        await service.ready()
+        pids.append(service.pid)
+        client = Client(service.base)
+
+        async def one(i: int) -> None:
+            await client.enqueue(QUEUE, "noop", {"i": i})
+
+        async def many(start: int, size: int) -> None:
+            await client.enqueue_many(
+                [TaskRequest(QUEUE, "noop", {"i": i}) for i in range(start, start + size)]
+            )
+    else:
+        store = await open_postgres_store(url)
+
+        async def one(i: int) -> None:
+            await store.enqueue([_spec(i)])
+
+        async def many(start: int, size: int) -> None:
+            await store.enqueue([_spec(i) for i in range(start, start + size)])
+
+    try:
+        meter = CpuMeter(pids).start()
+        if batch == 1:
+            for i in range(n):
+                await one(i)
+        else:
+            for start in range(0, n, batch):
+                await many(start, min(batch, n - start))
+        cpu = meter.stop(n)
+        rss = rss_mib(service.pid) if service else None
+    finally:
+        if service is not None:
+            await client.aclose()
+            service.stop()
+        else:
+            await store.close()
+    return {
+        "measure": "enqueue",
+        "transport": transport,
+        "mode": "single" if batch == 1 else "batch",
+        "batch": batch,
+        "n": n,
+        "jobs_per_s": round(n / cpu["wall_s"], 1),
+        "verified_rows": await _count(url),
+        "service_rss_mib": rss,
+        **cpu,
+    }
+
+
+# -- throughput ------------------------------------------------------------------------
+
+
+async def _wait_done(url: str, n: int, timeout: float) -> tuple[int, float]:
+    conn = await asyncpg.connect(url)
+    try:
+        deadline = time.perf_counter() + timeout
+        done = 0
+        while time.perf_counter() < deadline:
+            done = int(await conn.fetchval(DONE_SQL))
+            if done >= n:
+                break
+            await asyncio.sleep(0.01)
+        return done, time.perf_counter()
+    finally:
+        await conn.close()
+
+
+async def m_throughput(args: argparse.Namespace, workers: int, c: int) -> dict[str, Any]:
+    url = await fresh_database(DB, args.sync_commit)
+    await _preload(url, args.n)
+    await settle(url)
+    service = Service(url)
+    procs: list[WorkerProcess] = []
+    try:
+        await service.ready()
+        procs = [
+            WorkerProcess("--url", service.base, "--concurrency", str(c)) for _ in range(workers)
+        ]
+        for p in procs:
+            line = await p.line()
+            if "READY" not in line:
+                raise RuntimeError(f"worker failed to start: {line!r}")
+        meter = CpuMeter([service.pid, *(p.pid for p in procs)]).start()
+        t0 = time.perf_counter()
+        for p in procs:
+            p.send("go")
+        done, t_done = await _wait_done(url, args.n, args.timeout)
+        cpu = meter.stop(args.n)
+        rss = {"service_rss_mib": rss_mib(service.pid), "worker_rss_mib": rss_mib(procs[0].pid)}
+        handled, t_last, claim, report = 0, t0, [], []
+        for p in procs:
+            p.send("stats")
+            stats = json.loads(await p.line())
+            handled += stats["handled"]
+            t_last = max(t_last, stats["t_last"])
+            claim.append(round(stats["mean_claim"], 1))
+            report.append(round(stats["mean_report"], 1))
+            p.send("stop")
+    finally:
+        for p in procs:
+            p.stop()
+        service.stop()
+    t_db = t_done - t0
+    return {
+        "measure": "throughput",
+        "transport": "http",
+        "workers": workers,
+        "concurrency": c,
+        "n": args.n,
+        "handled": handled,
+        "db_done": done,
+        "db_done_s": round(t_db, 3),
+        "handlers_s": round(t_last - t0, 3),
+        "jobs_per_s": round(args.n / t_db, 1),
+        "jobs_per_s_handlers": round(args.n / max(t_last - t0, 1e-9), 1),
+        "mean_claim_batch": claim,
+        "mean_report_batch": report,
+        **rss,
+        **cpu,
+    }
+
+
+async def m_inprocess(args: argparse.Namespace, c: int) -> dict[str, Any]:
+    url = await fresh_database(DB, args.sync_commit)
+    await _preload(url, args.n)
+    await settle(url)
+    store = await open_postgres_store(url)
+    notifier = PostgresNotifier(url)
+    await notifier.start()
+    service = TaskService(store, notifier, RandomJitter(), LongPoll())
+    client = Client(InProcessTransport(service))
+    worker = Worker(client, queue=QUEUE, concurrency=c, wait_seconds=5.0, grace_seconds=5.0)
+    handled, last = 0, 0.0
+
+    @worker.handler("noop")
+    async def noop(ctx: TaskContext, payload: Any) -> None:
+        nonlocal handled, last
+        last = time.perf_counter()
+        handled += 1
+
+    try:
+        meter = CpuMeter().start()
+        t0 = time.perf_counter()
+        running = asyncio.create_task(worker.run(install_signal_handlers=False))
+        done, t_done = await _wait_done(url, args.n, args.timeout)
+        cpu = meter.stop(args.n)
+        worker.stop()
+        await running
+    finally:
+        await service.close()
+        await notifier.close()
+        await store.close()
+    t_db = t_done - t0
+    return {
+        "measure": "throughput",
+        "transport": "inprocess",
+        "workers": 1,
+        "concurrency": c,
+        "n": args.n,
+        "handled": handled,
+        "db_done": done,
+        "db_done_s": round(t_db, 3),
+        "handlers_s": round(last - t0, 3),
+        "jobs_per_s": round(args.n / t_db, 1),
+        "jobs_per_s_handlers": round(args.n / max(last - t0, 1e-9), 1),
+        "process_rss_mib": rss_mib(os.getpid()),
+        **cpu,
+    }
+
+
+# -- latency ---------------------------------------------------------------------------
+
+
+async def m_latency(args: argparse.Namespace) -> dict[str, Any]:
+    url = await fresh_database(DB, args.sync_commit)
+    await settle(url)
+    service = Service(url)
+    outfile = os.path.join(tempfile.gettempdir(), f"leaseq_lat_{os.getpid()}.txt")
+    worker = None
+    n = args.latency_n
+    try:
+        await service.ready()
+        worker = WorkerProcess(
+            "--url", service.base, "--concurrency", "10", "--mode", "latency",
+            "--wait-seconds", "10", "--n", str(n), "--outfile", outfile,
+        )  # fmt: skip
+        if "READY" not in await worker.line():
+            raise RuntimeError("latency worker failed to start")
+        await asyncio.sleep(args.settle)
+        returned: dict[int, float] = {}
+        async with Client(service.base) as client:
+            await client.stats(QUEUE)  # warm the connection, as the peers' producers are
+            meter = CpuMeter([service.pid, worker.pid]).start()
+            t_start = time.perf_counter()
+            for i in range(n):
+                target = t_start + i * args.interval
+                now = time.perf_counter()
+                if target > now:
+                    await asyncio.sleep(target - now)
+                await client.enqueue(QUEUE, "noop", {"i": i})
+                returned[i] = time.perf_counter()
+            rc = await asyncio.to_thread(worker.proc.wait, args.timeout)
+            cpu = meter.stop(n)
+    finally:
+        if worker is not None:
+            worker.stop()
+        service.stop()
+    starts: dict[int, float] = {}
+    with open(outfile) as f:  # noqa: ASYNC230
+        for line in f:
+            i, t = line.split()
+            starts[int(i)] = float(t)
+    os.unlink(outfile)
+    lats = [(starts[i] - returned[i]) * 1000 for i in returned if i in starts]
+    return {
+        "measure": "latency",
+        "transport": "http",
+        "concurrency": 10,
+        "n": n,
+        "received": len(lats),
+        "interval_ms": args.interval * 1000,
+        "p50_ms": _r(pct(lats, 50)),
+        "p95_ms": _r(pct(lats, 95)),
+        "p99_ms": _r(pct(lats, 99)),
+        "max_ms": _r(max(lats) if lats else None),
+        "min_ms": _r(min(lats) if lats else None),
+        "mean_ms": _r(statistics.mean(lats) if lats else None),
+        "listen_notify": "yes: enqueue NOTIFYs leaseq_wakeup; the service LISTENs and wakes "
+        "long-polling lease requests (wait_seconds=10); fallback poll 1 s",
+        "worker_rc": rc,
+        **cpu,
+    }
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 2)
+
+
+# -- driver ----------------------------------------------------------------------------
+
+
+def _plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]]:
+    todo: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = []
+    if "enqueue" in args.only:
+        for transport in args.transports:
+            for batch in (1, 100, 1000):
+                todo.append(("enqueue", lambda t=transport, b=batch: m_enqueue(args, t, b)))
+    if "throughput" in args.only:
+        for w in args.workers:
+            for c in args.concurrency:
+                todo.append(("throughput", lambda w=w, c=c: m_throughput(args, w, c)))
+    if "inprocess" in args.only:
+        for c in args.inprocess_concurrency:
+            todo.append(("throughput", lambda c=c: m_inprocess(args, c)))
+    if "latency" in args.only:
+        todo.append(("latency", lambda: m_latency(args)))
+    return todo
+
+
+async def run(args: argparse.Namespace) -> None:
+    await find_postmaster()
+    base = {
+        "peer": "leaseq",
+        "versions": {p: version(p) for p in ("leaseq", "asyncpg", "fastapi", "uvicorn")},
+        "python": platform.python_version(),
+        "synchronous_commit": args.sync_commit,
+    }
+    for run_number in range(1, args.runs + 1):
+        for name, fn in _plan(args):
+            try:
+                record = await fn()
+            except Exception as error:
+                traceback.print_exc(file=sys.stderr)
+                record = {"measure": name, "error": repr(error)[:300]}
+            emit({**base, "run": args.run_index or run_number, **record})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--n", type=int, default=20000)
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--run-index", type=int, default=None)
+    ap.add_argument("--only", nargs="*", default=["enqueue", "throughput", "inprocess", "latency"])
+    ap.add_argument("--transports", nargs="*", default=["http", "store"])
+    ap.add_argument("--concurrency", type=int, nargs="*", default=[10, 50])
+    ap.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    ap.add_argument("--inprocess-concurrency", type=int, nargs="*", default=[10, 50, 100])
+    ap.add_argument("--latency-n", type=int, default=200)
+    ap.add_argument("--interval", type=float, default=0.020)
+    ap.add_argument("--settle", type=float, default=3.0)
+    ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--sync-commit", default="on", choices=["on", "off"])
+    asyncio.run(run(ap.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""JSON lines of leaseq_bench.py and the peer harnesses -> markdown tables and ratios.
+
+    python bench/ratios.py results/run.jsonl [more.jsonl ...]
+
+Cells are "median (min-max)" over rounds. Ratios are leaseq / peer per round (rounds are
+interleaved, so each pair ran close in time), reported as median (min-max); "best peer"
+is the peer with the best median among the Python libraries (pgqueuer, chancy, oban,
+procrastinate; the raw floor is a bound, not a peer).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from collections import defaultdict
+from typing import Any
+
+PEERS = ("pgqueuer", "chancy", "oban", "procrastinate")
+
+
+def load(paths: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            rows.extend(json.loads(line) for line in f if line.startswith("{"))
+    return [r for r in rows if "error" not in r]
+
+
+def key(r: dict[str, Any]) -> tuple[Any, ...]:
+    m = r["measure"]
+    if m == "enqueue":
+        return (m, r.get("transport", "library"), r.get("batch", 1))
+    if m == "throughput":
+        return (m, r.get("transport", "library"), r.get("workers", 1), r["concurrency"])
+    if m == "claim_ack":
+        return (m, r["batch"], r["consumers"])
+    return (m,)
+
+
+def cell(xs: list[float], digits: int = 0) -> str:
+    if not xs:
+        return "-"
+    fmt = f"{{:,.{digits}f}}"
+    med = fmt.format(statistics.median(xs))
+    return med if len(xs) == 1 else f"{med} ({fmt.format(min(xs))}-{fmt.format(max(xs))})"
+
+
+def main(paths: list[str]) -> None:
+    rows = load(paths)
+    by: dict[tuple[Any, ...], dict[str, dict[int, dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
+    for r in rows:
+        by[key(r)][r["peer"]][r.get("run", 0)] = r
+
+    def values(k: tuple[Any, ...], peer: str, field: str) -> list[float]:
+        return [r[field] for r in by[k][peer].values() if r.get(field) is not None]
+
+    print("## All measurements (median (min-max) over rounds)\n")
+    print(
+        "| measure | peer | jobs/s | p50 / p99 ms | py / pg CPU s per 1k | py / pg CPU % | "
+        "steal % |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for k in sorted(by, key=str):
+        for peer, runs in sorted(by[k].items()):
+            one = next(iter(runs.values()))
+            n = one.get("n") or 1
+            py1k = [1000 * r["py_cpu_s"] / (r.get("n") or n) for r in runs.values()]
+            pg1k = [
+                1000 * r["pg_cpu_s"] / (r.get("n") or n)
+                for r in runs.values()
+                if r.get("pg_cpu_s") is not None
+            ]
+            print(
+                f"| {' '.join(map(str, k))} | {peer} | {cell(values(k, peer, 'jobs_per_s'))} | "
+                f"{cell(values(k, peer, 'p50_ms'), 1)} / {cell(values(k, peer, 'p99_ms'), 1)} | "
+                f"{cell(py1k, 3)} / {cell(pg1k, 3)} | "
+                f"{cell(values(k, peer, 'py_cpu_pct'))} / {cell(values(k, peer, 'pg_cpu_pct'))} | "
+                f"{cell(values(k, peer, 'sys_steal_pct'), 1)} |"
+            )
+
+    print("\n## Targets: leaseq / peer (per-round ratios, median (min-max))\n")
+    print("| target | leaseq | peer | ratio | goal |")
+    print("|---|---|---|---|---|")
+
+    def best(k: tuple[Any, ...], field: str, lower: bool) -> str | None:
+        meds = {p: statistics.median(values(k, p, field)) for p in PEERS if values(k, p, field)}
+        if not meds:
+            return None
+        return (min if lower else max)(meds, key=meds.__getitem__)
+
+    def ratio(lk: tuple[Any, ...], pk: tuple[Any, ...], peer: str, field: str) -> list[float]:
+        ours, theirs = by[lk]["leaseq"], by[pk][peer]
+        out = []
+        for run, r in ours.items():
+            other = theirs.get(run) or next(iter(theirs.values()), None)
+            if other and r.get(field) and other.get(field):
+                out.append(r[field] / other[field])
+        return out
+
+    def line(
+        name: str,
+        lk: tuple[Any, ...],
+        pk: tuple[Any, ...],
+        peer: str | None,
+        field: str,
+        goal: str,
+        digits: int = 0,
+    ) -> None:
+        if peer is None or not by[lk].get("leaseq"):
+            print(f"| {name} | {cell(values(lk, 'leaseq', field), digits)} | - | - | {goal} |")
+            return
+        print(
+            f"| {name} | {cell(values(lk, 'leaseq', field), digits)} | {peer} "
+            f"{cell(values(pk, peer, field), digits)} | {cell(ratio(lk, pk, peer, field), 2)} "
+            f"| {goal} |"
+        )
+
+    for workers in (1, 2):
+        for c in (10, 50):
+            pk = ("throughput", "library", 1, c)
+            peer = best(pk, "jobs_per_s", lower=False)
+            line(
+                f"e2e HTTP, {workers} worker proc, c={c} (jobs/s)",
+                ("throughput", "http", workers, c),
+                pk,
+                peer,
+                "jobs_per_s",
+                "≥ 2",
+            )
+    for c in (10, 50, 100):
+        for consumers in (1, 4):
+            line(
+                f"in-process c={c} vs raw floor k=100 C={consumers} (jobs/s)",
+                ("throughput", "inprocess", 1, c),
+                ("claim_ack", 100, consumers),
+                "raw_floor" if by[("claim_ack", 100, consumers)].get("raw_floor") else None,
+                "jobs_per_s",
+                "≥ 0.5",
+            )
+    for batch in (1, 100, 1000):
+        pk = ("enqueue", "library", batch)
+        peer = best(pk, "jobs_per_s", lower=False)
+        for transport in ("http", "store"):
+            line(
+                f"enqueue {transport} batch {batch} (jobs/s)",
+                ("enqueue", transport, batch),
+                pk,
+                peer,
+                "jobs_per_s",
+                "≥ 1" if (batch, transport) == (1000, "http") else "",
+            )
+    for field in ("p50_ms", "p95_ms", "p99_ms"):
+        peer = best(("latency",), field, lower=True)
+        line(
+            f"latency {field} (lower is better)", ("latency",), ("latency",), peer, field, "≤ 1", 1
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# leaseq's benchmarks and the peer harnesses, interleaved round by round, against one
+# PostgreSQL; then the ratio table (leaseq / peer).
+#   usage: bench/run_all.sh OUT.jsonl [synchronous_commit on|off] [rounds] [extra args...]
+# Environment: PEERBENCH_PGHOST/PORT/USER/PGDATA (the server), PEERBENCH_DIR (peer venvs),
+# PEERS (default "raw_floor pgqueuer chancy oban procrastinate"), N (default 20000).
+set -u
+HERE="$(cd "$(dirname "$0")" && pwd)"
+OUT="${1:?outfile}"; SC="${2:-on}"; ROUNDS="${3:-3}"; shift 3 || shift $#
+PEERDIR="${PEERBENCH_PEERS:-/work/shared/bench/peers}"
+DIR="${PEERBENCH_DIR:-${TMPDIR:-/tmp}/peerbench}"
+VENV="${PEERBENCH_VENV:-$DIR/venv}"
+VENV312="${PEERBENCH_VENV312:-$DIR/venv312}"
+PEERS="${PEERS:-raw_floor pgqueuer chancy oban procrastinate}"
+N="${N:-20000}"
+PY="${LEASEQ_PYTHON:-$HERE/../.venv/bin/python}"
+LOG="${OUT%.jsonl}.stderr.log"
+for r in $(seq 1 "$ROUNDS"); do
+  echo "== round $r leaseq sync_commit=$SC $(date +%T)" >&2
+  "$PY" "$HERE/leaseq_bench.py" --runs 1 --run-index "$r" --sync-commit "$SC" --n "$N" "$@" \
+    2>>"$LOG" | grep '^{' >>"$OUT"
+  for p in $PEERS; do
+    py="$VENV/bin/python"; [ "$p" = oban ] && py="$VENV312/bin/python"
+    echo "== round $r peer $p sync_commit=$SC $(date +%T)" >&2
+    args=(--runs 1 --run-index "$r" --sync-commit "$SC" --n "$N")
+    [ -n "${PEER_ONLY:-}" ] && args+=(--only $PEER_ONLY)
+    [ "$p" = raw_floor ] && [ -n "${FLOOR_ONLY:-}" ] && args=(--runs 1 --run-index "$r" --sync-commit "$SC" --n "$N" --only $FLOOR_ONLY)
+    "$py" "$PEERDIR/bench_$p.py" "${args[@]}" 2>>"$LOG" | grep '^{' >>"$OUT"
+  done
+done
+"$PY" "$HERE/ratios.py" "$OUT"
