@@ -198,6 +198,28 @@ async def drain(store: TaskStore, queue: str, history: History, *, timeout: floa
     raise AssertionError(f"tasks still open after {timeout} s of draining")
 
 
+async def race_in_one_loop(
+    store: TaskStore, *, tasks: int, workers: int, seconds: float
+) -> History:
+    """Enqueue, let `workers` asyncio workers hammer the store, drain, record the ends."""
+    history = History()
+    task_ids = await enqueue_tasks(store, "race", tasks, history)
+    stop = asyncio.Event()
+    sweeper = asyncio.create_task(sweep(store, stop))
+    deadline = asyncio.get_running_loop().time() + seconds
+    await asyncio.gather(
+        *(
+            worker(store, "race", f"w{n}", history, random.Random(n), deadline=deadline)
+            for n in range(workers)
+        )
+    )
+    await drain(store, "race", history)
+    stop.set()
+    await sweeper
+    await record_final_states(store, task_ids, history)
+    return history
+
+
 async def record_final_states(store: TaskStore, task_ids: list[str], history: History) -> None:
     """Record where each task ended."""
     for task_id in task_ids:

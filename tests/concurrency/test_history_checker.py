@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -11,7 +9,7 @@ from attrs import evolve
 
 from leaseq.adapters.memory import InMemoryTaskStore
 from leaseq.domain import JSON, Task, TaskState
-from tests.concurrency.actors import drain, enqueue_tasks, record_final_states, sweep, worker
+from tests.concurrency.actors import race_in_one_loop
 from tests.concurrency.history import Event, History, check
 
 T0 = datetime.fromisoformat("2026-01-01T00:00:00+00:00")
@@ -115,21 +113,6 @@ class StaleTokenStore(InMemoryTaskStore):
 
 
 async def test_the_race_exposes_a_store_that_accepts_stale_tokens() -> None:
-    store = StaleTokenStore()
-    history = History()
-    task_ids = await enqueue_tasks(store, "race", 200, history)
-    stop = asyncio.Event()
-    sweeper = asyncio.create_task(sweep(store, stop))
-    deadline = asyncio.get_running_loop().time() + 4
-    await asyncio.gather(
-        *(
-            worker(store, "race", f"w{n}", history, random.Random(n), deadline=deadline)
-            for n in range(6)
-        )
-    )
-    await drain(store, "race", history)
-    stop.set()
-    await sweeper
-    await record_final_states(store, task_ids, history)
+    history = await race_in_one_loop(StaleTokenStore(), tasks=200, workers=6, seconds=4)
 
     assert {"stale-token", "expired-token"} & {v.rule for v in check(history)}
