@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from leaseq.adapters.http import representations as rep
 from leaseq.adapters.http.auth import require
 from leaseq.adapters.http.json_body import OrjsonRoute
+from leaseq.adapters.http.lean_route import lean
 from leaseq.adapters.http.openapi_doc import problem
 from leaseq.adapters.http.options import HttpOptions, duration, options, service, task_id
 from leaseq.adapters.http.problems import problem_body
@@ -44,7 +45,6 @@ Options = Annotated[HttpOptions, Depends(options)]
 FENCED = problem(404, 409)
 
 
-@router.post("/v1/leases", responses={200: {"model": LeasesOut}})
 async def lease(body: LeaseIn, svc: Service, opts: Options) -> OrjsonResponse:
     """Claim up to `max_tasks` ready tasks; waits up to `wait_seconds` when none is ready."""
     if not 0 <= body.wait_seconds <= opts.max_wait_seconds:
@@ -63,7 +63,6 @@ async def lease(body: LeaseIn, svc: Service, opts: Options) -> OrjsonResponse:
     return OrjsonResponse({"leases": [rep.lease_json(t) for t in granted]})
 
 
-@router.post("/v1/tasks/{id}/heartbeat", responses={200: {"model": HeartbeatOut}, **FENCED})
 async def heartbeat(id: str, body: HeartbeatIn, svc: Service) -> OrjsonResponse:
     """Extend a live lease to now + lease_seconds."""
     lease_for = duration("lease_seconds", body.lease_seconds)
@@ -100,7 +99,6 @@ async def release(id: str, body: ReleaseIn, svc: Service) -> OrjsonResponse:
     return OrjsonResponse(rep.task_json(task))
 
 
-@router.post("/v1/results", responses={200: {"model": ResultsOut}})
 async def results(body: ResultsIn, svc: Service, opts: Options) -> OrjsonResponse:
     """Report many outcomes at once; each answer is the task, or the problem that one
     call alone would have answered."""
@@ -123,6 +121,48 @@ async def results(body: ResultsIn, svc: Service, opts: Options) -> OrjsonRespons
         else:
             answers[index] = {"task_id": item.task_id, "ok": True, "task": rep.task_json(answer)}
     return OrjsonResponse({"results": answers})
+
+
+async def _lean_lease(
+    body: LeaseIn, svc: TaskService, opts: HttpOptions, params: dict[str, Any]
+) -> OrjsonResponse:
+    return await lease(body, svc, opts)
+
+
+async def _lean_heartbeat(
+    body: HeartbeatIn, svc: TaskService, opts: HttpOptions, params: dict[str, Any]
+) -> OrjsonResponse:
+    return await heartbeat(params["id"], body, svc)
+
+
+async def _lean_results(
+    body: ResultsIn, svc: TaskService, opts: HttpOptions, params: dict[str, Any]
+) -> OrjsonResponse:
+    return await results(body, svc, opts)
+
+
+# The worker's hot routes: declared as usual (OpenAPI), served by lean handlers.
+router.add_api_route(
+    "/v1/leases",
+    lease,
+    methods=["POST"],
+    responses={200: {"model": LeasesOut}},
+    route_class_override=lean(LeaseIn, Scope.WORK, _lean_lease),
+)
+router.add_api_route(
+    "/v1/tasks/{id}/heartbeat",
+    heartbeat,
+    methods=["POST"],
+    responses={200: {"model": HeartbeatOut}, **FENCED},
+    route_class_override=lean(HeartbeatIn, Scope.WORK, _lean_heartbeat),
+)
+router.add_api_route(
+    "/v1/results",
+    results,
+    methods=["POST"],
+    responses={200: {"model": ResultsOut}},
+    route_class_override=lean(ResultsIn, Scope.WORK, _lean_results),
+)
 
 
 def _outcome(item: ResultIn) -> Outcome:

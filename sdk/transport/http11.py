@@ -54,13 +54,19 @@ class _Reader:
         self.headers: dict[str, str] = {}
         self.body: list[bytes] = []
         self.done = False
-        self.keep_alive = True
+        self.keep_alive = False
+        self.parser: httptools.HttpResponseParser | None = None
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
+
+    def on_headers_complete(self) -> None:
+        # Asked here: once the message is complete the parser has reset and says False.
+        assert self.parser is not None
+        self.keep_alive = self.parser.should_keep_alive()
 
     def on_message_complete(self) -> None:
         self.done = True
@@ -149,6 +155,7 @@ class Http11Client:
         """The answer; None when a reused connection turned out closed before answering."""
         collected = _Reader()
         parser = httptools.HttpResponseParser(collected)
+        collected.parser = parser
         received = False
         try:
             try:
@@ -174,7 +181,7 @@ class Http11Client:
             conn.close()  # cancelled or timed out mid-answer: the stream is unusable
             raise
         status = parser.get_status_code()
-        if parser.should_keep_alive() and not self._closed and len(self._idle) < self._max_idle:
+        if collected.keep_alive and not self._closed and len(self._idle) < self._max_idle:
             self._idle.append(conn)
         else:
             conn.close()

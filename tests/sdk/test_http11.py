@@ -59,6 +59,52 @@ async def test_a_keep_alive_connection_the_server_closed_is_replaced_transparent
     await client.aclose()
 
 
+async def test_sequential_requests_reuse_one_keep_alive_connection(serve):
+    connections = 0
+
+    async def answer_forever(reader, writer):
+        nonlocal connections
+        connections += 1
+        while True:
+            try:
+                await _read_request(reader)
+            except asyncio.IncompleteReadError:
+                break
+            writer.write(OK)
+            await writer.drain()
+        writer.close()
+
+    client = Http11Client(await serve(answer_forever), {})
+    for _ in range(5):
+        answer = await client.request(
+            "POST", "/x", content=b"{}", headers=None, params=None, timeout=5
+        )
+        assert answer.status_code == 200 and answer.content == b"{}"
+    assert connections == 1
+    await client.aclose()
+
+
+async def test_an_answer_with_connection_close_is_not_reused(serve):
+    connections = 0
+
+    async def answer_and_close(reader, writer):
+        nonlocal connections
+        connections += 1
+        await _read_request(reader)
+        writer.write(OK.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1))
+        await writer.drain()
+        writer.close()
+
+    client = Http11Client(await serve(answer_and_close), {})
+    for _ in range(2):
+        answer = await client.request(
+            "GET", "/x", content=None, headers=None, params=None, timeout=5
+        )
+        assert answer.status_code == 200
+    assert connections == 2
+    await client.aclose()
+
+
 async def test_an_413_answered_before_the_body_is_read_reaches_the_caller(serve):
     async def refuse_large(reader, writer):
         head = await reader.readuntil(b"\r\n\r\n")

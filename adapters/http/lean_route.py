@@ -1,0 +1,86 @@
+"""Worker hot-path routes without FastAPI's per-request machinery.
+
+A `LeanRoute` is declared like any route (so the OpenAPI document is unchanged), but a
+well-formed request skips dependency solving and FastAPI's body handling: the body is
+parsed with orjson, the scope is checked, the pydantic model validates the dict, and the
+endpoint is called with the service and options read from `app.state`. Anything else (not
+JSON, a wrong content type, a body the model refuses) goes to the ordinary FastAPI handler,
+so every error answer is exactly FastAPI's, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from pydantic import ValidationError as ModelInvalid
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Message, Receive
+
+from leaseq.adapters.http.auth import require
+from leaseq.adapters.http.json_body import OrjsonRequest, loads
+from leaseq.adapters.http.options import HttpOptions
+from leaseq.app.access import Scope
+from leaseq.app.services import TaskService
+
+# (body model, service, options, path parameters) -> response
+LeanEndpoint = Callable[[Any, TaskService, HttpOptions, dict[str, Any]], Awaitable[Response]]
+
+_JSON = "application/json"
+
+
+def lean(model: type[BaseModel], scope: Scope, endpoint: LeanEndpoint) -> type[APIRoute]:
+    """A route class whose well-formed requests run `endpoint` directly."""
+    check = require(scope)
+
+    class LeanRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            full = super().get_route_handler()
+
+            async def handler(request: Request) -> Response:
+                raw = await request.body()
+                body = _model(model, request, raw)
+                if body is None:
+                    return await full(OrjsonRequest(request.scope, _replay(raw, request.receive)))
+                await check(request)
+                state = request.app.state
+                return await endpoint(
+                    body, state.runtime.service, state.options, request.path_params
+                )
+
+            return handler
+
+    return LeanRoute
+
+
+def _model(model: type[BaseModel], request: Request, raw: bytes) -> BaseModel | None:
+    """The validated body, or None when FastAPI's own handler must answer."""
+    content_type = request.headers.get("content-type")
+    if content_type is None or content_type.split(";", 1)[0].strip().lower() != _JSON:
+        return None
+    try:
+        data = loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    try:
+        return model.model_validate(data)
+    except ModelInvalid:
+        return None
+
+
+def _replay(raw: bytes, then: Receive) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return await then()
+        sent = True
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    return receive
