@@ -7,7 +7,7 @@
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
 OUT="${1:?outfile}"; SC="${2:-on}"; ROUNDS="${3:-3}"; shift 3 || shift $#
-PEERDIR="${PEERBENCH_PEERS:-/work/shared/bench/peers}"
+PEERDIR="${PEERBENCH_PEERS:-$HERE/../../shared/bench/peers}"  # shared/ lies beside the checkout
 DIR="${PEERBENCH_DIR:-${TMPDIR:-/tmp}/peerbench}"
 VENV="${PEERBENCH_VENV:-$DIR/venv}"
 VENV312="${PEERBENCH_VENV312:-$DIR/venv312}"
