@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import pydantic
 import typer
 
 from leaseq.adapters.telemetry.logs import configure_logging
@@ -58,7 +59,7 @@ def serve(
     ] = True,
 ) -> None:
     """Serve the HTTP API. Without --database-url: an embedded PostgreSQL in --data-dir."""
-    settings = Settings(
+    settings = _settings(
         database_url=database_url, memory=memory, host=host, port=port, data_dir=data_dir
     )
     configure_logging(settings.log_format)
@@ -84,6 +85,17 @@ def serve(
     finally:
         if server is not None:
             server.cleanup()
+
+
+def _settings(**given: Any) -> Settings:
+    """Settings from the options and `LEASEQ_*`; a bad value is a message, not a traceback."""
+    try:
+        return Settings(**given)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"LEASEQ_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        fail(f"bad setting: {problems}", code=2)
 
 
 def _exit_quietly(signum: int, frame: object) -> None:

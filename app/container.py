@@ -193,7 +193,10 @@ class Container(containers.DeclarativeContainer):
     tracer = providers.Callable(_tracer, tracer_provider)
     registry = providers.Singleton(CollectorRegistry)
     metric_events = providers.Singleton(PrometheusTaskEvents, registry)
-    log_events = providers.Singleton(lambda s: LoggingTaskEvents(payloads=s.log_payloads), settings)
+    log_events = providers.Singleton(
+        lambda s: LoggingTaskEvents(payloads=s.log_payloads, transitions=s.log_transitions),
+        settings,
+    )
     events = providers.Singleton(TaskEventsFanOut, providers.List(metric_events, log_events))
 
     store_opener = providers.Selector(

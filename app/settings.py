@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
 
     log_format: str = "console"  # or "json": one object a line
     log_payloads: bool = False  # task payloads in transition logs (may be personal data)
+    # which transitions get a log line: "notable" (not enqueued/leased/completed/released),
+    # "all", or "none" (ADR 0012); the history keeps every one either way
+    log_transitions: Literal["notable", "all", "none"] = "notable"
     # OTLP/HTTP collector base URL (the `otlp` extra); OTEL_EXPORTER_OTLP_ENDPOINT works too
     otlp_endpoint: str | None = None
 

@@ -20,8 +20,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from leaseq.adapters.telemetry.logs import JsonFormatter, LoggingTaskEvents
 from leaseq.app.container import Container
+from leaseq.domain import Transition
+from leaseq.domain import transitions as tr
 from tests.contract.http_fixtures import running_app, settings_for
-from tests.support import FakeClock
+from tests.support import T0, FakeClock, SequentialIds, spec
 
 
 class Observed:
@@ -49,7 +51,9 @@ class Observed:
 async def observed() -> AsyncIterator[Observed]:
     container = Container()
     container.settings.override(
-        providers.Object(settings_for("memory", None, stats_interval_seconds=0.05))
+        providers.Object(
+            settings_for("memory", None, stats_interval_seconds=0.05, log_transitions="all")
+        )
     )
     clock = FakeClock()
     container.clock.override(providers.Object(clock))
@@ -181,13 +185,11 @@ def test_json_log_lines_carry_the_task_fields_and_payloads_only_when_asked() -> 
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    from leaseq.domain import Transition
-    from leaseq.domain import transitions as tr
-    from tests.support import T0, SequentialIds, spec
-
     task = tr.new_task(spec(payload={"to": "a@b.c"}), task_id=SequentialIds().new_id(), now=T0)
-    LoggingTaskEvents(logger).transitioned(task, Transition.ENQUEUED)
-    LoggingTaskEvents(logger, payloads=True).transitioned(task, Transition.ENQUEUED)
+    LoggingTaskEvents(logger, transitions="all").transitioned(task, Transition.ENQUEUED)
+    LoggingTaskEvents(logger, payloads=True, transitions="all").transitioned(
+        task, Transition.ENQUEUED
+    )
     quiet, loud = (json.loads(line) for line in lines)
     assert quiet["message"] == "task enqueued" and quiet["level"] == "info"
     assert (quiet["task_id"], quiet["queue"], quiet["type"]) == (
@@ -197,3 +199,34 @@ def test_json_log_lines_carry_the_task_fields_and_payloads_only_when_asked() -> 
     )
     assert (quiet["attempt"], quiet["epoch"], quiet["transition"]) == (0, 0, "enqueued")
     assert "payload" not in quiet and loud["payload"] == {"to": "a@b.c"}
+
+
+@pytest.mark.parametrize(
+    ("setting", "logged"),
+    [
+        ("notable", ["retried", "failed", "expired", "cancelled", "requeued", "dead_lettered"]),
+        ("all", [t.value for t in Transition]),
+        ("none", []),
+    ],
+)
+def test_which_transitions_are_logged_is_a_setting(setting: str, logged: list[str]) -> None:
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger(f"test.leaseq.transitions.{setting}")
+    logger.addHandler(Collect())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    task = tr.new_task(spec(), task_id=SequentialIds().new_id(), now=T0)
+    events = LoggingTaskEvents(logger, transitions=setting)
+    for transition in Transition:
+        events.transitioned(task, transition)
+    assert [r.transition for r in records] == logged  # type: ignore[attr-defined]
+
+
+def test_an_unknown_transition_logging_setting_is_refused() -> None:
+    with pytest.raises(ValueError, match="notable, all, none"):
+        LoggingTaskEvents(transitions="some")
