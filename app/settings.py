@@ -43,9 +43,9 @@ class Settings(BaseSettings):
 
     log_format: str = "console"  # or "json": one object a line
     log_payloads: bool = False  # task payloads in transition logs (may be personal data)
-    # which transitions get a log line: "notable" (not enqueued/leased/completed/released),
-    # "all", or "none" (ADR 0012); the history keeps every one either way
-    log_transitions: Literal["notable", "all", "none"] = "notable"
+    # which transitions get a log line: "all" (guarantee 5), "notable" (not the routine
+    # enqueued/leased/completed/released), or "none" (ADR 0012)
+    log_transitions: Literal["all", "notable", "none"] = "all"
     # OTLP/HTTP collector base URL (the `otlp` extra); OTEL_EXPORTER_OTLP_ENDPOINT works too
     otlp_endpoint: str | None = None
 

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client.parser import text_string_to_metric_families
 
-from leaseq.adapters.telemetry.logs import JsonFormatter, LoggingTaskEvents
+from leaseq.adapters.telemetry.logs import ConsoleFormatter, JsonFormatter, LoggingTaskEvents
 from leaseq.app.container import Container
 from leaseq.domain import Transition
 from leaseq.domain import transitions as tr
@@ -51,9 +51,7 @@ class Observed:
 async def observed() -> AsyncIterator[Observed]:
     container = Container()
     container.settings.override(
-        providers.Object(
-            settings_for("memory", None, stats_interval_seconds=0.05, log_transitions="all")
-        )
+        providers.Object(settings_for("memory", None, stats_interval_seconds=0.05))
     )
     clock = FakeClock()
     container.clock.override(providers.Object(clock))
@@ -144,7 +142,7 @@ async def test_a_task_life_with_a_retry_and_an_expiry_is_counted_traced_and_logg
     http = next(s for s in spans if s.name == "POST /v1/tasks/{id}/retry")
     assert http.attributes and http.attributes["http.response.status_code"] == 200
 
-    # logs: one record per transition, with the task's fields and no payload
+    # logs (default settings): one record per transition, the task's fields, no payload
     records = [r for r in caplog.records if r.name == "leaseq.tasks" and hasattr(r, "transition")]
     life = [(r.transition, r.attempt, r.epoch, r.worker) for r in records]  # type: ignore[attr-defined]
     assert life == [
@@ -186,10 +184,8 @@ def test_json_log_lines_carry_the_task_fields_and_payloads_only_when_asked() -> 
     logger.setLevel(logging.INFO)
     logger.propagate = False
     task = tr.new_task(spec(payload={"to": "a@b.c"}), task_id=SequentialIds().new_id(), now=T0)
-    LoggingTaskEvents(logger, transitions="all").transitioned(task, Transition.ENQUEUED)
-    LoggingTaskEvents(logger, payloads=True, transitions="all").transitioned(
-        task, Transition.ENQUEUED
-    )
+    LoggingTaskEvents(logger).transitioned(task, Transition.ENQUEUED)
+    LoggingTaskEvents(logger, payloads=True).transitioned(task, Transition.ENQUEUED)
     quiet, loud = (json.loads(line) for line in lines)
     assert quiet["message"] == "task enqueued" and quiet["level"] == "info"
     assert (quiet["task_id"], quiet["queue"], quiet["type"]) == (
@@ -228,5 +224,13 @@ def test_which_transitions_are_logged_is_a_setting(setting: str, logged: list[st
 
 
 def test_an_unknown_transition_logging_setting_is_refused() -> None:
-    with pytest.raises(ValueError, match="notable, all, none"):
+    with pytest.raises(ValueError, match="all, notable, none"):
         LoggingTaskEvents(transitions="some")
+
+
+def test_console_timestamps_match_the_standard_format_across_seconds() -> None:
+    console, standard = ConsoleFormatter(), logging.Formatter("%(asctime)s")
+    for created in (1_700_000_000.001, 1_700_000_000.999, 1_700_000_001.5, 1_700_000_000.25):
+        record = logging.makeLogRecord({"msg": "m"})
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert console.formatTime(record) == standard.formatTime(record)

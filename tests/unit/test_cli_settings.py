@@ -22,5 +22,5 @@ def test_a_bad_setting_is_named_in_one_line_without_a_traceback() -> None:
     assert "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("leaseq: bad setting:")
-    assert "LEASEQ_LOG_TRANSITIONS: Input should be 'notable', 'all' or 'none'" in line
+    assert "LEASEQ_LOG_TRANSITIONS: Input should be 'all', 'notable' or 'none'" in line
     assert "LEASEQ_MAX_BATCH:" in line
