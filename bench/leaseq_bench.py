@@ -56,7 +56,7 @@ from leaseq.sdk import Client, TaskContext, Worker
 from leaseq.sdk.transport.inprocess import InProcessTransport
 from leaseq.sdk.types import TaskRequest
 
-DB = "leaseq_bench"
+DB = os.environ.get("LEASEQ_BENCH_DB", "leaseq_bench")  # own name: runs side by side
 QUEUE = "bench"
 DONE_SQL = "SELECT count(*) FROM leaseq_tasks WHERE state = 'succeeded'"
 
@@ -359,6 +359,7 @@ async def run(args: argparse.Namespace) -> None:
         "versions": {p: version(p) for p in ("leaseq", "asyncpg", "fastapi", "uvicorn")},
         "python": platform.python_version(),
         "synchronous_commit": args.sync_commit,
+        "log_transitions": os.environ["LEASEQ_LOG_TRANSITIONS"],
     }
     for run_number in range(1, args.runs + 1):
         for name, fn in _plan(args):
@@ -385,7 +386,12 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=3.0)
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--sync-commit", default="on", choices=["on", "off"])
-    asyncio.run(run(ap.parse_args()))
+    # The service child inherits it. `notable`: no log line for the routine transitions
+    # of each task (as no peer logs per job); `all` is leaseq's default (ADR 0012).
+    ap.add_argument("--log-transitions", default="notable", choices=["all", "notable", "none"])
+    args = ap.parse_args()
+    os.environ["LEASEQ_LOG_TRANSITIONS"] = args.log_transitions
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":
