@@ -11,10 +11,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from leaseq.adapters.http import routes_health, routes_leases, routes_queues, routes_tasks
 from leaseq.adapters.http.auth import CHALLENGE
 from leaseq.adapters.http.console import mount_console
+from leaseq.adapters.http.fast_path import FastPath
 from leaseq.adapters.http.limits import BodyLimitMiddleware
 from leaseq.adapters.http.metrics import MetricsMiddleware, ServiceMetrics
 from leaseq.adapters.http.openapi_doc import install_openapi
@@ -48,7 +50,7 @@ def create_app(runtime: Runtime, options: HttpOptions) -> FastAPI:
         finally:
             await runtime.stop()
 
-    app = FastAPI(
+    app = ServiceApp(
         title="leaseq",
         version=_version(),
         description="A task queue with fenced leases. Errors are application/problem+json.",
@@ -69,7 +71,33 @@ def create_app(runtime: Runtime, options: HttpOptions) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if options.tracer is not None:
         app.add_middleware(TracingMiddleware, tracer=options.tracer)
+    else:  # with tracing on, every request goes through the span middleware
+        app.fast_path = FastPath(
+            routes_leases.HOT_ROUTES,
+            max_body_bytes=options.max_body_bytes,
+            metrics=metrics,
+            error_handler=app.exception_handler_for,
+        )
     return app
+
+
+class ServiceApp(FastAPI):
+    """The FastAPI app, with the worker's hot routes answered in front of the stack."""
+
+    fast_path: FastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast_path is not None and scope["type"] == "http":
+            await self.fast_path.serve(self, scope, receive, send, super().__call__)
+            return
+        await super().__call__(scope, receive, send)
+
+    def exception_handler_for(self, error: Exception) -> Any:
+        """The handler this app's exception middleware would pick for `error`."""
+        for kind in type(error).__mro__:
+            if kind in self.exception_handlers:
+                return self.exception_handlers[kind]
+        return _unexpected
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import attrs
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic import ValidationError as ModelInvalid
@@ -32,9 +33,21 @@ LeanEndpoint = Callable[[Any, TaskService, HttpOptions, dict[str, Any]], Awaitab
 _JSON = "application/json"
 
 
-def lean(model: type[BaseModel], scope: Scope, endpoint: LeanEndpoint) -> type[APIRoute]:
-    """A route class whose well-formed requests run `endpoint` directly."""
-    check = require(scope)
+@attrs.frozen
+class LeanSpec:
+    """A hot route's body model, its scope check and the endpoint that answers it."""
+
+    model: type[BaseModel]
+    check: Callable[[Request], Awaitable[None]]
+    endpoint: LeanEndpoint
+
+
+def lean_spec(model: type[BaseModel], scope: Scope, endpoint: LeanEndpoint) -> LeanSpec:
+    return LeanSpec(model, require(scope), endpoint)
+
+
+def lean(spec: LeanSpec) -> type[APIRoute]:
+    """A route class whose well-formed requests run `spec.endpoint` directly."""
 
     class LeanRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -42,12 +55,12 @@ def lean(model: type[BaseModel], scope: Scope, endpoint: LeanEndpoint) -> type[A
 
             async def handler(request: Request) -> Response:
                 raw = await request.body()
-                body = _model(model, request, raw)
+                body = validated(spec.model, request.headers.get("content-type"), raw)
                 if body is None:
                     return await full(OrjsonRequest(request.scope, _replay(raw, request.receive)))
-                await check(request)
+                await spec.check(request)
                 state = request.app.state
-                return await endpoint(
+                return await spec.endpoint(
                     body, state.runtime.service, state.options, request.path_params
                 )
 
@@ -56,9 +69,8 @@ def lean(model: type[BaseModel], scope: Scope, endpoint: LeanEndpoint) -> type[A
     return LeanRoute
 
 
-def _model(model: type[BaseModel], request: Request, raw: bytes) -> BaseModel | None:
+def validated(model: type[BaseModel], content_type: str | None, raw: bytes) -> BaseModel | None:
     """The validated body, or None when FastAPI's own handler must answer."""
-    content_type = request.headers.get("content-type")
     if content_type is None or content_type.split(";", 1)[0].strip().lower() != _JSON:
         return None
     try:

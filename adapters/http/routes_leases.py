@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends
 
 from leaseq.adapters.http import representations as rep
 from leaseq.adapters.http.auth import require
+from leaseq.adapters.http.fast_path import FastRoutes
 from leaseq.adapters.http.json_body import OrjsonRoute
-from leaseq.adapters.http.lean_route import lean
+from leaseq.adapters.http.lean_route import lean, lean_spec
 from leaseq.adapters.http.openapi_doc import problem
 from leaseq.adapters.http.options import HttpOptions, duration, options, service, task_id
 from leaseq.adapters.http.problems import problem_body
@@ -141,27 +142,35 @@ async def _lean_results(
     return await results(body, svc, opts)
 
 
+LEASE = lean_spec(LeaseIn, Scope.WORK, _lean_lease)
+HEARTBEAT = lean_spec(HeartbeatIn, Scope.WORK, _lean_heartbeat)
+RESULTS = lean_spec(ResultsIn, Scope.WORK, _lean_results)
+# What the app's fast path serves in front of the framework (adapters/http/fast_path.py).
+HOT_ROUTES = FastRoutes(
+    exact={"/v1/leases": LEASE, "/v1/results": RESULTS}, task_actions={"heartbeat": HEARTBEAT}
+)
+
 # The worker's hot routes: declared as usual (OpenAPI), served by lean handlers.
 router.add_api_route(
     "/v1/leases",
     lease,
     methods=["POST"],
     responses={200: {"model": LeasesOut}},
-    route_class_override=lean(LeaseIn, Scope.WORK, _lean_lease),
+    route_class_override=lean(LEASE),
 )
 router.add_api_route(
     "/v1/tasks/{id}/heartbeat",
     heartbeat,
     methods=["POST"],
     responses={200: {"model": HeartbeatOut}, **FENCED},
-    route_class_override=lean(HeartbeatIn, Scope.WORK, _lean_heartbeat),
+    route_class_override=lean(HEARTBEAT),
 )
 router.add_api_route(
     "/v1/results",
     results,
     methods=["POST"],
     responses={200: {"model": ResultsOut}},
-    route_class_override=lean(ResultsIn, Scope.WORK, _lean_results),
+    route_class_override=lean(RESULTS),
 )
 
 

@@ -1,0 +1,207 @@
+"""The fast path in front of the framework (adapters/http/fast_path.py) answers the
+worker's hot routes exactly as the full stack does: the same status, headers and bytes
+for every kind of request, metrics included; what it does not serve falls through."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from dependency_injector import providers
+from prometheus_client.parser import text_string_to_metric_families
+
+from leaseq.adapters.http.app import ServiceApp
+from leaseq.adapters.memory import InMemoryTaskStore
+from leaseq.app.container import build_container
+from leaseq.ports import LeaseRequest
+from tests.contract.http_fixtures import running_app, settings_for
+from tests.contract.test_http_api import MISSING_ID, PRODUCE, WORK
+
+LIMIT = 4096
+LEASE = {"queue": "q", "worker_id": "w", "wait_seconds": 0}
+RESULT = {"task_id": MISSING_ID, "token": "t", "outcome": "complete"}
+JSON_TYPE, TEXT_TYPE = {"Content-Type": "application/json"}, {"Content-Type": "text/plain"}
+UNKNOWN = {"Authorization": "Bearer x"}
+
+# (name, path, request options, served by the fast path itself)
+CASES: list[tuple[str, str, dict[str, Any], bool]] = [
+    ("empty lease", "/v1/leases", {"json": LEASE, "headers": WORK}, True),
+    ("admin token", "/v1/leases", {"json": LEASE}, True),
+    ("wait too long", "/v1/leases", {"json": {**LEASE, "wait_seconds": 99}}, True),
+    ("bad queue name", "/v1/leases", {"json": {**LEASE, "queue": "bad name!"}}, True),
+    ("no token", "/v1/leases", {"json": LEASE, "headers": {"Authorization": ""}}, True),
+    ("wrong scope", "/v1/leases", {"json": LEASE, "headers": PRODUCE}, True),
+    (
+        "unknown token",
+        "/v1/leases",
+        {"json": LEASE, "headers": UNKNOWN},
+        True,
+    ),
+    ("no tasks asked for", "/v1/leases", {"json": {**LEASE, "max_tasks": 0}}, True),
+    ("schema refuses", "/v1/leases", {"json": {"worker_id": "w"}}, False),
+    (
+        "not json",
+        "/v1/leases",
+        {"content": b"{", "headers": JSON_TYPE},
+        False,
+    ),
+    ("a list", "/v1/leases", {"json": [LEASE]}, False),
+    (
+        "text/plain",
+        "/v1/leases",
+        {"content": b"queue=q", "headers": TEXT_TYPE},
+        False,
+    ),
+    ("too large", "/v1/leases", {"json": {**LEASE, "worker_id": "w" * LIMIT}}, False),
+    ("stale result", "/v1/results", {"json": {"results": [RESULT]}}, True),
+    (
+        "retry without error",
+        "/v1/results",
+        {"json": {"results": [{**RESULT, "outcome": "retry"}]}},
+        False,
+    ),
+    ("unknown task", f"/v1/tasks/{MISSING_ID}/heartbeat", {"json": {"token": "t"}}, True),
+    ("not a uuid", "/v1/tasks/nope/heartbeat", {"json": {"token": "t"}}, True),
+    ("not hot", f"/v1/tasks/{MISSING_ID}/complete", {"json": {"token": "t"}}, False),
+    ("no such action", f"/v1/tasks/{MISSING_ID}/jump", {"json": {"token": "t"}}, False),
+    ("GET on a hot path", "/v1/leases", {"method": "GET"}, False),
+]
+
+
+class BrokenStore(InMemoryTaskStore):
+    """A store whose lease fails with a bug, not a domain error."""
+
+    async def lease(self, request: LeaseRequest, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the store")
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[tuple[ServiceApp, httpx.AsyncClient, httpx.AsyncClient]]:
+    """The same service twice: with its fast path, and with the full stack only."""
+    settings = settings_for("memory", None, max_body_bytes=LIMIT)
+    async with (
+        running_app(build_container(settings)) as (fast_app, fast),
+        running_app(build_container(settings)) as (full_app, full),
+    ):
+        assert isinstance(fast_app, ServiceApp) and isinstance(full_app, ServiceApp)
+        assert fast_app.fast_path is not None
+        full_app.fast_path = None
+        yield fast_app, fast, full
+
+
+def answer(response: httpx.Response) -> tuple[int, str | None, str | None, str | None, bytes]:
+    h = response.headers
+    return (
+        response.status_code,
+        h.get("content-type"),
+        h.get("www-authenticate"),
+        h.get("allow"),
+        response.content,
+    )
+
+
+@pytest.mark.parametrize(("name", "path", "options", "served"), CASES, ids=[c[0] for c in CASES])
+async def test_the_fast_path_answers_byte_for_byte_as_the_full_stack(
+    pair: tuple[ServiceApp, httpx.AsyncClient, httpx.AsyncClient],
+    name: str,
+    path: str,
+    options: dict[str, Any],
+    served: bool,
+) -> None:
+    app, fast, full = pair
+    assert app.fast_path is not None
+    options = dict(options)
+    method = options.pop("method", "POST")
+    before = app.fast_path.served
+    answers = [answer(await client.request(method, path, **options)) for client in (fast, full)]
+    assert answers[0] == answers[1]
+    assert app.fast_path.served - before == (1 if served else 0)
+
+
+async def test_a_body_sent_in_chunks_is_read_whole(
+    pair: tuple[ServiceApp, httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    app, fast, _ = pair
+    assert app.fast_path is not None
+    created = await fast.post("/v1/tasks", json={"tasks": [{"queue": "q", "type": "t"}]})
+    assert created.status_code == 201
+    body = b'{"queue": "q", "worker_id": "w", "wait_seconds": 0}'
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 7):
+            yield body[start : start + 7]
+
+    response = await fast.post(
+        "/v1/leases", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 200 and len(response.json()["leases"]) == 1
+    assert app.fast_path.served == 1
+
+
+async def test_a_body_over_the_limit_sent_in_chunks_is_refused_with_413(
+    pair: tuple[ServiceApp, httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    _, fast, _ = pair
+    body = b'{"queue": "q", "worker_id": "' + b"w" * LIMIT + b'"}'
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 1000):
+            yield body[start : start + 1000]
+
+    response = await fast.post(
+        "/v1/leases", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["type"] == "payload_too_large"
+
+
+async def test_fast_answers_are_counted_by_route_template(
+    pair: tuple[ServiceApp, httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    _, fast, _ = pair
+    for _ in range(3):
+        assert (await fast.post("/v1/leases", json=LEASE)).status_code == 200
+    heartbeat = await fast.post(f"/v1/tasks/{MISSING_ID}/heartbeat", json={"token": "t"})
+    assert heartbeat.status_code == 404
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families((await fast.get("/metrics")).text)
+        for s in family.samples
+    }
+    leases = (("method", "POST"), ("route", "/v1/leases"), ("status", "200"))
+    assert samples[("leaseq_http_requests_total", leases)] == 3
+    beats = (("method", "POST"), ("route", "/v1/tasks/{id}/heartbeat"), ("status", "404"))
+    assert samples[("leaseq_http_requests_total", beats)] == 1
+    latency = (("method", "POST"), ("route", "/v1/leases"))
+    assert samples[("leaseq_http_request_duration_seconds_count", latency)] == 3
+
+
+async def test_an_unexpected_error_is_a_500_problem_on_both_paths() -> None:
+    answers = []
+    for fast_path in (True, False):
+        container = build_container(settings_for("memory", None))
+        container.memory_store.override(
+            providers.Singleton(
+                BrokenStore,
+                clock=container.clock,
+                ids=container.ids,
+                tokens=container.tokens,
+                notifier=container.memory_notifier,
+                limits=container.limits,
+            )
+        )
+        app = container.http_app()
+        assert isinstance(app, ServiceApp)
+        if not fast_path:
+            app.fast_path = None
+        # The full stack re-raises to the server after its 500 (uvicorn logs it again).
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://leaseq.test") as client,
+        ):
+            answers.append(answer(await client.post("/v1/leases", json=LEASE, headers=WORK)))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 500 and answers[0][1] == "application/problem+json"
