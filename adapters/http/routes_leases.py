@@ -119,8 +119,15 @@ async def results(body: ResultsIn, svc: Service, opts: Options) -> OrjsonRespons
         item = body.results[index]
         if isinstance(answer, DomainError):
             answers[index] = _refused(item.task_id, answer)
+        elif body.include_tasks:
+            answers[index] = {
+                "task_id": item.task_id,
+                "ok": True,
+                "state": answer.state.value,
+                "task": rep.task_json(answer),
+            }
         else:
-            answers[index] = {"task_id": item.task_id, "ok": True, "task": rep.task_json(answer)}
+            answers[index] = {"task_id": item.task_id, "ok": True, "state": answer.state.value}
     return OrjsonResponse({"results": answers})
 
 

@@ -99,6 +99,9 @@ class ResultIn(_In):
 
 class ResultsIn(_In):
     results: list[ResultIn]
+    # false: each accepted answer carries the task's new state but not the whole task
+    # (a worker needs no more, and the task objects are most of the answer's cost)
+    include_tasks: bool = True
 
 
 # -- responses (documentation) -----------------------------------------------------------
@@ -191,6 +194,7 @@ class ProblemOut(BaseModel):
 class ResultOut(BaseModel):
     task_id: str
     ok: bool
+    state: Literal["pending", "leased", "succeeded", "dead", "cancelled"] | None = None
     task: TaskOut | None = None
     problem: ProblemOut | None = None
 

@@ -364,8 +364,32 @@ async def test_results_batch_answers_each_outcome_or_its_problem(client):
     answers = response.json()["results"]
     assert [a["ok"] for a in answers] == [True, True, False, False]
     assert answers[0]["task"]["state"] == "succeeded" and answers[1]["task"]["state"] == "pending"
+    assert [a.get("state") for a in answers] == ["succeeded", "pending", None, None]
     assert answers[2]["problem"]["type"] == "lease_lost"
     assert answers[3]["problem"]["type"] == "task_not_found"
+
+
+async def test_results_without_tasks_answer_the_new_state_only(client):
+    ids = [await enqueue(client) for _ in range(2)]
+    leases = (
+        await client.post("/v1/leases", json={"queue": "q", "worker_id": "w", "max_tasks": 2})
+    ).json()["leases"]
+    token = {lease["task_id"]: lease["token"] for lease in leases}
+    response = await client.post(
+        "/v1/results",
+        json={
+            "include_tasks": False,
+            "results": [
+                {"task_id": ids[0], "token": token[ids[0]], "outcome": "complete"},
+                {"task_id": ids[1], "token": "stale", "outcome": "complete"},
+            ],
+        },
+    )
+    first, second = response.json()["results"]
+    assert first == {"task_id": ids[0], "ok": True, "state": "succeeded"}
+    assert second["ok"] is False and second["problem"]["type"] == "lease_lost"
+    task = (await client.get(f"/v1/tasks/{ids[0]}")).json()
+    assert task["state"] == "succeeded"
 
 
 async def test_results_retry_without_an_error_is_a_validation_error(client):
