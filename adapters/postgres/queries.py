@@ -245,6 +245,44 @@ LEASE = text(
 # enqueue: one INSERT for the batch. The unique partial index on (queue, idempotency_key)
 # refuses repeats (earlier ones in the same batch too); each input row then finds the
 # task that answers it: its own new row, a new row of an earlier repeat, or an old one.
+# Only an old row comes back whole: a new task is the spec plus its id and created_at
+# (the store builds it with `transitions.new_task`), and a repeat within the batch names
+# its original's id, so the payload the caller just sent is not decoded again.
+_TASK_COLUMNS = (
+    "id",
+    "queue",
+    "type",
+    "type_version",
+    "payload",
+    "labels",
+    "priority",
+    "run_at",
+    "attempts",
+    "max_attempts",
+    "retry_base",
+    "retry_factor",
+    "retry_max",
+    "retry_jitter",
+    "idempotency_key",
+    "state",
+    "epoch",
+    "lease_owner",
+    "lease_token",
+    "lease_expires_at",
+    "last_error",
+    "result",
+    "created_at",
+    "updated_at",
+    "finished_at",
+)
+
+
+def _only(**given: str) -> str:
+    """The task columns, each `given` expression or NULL. The old rows' arm comes first in
+    the UNION, so that its column types, not text, are what the NULLs resolve to."""
+    return ", ".join(f"{given.get(c, 'NULL')} AS {c}" for c in _TASK_COLUMNS)
+
+
 ENQUEUE = text(
     f"""WITH
     input AS (
@@ -268,7 +306,7 @@ ENQUEUE = text(
             'pending', 0, {_NOW}, {_NOW}
         FROM input i ORDER BY i.n
         ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING *),
+        RETURNING id, queue, idempotency_key, run_at, created_at),
     {
         _events('''SELECT s.id, s.created_at, 'enqueued', NULL, 'pending', 0, 0, NULL, NULL
         FROM inserted s''')
@@ -276,15 +314,17 @@ ENQUEUE = text(
     woke AS (
         SELECT pg_notify('{CHANNEL}', q.queue) FROM (
             SELECT DISTINCT s.queue FROM inserted s WHERE s.run_at <= {_NOW}) q)
-    SELECT i.n, false AS deduplicated, s.*, (SELECT count(*) FROM woke) AS woken
+    SELECT i.n, true AS deduplicated, 0 AS woken, {", ".join(f"t.{c}" for c in _TASK_COLUMNS)}
+        FROM input i JOIN leaseq_tasks t
+        ON t.queue = i.queue AND t.idempotency_key = i.idempotency_key
+        WHERE NOT EXISTS (SELECT 1 FROM inserted s WHERE s.id = i.id)
+    UNION ALL
+    SELECT i.n, false, (SELECT count(*) FROM woke),
+        {_only(id="s.id", created_at="s.created_at")}
         FROM input i JOIN inserted s ON s.id = i.id
     UNION ALL
-    SELECT i.n, true, s.*, 0 FROM input i JOIN inserted s
-        ON s.queue = i.queue AND s.idempotency_key = i.idempotency_key AND s.id <> i.id
-    UNION ALL
-    SELECT i.n, true, t.*, 0 FROM input i JOIN leaseq_tasks t
-        ON t.queue = i.queue AND t.idempotency_key = i.idempotency_key
-        WHERE NOT EXISTS (SELECT 1 FROM inserted s WHERE s.id = i.id)"""
+    SELECT i.n, true, 0, {_only(id="s.id")} FROM input i JOIN inserted s
+        ON s.queue = i.queue AND s.idempotency_key = i.idempotency_key AND s.id <> i.id"""
 )
 
 # A repeat whose original was committed by a concurrent batch after this one's snapshot.

@@ -88,13 +88,29 @@ class PostgresTaskStore:
             return []
         ids = [self._ids.new_id() for _ in specs]
         params = enqueue_params(specs, payloads, ids) | {"now": _aware(now)}
-        answers: dict[int, Enqueued] = {}
+        answers: builtins.list[Enqueued | None] = [None] * len(specs)
+        repeats: builtins.list[tuple[int, UUID]] = []
         for row in await self._rows(q.ENQUEUE, params):
-            answers.setdefault(row["n"] - 1, Enqueued(to_task(row), row["deduplicated"]))
-        for index, spec in enumerate(specs):
-            if index not in answers:
-                answers[index] = Enqueued(await self._original(spec), deduplicated=True)
-        return [answers[index] for index in range(len(specs))]
+            index = row["n"] - 1
+            if answers[index] is not None:
+                continue
+            if not row["deduplicated"]:  # new: the spec as a task (see queries.ENQUEUE)
+                task = tr.new_task(specs[index], task_id=row["id"], now=row["created_at"])
+                answers[index] = Enqueued(task, deduplicated=False)
+            elif row["queue"] is None:  # a repeat of a new task of this batch
+                repeats.append((index, row["id"]))
+            else:  # an old task, whole
+                answers[index] = Enqueued(to_task(row), deduplicated=True)
+        if repeats:
+            new = {a.task.id: a.task for a in answers if a is not None and not a.deduplicated}
+            for index, original in repeats:
+                answers[index] = Enqueued(new[original], deduplicated=True)
+        done: builtins.list[Enqueued] = []
+        for answer, spec in zip(answers, specs, strict=True):
+            if answer is None:
+                answer = Enqueued(await self._original(spec), deduplicated=True)
+            done.append(answer)
+        return done
 
     async def _original(self, spec: TaskSpec) -> Task:
         """The task a repeat names, committed by a concurrent batch after ours began."""

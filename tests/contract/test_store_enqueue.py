@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 
-from leaseq.domain import PayloadTooLarge, TaskNotFound, TaskState, ValidationError
+from leaseq.domain import (
+    PayloadTooLarge,
+    RetryPolicy,
+    TaskNotFound,
+    TaskState,
+    ValidationError,
+)
 from leaseq.ports import TaskFilter, TaskStore
 from tests.contract.steps import add, take_one
 from tests.support import FakeClock, spec
@@ -72,6 +78,35 @@ async def test_a_key_still_deduplicates_after_its_task_finished(
     done = await store.complete(first.id, lease_token, {"ok": 1}, now=clock.now())
     [again] = await store.enqueue([spec(idempotency_key="k")], now=clock.now())
     assert again.deduplicated and again.task == done
+
+
+async def test_every_answer_of_a_mixed_batch_is_the_task_as_stored(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    old = await add(store, clock, idempotency_key="old")
+    clock.advance(5)
+    later = (clock.now() + timedelta(minutes=5)).astimezone(timezone(timedelta(hours=2)))
+    answers = await store.enqueue(
+        [
+            spec(idempotency_key="new", labels={"b": "2", "a": "1"}, priority=-3),
+            spec(idempotency_key="old", payload={"other": 1}),
+            spec(run_at=later, max_attempts=3, retry_policy=RetryPolicy(2.0, 3.0, 60.0, 0.0)),
+            spec(idempotency_key="new", payload=None),
+            spec(type_version=7, payload=[2**70, 0.1, {"z": 1, "a": 2}]),
+        ],
+        now=clock.now(),
+    )
+    assert [a.deduplicated for a in answers] == [False, True, False, True, False]
+    assert answers[1].task == old and answers[3].task == answers[0].task
+    for answer in answers:
+        assert answer.task == await store.get(answer.task.id)
+    assert [a.task.created_at for a in answers] == [
+        clock.now(),
+        old.created_at,
+        clock.now(),
+        clock.now(),
+        clock.now(),
+    ]
 
 
 async def test_idempotency_keys_are_per_queue(store: TaskStore, clock: FakeClock) -> None:
