@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from attrs import frozen
 
 from leaseq.domain.errors import PayloadTooLarge, ValidationError
-from leaseq.domain.retry import validate_policy
+from leaseq.domain.retry import RetryPolicy, validate_policy
 from leaseq.domain.task import JSON, TaskSpec
 
 # Checked on the decoded strings: in the encoded text "\\u0000" may be an escaped
@@ -64,11 +65,82 @@ def check_int(field: str, value: object, low: int, high: int) -> int:
     return value
 
 
+# One encoder for every call: json.dumps with options builds a new one each time.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# Its C core, built once (encode() builds it per call). Without the circular-reference
+# markers, which a refused value could leave behind: a cycle ends in RecursionError, and
+# the full check then refuses it as too deep.
+_C_ENCODER = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(
+        None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, False
+    )
+)
+_CONTAINERS = (dict, list, tuple)  # what the encoder (and `_check_depth`) descends into
+
+
 def encode_json(field: str, value: JSON, *, max_bytes: int, max_depth: int) -> str:
     """Encode `value` as compact JSON, refusing what PostgreSQL's jsonb would not keep exactly."""
+    text = _plain(field, value, max_depth)
+    if text is None:
+        return _encode_checked(field, value, max_bytes=max_bytes, max_depth=max_depth)
+    if text.isascii():
+        size = len(text)
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:  # a lone surrogate: refused as below, after the size
+            return _encode_checked(field, value, max_bytes=max_bytes, max_depth=max_depth)
+    if size > max_bytes:
+        raise PayloadTooLarge(field, size, max_bytes)
+    return text
+
+
+def _plain(field: str, value: JSON, max_depth: int) -> str | None:
+    """The encoding of `value` when it is plainly acceptable, else None.
+
+    The common case costs one encoding and a look at the dicts' keys; any doubt (the
+    encoder refused it, a NUL may hide in it, a key may not be a string) returns None, so
+    that `_encode_checked` decides and words the refusal, as it always has.
+    """
+    try:
+        text = _ENCODER.encode(value) if _C_ENCODER is None else "".join(_C_ENCODER(value, 0))
+    except Exception:  # every refusal is judged (and worded) by the full check
+        return None
+    if "\\u0000" in text:  # a NUL, or the plain text backslash-u0000
+        return None
+    if text.count("[") + text.count("{") > max_depth:  # there may be deeper nesting
+        _check_depth(field, value, max_depth)
+    elif "{" in text and not _only_str_keys(value):
+        return None
+    return text
+
+
+def _only_str_keys(value: Any) -> bool:
+    """Whether every dict within `value` has only str keys (the encoder turns numbers,
+    booleans and None into strings silently)."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    return False
+                if isinstance(child, _CONTAINERS):
+                    stack.append(child)
+        elif isinstance(item, list | tuple):
+            for child in item:
+                if isinstance(child, _CONTAINERS):
+                    stack.append(child)
+    return True
+
+
+def _encode_checked(field: str, value: JSON, *, max_bytes: int, max_depth: int) -> str:
+    """Every check in order, each refusal worded for the field."""
     _check_depth(field, value, max_depth)
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise ValidationError(field, f"must be JSON (no NaN or Infinity): {exc}") from None
     size = len(text.encode("utf-8", errors="surrogatepass"))
@@ -120,27 +192,51 @@ def check_labels(labels: Mapping[str, str], limits: Limits = DEFAULT_LIMITS) -> 
 
 def check_spec(spec: TaskSpec, limits: Limits = DEFAULT_LIMITS) -> str:
     """Validate a task request; returns the payload encoded as JSON."""
-    check_name("queue", spec.queue)
-    check_name("type", spec.type)
-    check_int("type_version", spec.type_version, limits.min_type_version, limits.max_type_version)
-    check_int("priority", spec.priority, limits.min_priority, limits.max_priority)
-    check_int("max_attempts", spec.max_attempts, 1, limits.max_attempts)
-    check_labels(spec.labels, limits)
-    validate_policy(spec.retry_policy)
-    if spec.run_at is not None:
-        check_aware("run_at", spec.run_at)
-    key = spec.idempotency_key
-    if key is not None and (
-        not isinstance(key, str)
-        or not 0 < len(key) <= limits.max_idempotency_key_chars
-        or not is_storable_text(key)
-    ):
-        raise ValidationError(
-            "idempotency_key", f"must be 1-{limits.max_idempotency_key_chars} characters"
+    return check_specs([spec], limits)[0]
+
+
+def check_specs(specs: Sequence[TaskSpec], limits: Limits = DEFAULT_LIMITS) -> list[str]:
+    """`check_spec` of each spec in turn (the first refusal is raised). The specs of a batch
+    mostly share their names and retry policy: each distinct one is checked once."""
+    names: set[str] = set()  # names found well-formed (the same rule for queues and types)
+    policy: RetryPolicy | None = None  # the last policy found valid
+    payloads: list[str] = []
+    for spec in specs:
+        queue, type_ = spec.queue, spec.type
+        if not (type(queue) is str and queue in names):
+            names.add(check_name("queue", queue))
+        if not (type(type_) is str and type_ in names):
+            names.add(check_name("type", type_))
+        check_int(
+            "type_version", spec.type_version, limits.min_type_version, limits.max_type_version
         )
-    return encode_json(
-        "payload", spec.payload, max_bytes=limits.max_payload_bytes, max_depth=limits.max_json_depth
-    )
+        check_int("priority", spec.priority, limits.min_priority, limits.max_priority)
+        check_int("max_attempts", spec.max_attempts, 1, limits.max_attempts)
+        if spec.labels:
+            check_labels(spec.labels, limits)
+        if spec.retry_policy is not policy:
+            validate_policy(spec.retry_policy)
+            policy = spec.retry_policy
+        if spec.run_at is not None:
+            check_aware("run_at", spec.run_at)
+        key = spec.idempotency_key
+        if key is not None and (
+            not isinstance(key, str)
+            or not 0 < len(key) <= limits.max_idempotency_key_chars
+            or not is_storable_text(key)
+        ):
+            raise ValidationError(
+                "idempotency_key", f"must be 1-{limits.max_idempotency_key_chars} characters"
+            )
+        payloads.append(
+            encode_json(
+                "payload",
+                spec.payload,
+                max_bytes=limits.max_payload_bytes,
+                max_depth=limits.max_json_depth,
+            )
+        )
+    return payloads
 
 
 def is_storable_text(value: str) -> bool:

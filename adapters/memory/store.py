@@ -82,7 +82,7 @@ class InMemoryTaskStore:
         now = self._now(now)
         if len(specs) > self._limits.max_batch:
             raise ValidationError("tasks", f"at most {self._limits.max_batch} per batch")
-        payloads = [v.check_spec(spec, self._limits) for spec in specs]
+        payloads = v.check_specs(specs, self._limits)
         answers: list[Enqueued] = []
         woken: set[str] = set()
         for spec, payload in zip(specs, payloads, strict=True):

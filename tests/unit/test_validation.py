@@ -108,6 +108,52 @@ def test_any_json_value_of_storable_text_encodes_to_itself(value: Any) -> None:
     assert json.loads(encoded) == value
 
 
+odd_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**63, max_value=2**80)
+    | st.floats()
+    | st.text()
+    | st.sampled_from(["\x00", "a\\u0000", "\ud800", "é", {1, 2}, object(), b"x"]),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.tuples(children)
+        | st.dictionaries(
+            st.text(max_size=4) | st.integers() | st.none() | st.booleans() | st.floats(),
+            children,
+            max_size=3,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+def outcome(encode: Any, value: Any) -> tuple[str, str]:
+    try:
+        return ("ok", encode("payload", value, max_bytes=200, max_depth=3))
+    except ValidationError as error:
+        return (type(error).__name__, str(error))
+
+
+@given(odd_values)
+def test_the_quick_encoding_answers_exactly_as_every_check_in_order(value: Any) -> None:
+    assert outcome(v.encode_json, value) == outcome(v._encode_checked, value)
+
+
+@pytest.mark.parametrize(
+    "value", [[[[1]]], [[[[1]]]], {"a": [{"b": {}}]}, [[], [], [], []], {1: [[["x"]]]}]
+)
+def test_nesting_near_the_depth_limit_is_judged_as_by_every_check(value: Any) -> None:
+    assert outcome(v.encode_json, value) == outcome(v._encode_checked, value)
+
+
+def test_a_cycle_is_refused_as_too_deep() -> None:
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    assert refused_field(payload=cycle) == "payload"
+
+
 @pytest.mark.parametrize("text", ["\\u0000", "C:\\u0000dir", "\\\\u0000"])
 def test_a_backslash_before_u0000_is_plain_text_not_a_nul(text: str) -> None:
     encoded = v.encode_json("payload", {"path": text}, max_bytes=1024, max_depth=4)
