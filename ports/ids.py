@@ -11,6 +11,10 @@ class IdGenerator(Protocol):
         """A new task id. Ids made later by one generator sort after earlier ones."""
         ...
 
+    def new_ids(self, count: int) -> list[UUID]:
+        """`count` new ids, as `count` calls of new_id would make them (a batch's ids)."""
+        ...
+
 
 class TokenGenerator(Protocol):
     def new_token(self) -> str:

@@ -39,6 +39,9 @@ class SequentialIds:
         self._next += 1
         return UUID(f"01900000-0000-7000-8000-{value:012x}")
 
+    def new_ids(self, count: int) -> list[UUID]:
+        return [self.new_id() for _ in range(count)]
+
 
 class SequentialTokens:
     """Distinct, predictable lease tokens (real tokens are secrets; tests want repeatability)."""

@@ -76,23 +76,64 @@ def _policy(base: float, factor: float, max_seconds: float, jitter: float) -> Re
 def enqueue_params(
     specs: Sequence[TaskSpec], payloads: Sequence[str], ids: Sequence[UUID]
 ) -> dict[str, Any]:
-    """Column arrays for the batch INSERT (unnest), one element per spec."""
+    """Column arrays for the batch INSERT (unnest), one element per spec: one pass over
+    the specs, then transposed; a retry policy shared by many specs is converted once."""
+    if not specs:
+        return {name: [] for name in _ENQUEUE_COLUMNS}
+    rows = [
+        (
+            s.queue,
+            s.type,
+            s.type_version,
+            _LABELS(s.labels) if s.labels else "{}",
+            s.priority,
+            s.run_at,
+            s.max_attempts,
+            s.idempotency_key,
+            s.retry_policy,
+        )
+        for s in specs
+    ]
+    queues, types, versions, labels, priorities, run_ats, max_attempts, keys, policies = (
+        list(column) for column in zip(*rows, strict=True)
+    )
+    floats: dict[int, tuple[float, float, float, float]] = {}
+    for p in policies:
+        if id(p) not in floats:
+            floats[id(p)] = (
+                float(p.base_seconds),
+                float(p.factor),
+                float(p.max_seconds),
+                float(p.jitter),
+            )
+    bases, factors, maxes, jitters = (
+        list(column) for column in zip(*[floats[id(p)] for p in policies], strict=True)
+    )
     return {
         "ids": list(ids),
-        "queues": [s.queue for s in specs],
-        "types": [s.type for s in specs],
-        "versions": [s.type_version for s in specs],
+        "queues": queues,
+        "types": types,
+        "versions": versions,
         "payloads": list(payloads),
-        "labels": [json.dumps(dict(s.labels), ensure_ascii=False) for s in specs],
-        "priorities": [s.priority for s in specs],
-        "run_ats": [s.run_at for s in specs],
-        "max_attempts": [s.max_attempts for s in specs],
-        "bases": [float(s.retry_policy.base_seconds) for s in specs],
-        "factors": [float(s.retry_policy.factor) for s in specs],
-        "maxes": [float(s.retry_policy.max_seconds) for s in specs],
-        "jitters": [float(s.retry_policy.jitter) for s in specs],
-        "keys": [s.idempotency_key for s in specs],
+        "labels": labels,
+        "priorities": priorities,
+        "run_ats": run_ats,
+        "max_attempts": max_attempts,
+        "bases": bases,
+        "factors": factors,
+        "maxes": maxes,
+        "jitters": jitters,
+        "keys": keys,
     }
+
+
+_ENQUEUE_COLUMNS = (
+    "ids", "queues", "types", "versions", "payloads", "labels", "priorities", "run_ats",
+    "max_attempts", "bases", "factors", "maxes", "jitters", "keys",
+)  # fmt: skip
+
+# Labels are validated str -> str (jsonb keeps no formatting): one reusable encoder.
+_LABELS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def micros(delay: timedelta | None) -> int | None:

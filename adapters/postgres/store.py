@@ -83,10 +83,10 @@ class PostgresTaskStore:
     ) -> list[Enqueued]:
         if len(specs) > self._limits.max_batch:
             raise ValidationError("tasks", f"at most {self._limits.max_batch} per batch")
-        payloads = [v.check_spec(spec, self._limits) for spec in specs]
+        payloads = v.check_specs(specs, self._limits)
         if not specs:
             return []
-        ids = [self._ids.new_id() for _ in specs]
+        ids = self._ids.new_ids(len(specs))
         params = enqueue_params(specs, payloads, ids) | {"now": _aware(now)}
         answers: builtins.list[Enqueued | None] = [None] * len(specs)
         repeats: builtins.list[tuple[int, UUID]] = []
