@@ -33,6 +33,11 @@ LeanEndpoint = Callable[[Any, TaskService, HttpOptions, dict[str, Any]], Awaitab
 _JSON = "application/json"
 
 
+# A body (a JSON object) read into the endpoint's argument by other means than the model;
+# None when unsure: FastAPI's handler then answers, with the model.
+BodyReader = Callable[[dict[str, Any]], Any | None]
+
+
 @attrs.frozen
 class LeanSpec:
     """A hot route's body model, its scope check and the endpoint that answers it."""
@@ -40,10 +45,13 @@ class LeanSpec:
     model: type[BaseModel]
     check: Callable[[Request], Awaitable[None]]
     endpoint: LeanEndpoint
+    read: BodyReader | None = None
 
 
-def lean_spec(model: type[BaseModel], scope: Scope, endpoint: LeanEndpoint) -> LeanSpec:
-    return LeanSpec(model, require(scope), endpoint)
+def lean_spec(
+    model: type[BaseModel], scope: Scope, endpoint: LeanEndpoint, read: BodyReader | None = None
+) -> LeanSpec:
+    return LeanSpec(model, require(scope), endpoint, read)
 
 
 def lean(spec: LeanSpec) -> type[APIRoute]:
@@ -55,7 +63,7 @@ def lean(spec: LeanSpec) -> type[APIRoute]:
 
             async def handler(request: Request) -> Response:
                 raw = await request.body()
-                body = validated(spec.model, request.headers.get("content-type"), raw)
+                body = validated(spec.model, request.headers.get("content-type"), raw, spec.read)
                 if body is None:
                     return await full(OrjsonRequest(request.scope, _replay(raw, request.receive)))
                 await spec.check(request)
@@ -69,8 +77,11 @@ def lean(spec: LeanSpec) -> type[APIRoute]:
     return LeanRoute
 
 
-def validated(model: type[BaseModel], content_type: str | None, raw: bytes) -> BaseModel | None:
-    """The validated body, or None when FastAPI's own handler must answer."""
+def validated(
+    model: type[BaseModel], content_type: str | None, raw: bytes, read: BodyReader | None = None
+) -> Any | None:
+    """The validated body (by `read` when given, else the model), or None when FastAPI's
+    own handler must answer."""
     if content_type is None or content_type.split(";", 1)[0].strip().lower() != _JSON:
         return None
     try:
@@ -79,6 +90,8 @@ def validated(model: type[BaseModel], content_type: str | None, raw: bytes) -> B
         return None
     if not isinstance(data, dict):
         return None
+    if read is not None:
+        return read(data)
     try:
         return model.model_validate(data)
     except ModelInvalid:

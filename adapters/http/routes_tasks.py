@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
 from leaseq.adapters.http import representations as rep
 from leaseq.adapters.http.auth import require
+from leaseq.adapters.http.enqueue_body import PlainEnqueue, PlainTask, plain_enqueue
 from leaseq.adapters.http.json_body import OrjsonRoute
+from leaseq.adapters.http.lean_route import lean, lean_spec
 from leaseq.adapters.http.openapi_doc import problem
 from leaseq.adapters.http.options import HttpOptions, duration, options, service, task_id
 from leaseq.adapters.http.responses import OrjsonResponse
@@ -37,18 +39,14 @@ Service = Annotated[TaskService, Depends(service)]
 Options = Annotated[HttpOptions, Depends(options)]
 
 
-@router.post(
-    "",
-    status_code=201,
-    dependencies=[Depends(require(Scope.PRODUCE))],
-    responses={
-        201: {"model": EnqueueOut, "description": "created (some may be deduplicated)"},
-        200: {"model": EnqueueOut, "description": "every task was deduplicated"},
-        **problem(413, 422),
-    },
-)
 async def enqueue(body: EnqueueIn, svc: Service, opts: Options) -> OrjsonResponse:
     """Enqueue a batch of tasks atomically."""
+    return await _enqueue(body, svc, opts)
+
+
+async def _enqueue(
+    body: EnqueueIn | PlainEnqueue, svc: TaskService, opts: HttpOptions
+) -> OrjsonResponse:
     if not body.tasks:
         raise ValidationError("tasks", "give at least one task")
     if len(body.tasks) > opts.limits.max_batch:
@@ -59,10 +57,34 @@ async def enqueue(body: EnqueueIn, svc: Service, opts: Options) -> OrjsonRespons
     return OrjsonResponse({"tasks": [rep.enqueued_json(a) for a in answers]}, status_code=status)
 
 
+async def _lean_enqueue(
+    body: PlainEnqueue, svc: TaskService, opts: HttpOptions, params: dict[str, Any]
+) -> OrjsonResponse:
+    return await _enqueue(body, svc, opts)
+
+
+ENQUEUE = lean_spec(EnqueueIn, Scope.PRODUCE, _lean_enqueue, plain_enqueue)
+
+# The producer's hot route: declared as usual (OpenAPI), bodies of plain values are read
+# without pydantic (enqueue_body.py); everything else is FastAPI's, as before.
+router.add_api_route(
+    "",
+    enqueue,
+    methods=["POST"],
+    status_code=201,
+    dependencies=[Depends(require(Scope.PRODUCE))],
+    responses={
+        201: {"model": EnqueueOut, "description": "created (some may be deduplicated)"},
+        200: {"model": EnqueueOut, "description": "every task was deduplicated"},
+        **problem(413, 422),
+    },
+    route_class_override=lean(ENQUEUE),
+)
+
 DEFAULT_RETRY = RetryPolicy()  # frozen: one shared instance, validated once
 
 
-def _spec(item: TaskIn, opts: HttpOptions) -> TaskSpec:
+def _spec(item: TaskIn | PlainTask, opts: HttpOptions) -> TaskSpec:
     run_at = item.run_at
     if item.delay_seconds is not None:
         if run_at is not None:

@@ -25,7 +25,7 @@ def test_a_batch_beyond_the_counter_borrows_the_next_milliseconds(
 ) -> None:
     monkeypatch.setattr(time, "time_ns", lambda: 1_700_000_000_000 * 1_000_000)
     ids = Uuid7Generator()
-    made = ids.new_ids(4096 * 2 + 1) + [ids.new_id()]
+    made = [*ids.new_ids(4096 * 2 + 1), ids.new_id()]
     stamps = [one.int >> 80 for one in made]
     assert made == sorted(made) and len(set(made)) == len(made)
     assert (stamps[0], stamps[4096], stamps[8192], stamps[-1]) == (

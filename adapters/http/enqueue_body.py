@@ -1,0 +1,134 @@
+"""POST /v1/tasks bodies read without pydantic, for the lean enqueue handler.
+
+`EnqueueIn` costs several microseconds per task in pydantic. A body whose every value
+already has the type the model would give it (str, a 64-bit int, a finite float, a
+str -> str dict) is read here, per task, into a `PlainTask` with the same fields as
+`TaskIn`; run_at and retry, when given, are validated by pydantic itself, field by
+field. Anything else answers None, and FastAPI's handler (the model, and its error
+answers) takes the request as before.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from pydantic import TypeAdapter
+from pydantic import ValidationError as ModelInvalid
+
+from leaseq.adapters.http.schemas import EnqueueIn, RetryIn, TaskIn
+
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+_RUN_AT = TypeAdapter(datetime)
+_FIELDS = frozenset(TaskIn.model_fields)
+
+
+class PlainTask:
+    """A TaskIn's values, as the model would have given them."""
+
+    __slots__ = (
+        "delay_seconds",
+        "idempotency_key",
+        "labels",
+        "max_attempts",
+        "payload",
+        "priority",
+        "queue",
+        "retry",
+        "run_at",
+        "type",
+        "type_version",
+    )
+
+    def __init__(self, queue: str, type: str, payload: Any) -> None:
+        self.queue = queue
+        self.type = type
+        self.payload = payload
+        self.type_version = 1
+        self.labels: dict[str, str] = {}
+        self.priority = 0
+        self.run_at: datetime | None = None
+        self.delay_seconds: float | None = None
+        self.max_attempts = 20
+        self.retry: RetryIn | None = None
+        self.idempotency_key: str | None = None
+
+
+class PlainEnqueue:
+    __slots__ = ("tasks",)
+
+    def __init__(self, tasks: list[PlainTask]) -> None:
+        self.tasks = tasks
+
+
+def plain_enqueue(data: dict[str, Any]) -> PlainEnqueue | None:
+    tasks = data.get("tasks")
+    if type(tasks) is not list:
+        return None
+    read: list[PlainTask] = []
+    for item in tasks:
+        task = _task(item) if type(item) is dict else None
+        if task is None:
+            return None
+        read.append(task)
+    return PlainEnqueue(read)
+
+
+def _task(item: dict[str, Any]) -> PlainTask | None:
+    queue, type_ = item.get("queue"), item.get("type")
+    if type(queue) is not str or type(type_) is not str:
+        return None
+    task = PlainTask(queue, type_, item.get("payload"))
+    if len(item) == 3 and "payload" in item:  # the common case: nothing else given
+        return task
+    for name, value in item.items():
+        if name in _FIELDS and name not in ("queue", "type", "payload") and value is not None:
+            if not _set(task, name, value):
+                return None
+        elif name in ("type_version", "priority", "max_attempts", "labels"):
+            return None  # null where the model wants a value
+    return task
+
+
+def _set(task: PlainTask, name: str, value: Any) -> bool:
+    """Set one field given (not null); False when the model would need to judge it."""
+    if name in ("type_version", "priority", "max_attempts"):
+        if type(value) is not int or not _INT_MIN <= value <= _INT_MAX:
+            return False
+        setattr(task, name, value)
+    elif name == "labels":
+        if type(value) is not dict or not all(
+            type(k) is str and type(v) is str for k, v in value.items()
+        ):
+            return False
+        task.labels = value
+    elif name == "idempotency_key":
+        if type(value) is not str:
+            return False
+        task.idempotency_key = value
+    elif name == "delay_seconds":
+        seconds = _seconds(value)
+        if seconds is None:
+            return False
+        task.delay_seconds = seconds
+    else:
+        try:
+            if name == "run_at":
+                task.run_at = _RUN_AT.validate_python(value)
+            else:  # retry
+                task.retry = RetryIn.model_validate(value)
+        except ModelInvalid:
+            return False
+    return True
+
+
+def _seconds(value: Any) -> float | None:
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if type(value) is int and _INT_MIN <= value <= _INT_MAX:
+        return float(value)
+    return None
+
+
+__all__ = ["EnqueueIn", "PlainEnqueue", "PlainTask", "plain_enqueue"]
