@@ -283,19 +283,35 @@ def _only(**given: str) -> str:
     return ", ".join(f"{given.get(c, 'NULL')} AS {c}" for c in _TASK_COLUMNS)
 
 
+# The input columns: (column, SQL type). Each travels as an array, one element per spec
+# (`each_<column>`), or, when every spec of the batch has the same value, as that one
+# value (`all_<column>`; the array is then NULL). A batch mostly varies in its ids and
+# payloads only, and an array element costs the driver far more than one bound value.
+ENQUEUE_INPUT = (
+    ("id", "uuid"),
+    ("payload", "text"),
+    ("queue", "text"),
+    ("type", "text"),
+    ("type_version", "int"),
+    ("labels", "text"),
+    ("priority", "int"),
+    ("run_at", "timestamptz"),
+    ("max_attempts", "int"),
+    ("retry_base", "double precision"),
+    ("retry_factor", "double precision"),
+    ("retry_max", "double precision"),
+    ("retry_jitter", "double precision"),
+    ("idempotency_key", "text"),
+)
+_UNNEST = ", ".join(f"CAST(:each_{c} AS {t}[])" for c, t in ENQUEUE_INPUT)
+_INPUT = ", ".join(f"COALESCE(u.{c}, CAST(:all_{c} AS {t})) AS {c}" for c, t in ENQUEUE_INPUT[2:])
+
 ENQUEUE = text(
     f"""WITH
     input AS (
-        SELECT * FROM unnest(
-            CAST(:ids AS uuid[]), CAST(:queues AS text[]), CAST(:types AS text[]),
-            CAST(:versions AS int[]), CAST(:payloads AS text[]), CAST(:labels AS text[]),
-            CAST(:priorities AS int[]), CAST(:run_ats AS timestamptz[]),
-            CAST(:max_attempts AS int[]), CAST(:bases AS double precision[]),
-            CAST(:factors AS double precision[]), CAST(:maxes AS double precision[]),
-            CAST(:jitters AS double precision[]), CAST(:keys AS text[])
-        ) WITH ORDINALITY AS i(id, queue, type, type_version, payload, labels, priority, run_at,
-            max_attempts, retry_base, retry_factor, retry_max, retry_jitter,
-            idempotency_key, n)),
+        SELECT u.id, u.payload, {_INPUT}, u.n
+        FROM unnest({_UNNEST})
+            WITH ORDINALITY AS u({", ".join(c for c, _ in ENQUEUE_INPUT)}, n)),
     inserted AS (
         INSERT INTO leaseq_tasks (id, queue, type, type_version, payload, labels, priority,
             run_at, attempts, max_attempts, retry_base, retry_factor, retry_max, retry_jitter,

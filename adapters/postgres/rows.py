@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from leaseq.adapters.postgres.queries import ENQUEUE_INPUT
 from leaseq.domain import Lease, RetryPolicy, Task, TaskEvent, TaskSpec, TaskState, Transition
 
 _STATES = {state.value: state for state in TaskState}  # a dict lookup, not Enum's __call__
@@ -76,10 +77,19 @@ def _policy(base: float, factor: float, max_seconds: float, jitter: float) -> Re
 def enqueue_params(
     specs: Sequence[TaskSpec], payloads: Sequence[str], ids: Sequence[UUID]
 ) -> dict[str, Any]:
-    """Column arrays for the batch INSERT (unnest), one element per spec: one pass over
-    the specs, then transposed; a retry policy shared by many specs is converted once."""
-    if not specs:
-        return {name: [] for name in _ENQUEUE_COLUMNS}
+    """The input columns of queries.ENQUEUE: for each, the array of the specs' values
+    (`each_<column>`), or NULL and the one value every spec has (`all_<column>`)."""
+    params: dict[str, Any] = {"each_id": list(ids), "each_payload": list(payloads)}
+    numbers: dict[int, tuple[float, float, float, float]] = {}  # per policy object
+    for s in specs:
+        p = s.retry_policy
+        if id(p) not in numbers:
+            numbers[id(p)] = (
+                float(p.base_seconds),
+                float(p.factor),
+                float(p.max_seconds),
+                float(p.jitter),
+            )
     rows = [
         (
             s.queue,
@@ -89,48 +99,25 @@ def enqueue_params(
             s.priority,
             s.run_at,
             s.max_attempts,
+            *numbers[id(s.retry_policy)],
             s.idempotency_key,
-            s.retry_policy,
         )
         for s in specs
     ]
-    queues, types, versions, labels, priorities, run_ats, max_attempts, keys, policies = (
-        list(column) for column in zip(*rows, strict=True)
-    )
-    floats: dict[int, tuple[float, float, float, float]] = {}
-    for p in policies:
-        if id(p) not in floats:
-            floats[id(p)] = (
-                float(p.base_seconds),
-                float(p.factor),
-                float(p.max_seconds),
-                float(p.jitter),
-            )
-    bases, factors, maxes, jitters = (
-        list(column) for column in zip(*[floats[id(p)] for p in policies], strict=True)
-    )
-    return {
-        "ids": list(ids),
-        "queues": queues,
-        "types": types,
-        "versions": versions,
-        "payloads": list(payloads),
-        "labels": labels,
-        "priorities": priorities,
-        "run_ats": run_ats,
-        "max_attempts": max_attempts,
-        "bases": bases,
-        "factors": factors,
-        "maxes": maxes,
-        "jitters": jitters,
-        "keys": keys,
-    }
+    columns = [list(column) for column in zip(*rows, strict=True)] or [[]] * 12
+    for (column, _), values in zip(ENQUEUE_INPUT[2:], columns, strict=True):
+        if _one_value(values):
+            params[f"each_{column}"], params[f"all_{column}"] = None, values[0]
+        else:
+            params[f"each_{column}"], params[f"all_{column}"] = values, None
+    return params
 
 
-_ENQUEUE_COLUMNS = (
-    "ids", "queues", "types", "versions", "payloads", "labels", "priorities", "run_ats",
-    "max_attempts", "bases", "factors", "maxes", "jitters", "keys",
-)  # fmt: skip
+def _one_value(values: list[Any]) -> bool:
+    """Every value the same, exactly (a zero float may hide a -0.0 that == calls equal)."""
+    first = values[0] if values else 0.0
+    return values.count(first) == len(values) and not (isinstance(first, float) and not first)
+
 
 # Labels are validated str -> str (jsonb keeps no formatting): one reusable encoder.
 _LABELS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta, timezone
+from typing import Any
 
 import pytest
+from attrs import evolve
 
 from leaseq.domain import (
     PayloadTooLarge,
@@ -107,6 +109,45 @@ async def test_every_answer_of_a_mixed_batch_is_the_task_as_stored(
         clock.now(),
         clock.now(),
     ]
+
+
+@pytest.mark.parametrize("same", [True, False])
+async def test_each_task_of_a_batch_keeps_its_own_values(
+    store: TaskStore, clock: FakeClock, same: bool
+) -> None:
+    """Values the specs share and values that differ (one each) are both stored exactly."""
+    later = clock.now() + timedelta(minutes=1)
+    fields: dict[str, Any] = {
+        "queue": "other",
+        "type": "other",
+        "type_version": 2,
+        "labels": {"k": "v"},
+        "priority": 9,
+        "run_at": later,
+        "max_attempts": 2,
+        "retry_policy": RetryPolicy(0.5, 1.5, 10.0, 0.1),
+        "idempotency_key": "only",
+    }
+    first = spec(payload=1, retry_policy=RetryPolicy(0.0, 1.0, 0.0, 0.0))
+    for name, value in fields.items():
+        other = evolve(first, payload=2) if same else evolve(first, payload=2, **{name: value})
+        answers = await store.enqueue([first, other], now=clock.now())
+        for answer, wanted in zip(answers, [first, other], strict=True):
+            task = await store.get(answer.task.id)
+            assert answer.task == task
+            got = (task.queue, task.type, task.type_version, task.labels, task.priority)
+            assert got == (wanted.queue, wanted.type, wanted.type_version, wanted.labels,
+                           wanted.priority)  # fmt: skip
+            assert (task.max_attempts, task.idempotency_key) == (
+                wanted.max_attempts,
+                wanted.idempotency_key,
+            )
+            assert task.run_at == (wanted.run_at or clock.now())
+            assert repr(task.retry_policy) == repr(wanted.retry_policy), name
+        await store.prune(finished_before=clock.now(), limit=0)
+        clock.advance(1)
+        if same:
+            break
 
 
 async def test_idempotency_keys_are_per_queue(store: TaskStore, clock: FakeClock) -> None:
