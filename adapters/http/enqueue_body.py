@@ -80,15 +80,31 @@ def _task(item: dict[str, Any]) -> PlainTask | None:
     if type(queue) is not str or type(type_) is not str:
         return None
     task = PlainTask(queue, type_, item.get("payload"))
-    if len(item) == 3 and "payload" in item:  # the common case: nothing else given
+    seen = 3 if "payload" in item else 2
+    # What the SDK always sends, read without a loop over the item.
+    for name in _INTS:
+        value = item.get(name, _ABSENT)
+        if value is not _ABSENT:
+            if type(value) is not int or not _INT_MIN <= value <= _INT_MAX:
+                return None
+            setattr(task, name, value)
+            seen += 1
+    labels = item.get("labels", _ABSENT)
+    if labels is not _ABSENT:
+        if not _set(task, "labels", labels):
+            return None
+        seen += 1
+    if len(item) == seen:
         return task
     for name, value in item.items():
-        if name in _FIELDS and name not in ("queue", "type", "payload") and value is not None:
-            if not _set(task, name, value):
-                return None
-        elif name in ("type_version", "priority", "max_attempts", "labels"):
-            return None  # null where the model wants a value
+        if name in _OPTIONAL and value is not None and not _set(task, name, value):
+            return None
     return task
+
+
+_ABSENT = object()
+_INTS = ("type_version", "priority", "max_attempts")
+_OPTIONAL = _FIELDS - {"queue", "type", "payload", "labels", *_INTS}  # each may be null
 
 
 def _set(task: PlainTask, name: str, value: Any) -> bool:

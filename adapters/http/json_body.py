@@ -8,7 +8,6 @@ either go to `json`, so every body parses to the same value as before.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -17,11 +16,14 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-_LONG_NUMBER = re.compile(rb"\d{19}")  # 2**63 has 19 digits
+# 2**63 has 19 digits: a run of 19 digits may be a number orjson cannot keep. Found by
+# mapping every digit to "0" and searching (C speed; a regex took longer than orjson).
+_DIGITS_AS_ZEROS = bytes.maketrans(b"0123456789", b"0" * 10)
+_NINETEEN_DIGITS = b"0" * 19
 
 
 def loads(body: bytes) -> Any:
-    if _LONG_NUMBER.search(body) is None:
+    if _NINETEEN_DIGITS not in body.translate(_DIGITS_AS_ZEROS):
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:

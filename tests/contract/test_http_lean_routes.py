@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leaseq.adapters.http.enqueue_body import plain_enqueue
+from leaseq.adapters.http.json_body import loads
 from leaseq.adapters.http.schemas import EnqueueIn, TaskIn
 from leaseq.app.container import build_container
 from tests.contract.http_fixtures import running_app, settings_for
@@ -159,3 +160,17 @@ def test_a_body_read_without_pydantic_holds_exactly_what_the_model_would(tasks):
     for mine, theirs in zip(plain.tasks, model.tasks, strict=True):
         for name in TaskIn.model_fields:
             assert repr(getattr(mine, name)) == repr(getattr(theirs, name)), name
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"n": 18446744073709551616, "m": -99999999999999999999}',
+        b'{"n": 9223372036854775807, "f": 0.30000000000000000000004}',
+        b'{"n": 123456789012345678, "x": "1234567890123456789"}',
+        b"[NaN, Infinity]",
+        b'{"s": "\\ud800"}',
+    ],
+)
+def test_request_bodies_parse_to_what_the_standard_library_reads(body):
+    assert repr(loads(body)) == repr(json.loads(body))
