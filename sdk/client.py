@@ -12,7 +12,7 @@ from typing import Self
 from attrs import evolve
 
 from leaseq.sdk.retrying import DEFAULT_RETRIES, RetryRule, with_retries
-from leaseq.sdk.tracing import with_trace_labels
+from leaseq.sdk.tracing import trace_labels
 from leaseq.sdk.transport.base import TaskId, Transport
 from leaseq.sdk.types import (
     JSON,
@@ -102,7 +102,8 @@ class Client:
 
     async def enqueue_many(self, requests: Sequence[TaskRequest]) -> builtins.list[EnqueueResult]:
         """Enqueue a batch atomically (all or nothing); answers in order."""
-        traced = [_traced(r) for r in requests]
+        extra = trace_labels()  # one span for the whole batch: read it once
+        traced = [_traced(r, extra) for r in requests] if extra else list(requests)
         safe = all(r.idempotency_key is not None for r in traced)
         return await with_retries(
             lambda: self.transport.enqueue(traced), safe=safe, rule=self._retries
@@ -170,8 +171,11 @@ class Client:
                 await asyncio.sleep(interval)
 
 
-def _traced(request: TaskRequest) -> TaskRequest:
-    labels = with_trace_labels(request.labels)
+def _traced(request: TaskRequest, extra: Mapping[str, str]) -> TaskRequest:
+    """The request with the producer's trace context, unless it names one itself."""
+    if "traceparent" in request.labels:
+        return request
+    labels = {**request.labels, **extra}
     return request if labels == request.labels else evolve(request, labels=labels)
 
 

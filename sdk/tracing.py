@@ -14,11 +14,18 @@ TRACE_LABELS = ("traceparent", "tracestate")
 
 def with_trace_labels(labels: Mapping[str, str]) -> dict[str, str]:
     """The labels plus the active span's `traceparent`, unless the caller set one."""
-    if "traceparent" in labels or not trace.get_current_span().get_span_context().is_valid:
+    if "traceparent" in labels:
         return dict(labels)
+    return {**labels, **trace_labels()}
+
+
+def trace_labels() -> dict[str, str]:
+    """The labels that carry the active span's context (none without an active span)."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return {}
     carrier: dict[str, str] = {}
     _PROPAGATOR.inject(carrier)
-    return {**labels, **{k: v for k, v in carrier.items() if k in TRACE_LABELS and v}}
+    return {k: v for k, v in carrier.items() if k in TRACE_LABELS and v}
 
 
 def producer_context(labels: Mapping[str, str]) -> Context:
@@ -26,4 +33,4 @@ def producer_context(labels: Mapping[str, str]) -> Context:
     return _PROPAGATOR.extract(carrier={k: v for k, v in labels.items() if k in TRACE_LABELS})
 
 
-__all__ = ["producer_context", "with_trace_labels"]
+__all__ = ["producer_context", "trace_labels", "with_trace_labels"]
