@@ -1,4 +1,5 @@
-"""The worker's hot routes served in front of the framework's middleware and router.
+"""The hot routes (the worker's, and the producer's enqueue) served in front of the
+framework's middleware and router.
 
 A worker's lease, results and heartbeat requests are most of the service's traffic. Served
 through the whole stack (Starlette's error, exception and exit-stack layers, our body-limit
@@ -36,6 +37,11 @@ class FastRoutes:
     def __init__(self, exact: Mapping[str, LeanSpec], task_actions: Mapping[str, LeanSpec]) -> None:
         self.exact = dict(exact)
         self.task_actions = dict(task_actions)
+
+    def plus(self, other: FastRoutes) -> FastRoutes:
+        return FastRoutes(
+            {**self.exact, **other.exact}, {**self.task_actions, **other.task_actions}
+        )
 
     def find(self, path: str) -> tuple[str, LeanSpec, dict[str, Any]] | None:
         """(route template, spec, path parameters) of a hot path, or None."""
@@ -85,7 +91,8 @@ class FastPath:
         consumed, raw = await _read(receive, self._max_body_bytes)
         replay = _replay(consumed, receive)
         route, spec, params = found
-        body = None if raw is None else validated(spec.model, _header(scope, b"content-type"), raw)
+        content_type = _header(scope, b"content-type")
+        body = None if raw is None else validated(spec.model, content_type, raw, spec.read)
         if body is None:
             await full(scope, replay, send)
             return

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from leaseq.adapters.http import representations as rep
 from leaseq.adapters.http.auth import require
 from leaseq.adapters.http.enqueue_body import PlainEnqueue, PlainTask, plain_enqueue
+from leaseq.adapters.http.fast_path import FastRoutes
 from leaseq.adapters.http.json_body import OrjsonRoute
 from leaseq.adapters.http.lean_route import lean, lean_spec
 from leaseq.adapters.http.openapi_doc import problem
@@ -64,6 +65,8 @@ async def _lean_enqueue(
 
 
 ENQUEUE = lean_spec(EnqueueIn, Scope.PRODUCE, _lean_enqueue, plain_enqueue)
+# What the app's fast path serves in front of the framework (adapters/http/fast_path.py).
+HOT_ROUTES = FastRoutes(exact={"/v1/tasks": ENQUEUE}, task_actions={})
 
 # The producer's hot route: declared as usual (OpenAPI), bodies of plain values are read
 # without pydantic (enqueue_body.py); everything else is FastAPI's, as before.

@@ -24,6 +24,9 @@ LEASE = {"queue": "q", "worker_id": "w", "wait_seconds": 0}
 RESULT = {"task_id": MISSING_ID, "token": "t", "outcome": "complete"}
 JSON_TYPE, TEXT_TYPE = {"Content-Type": "application/json"}, {"Content-Type": "text/plain"}
 UNKNOWN = {"Authorization": "Bearer x"}
+NO_TOKEN = {"Authorization": ""}
+TASK = {"queue": "q", "type": "t", "payload": {"n": 1}}
+BAD_TASK = {**TASK, "type": "bad type"}
 
 # (name, path, request options, served by the fast path itself)
 CASES: list[tuple[str, str, dict[str, Any], bool]] = [
@@ -67,6 +70,24 @@ CASES: list[tuple[str, str, dict[str, Any], bool]] = [
     ("not hot", f"/v1/tasks/{MISSING_ID}/complete", {"json": {"token": "t"}}, False),
     ("no such action", f"/v1/tasks/{MISSING_ID}/jump", {"json": {"token": "t"}}, False),
     ("GET on a hot path", "/v1/leases", {"method": "GET"}, False),
+    ("no tasks to enqueue", "/v1/tasks", {"json": {"tasks": []}, "headers": PRODUCE}, True),
+    ("bad type name", "/v1/tasks", {"json": {"tasks": [BAD_TASK]}, "headers": PRODUCE}, True),
+    ("enqueue, wrong scope", "/v1/tasks", {"json": {"tasks": [TASK]}, "headers": WORK}, True),
+    ("enqueue, no token", "/v1/tasks", {"json": {"tasks": [TASK]}, "headers": NO_TOKEN}, True),
+    (
+        "enqueue, both delays",
+        "/v1/tasks",
+        {"json": {"tasks": [{**TASK, "delay_seconds": 1, "run_at": "2030-01-01T00:00:00Z"}]}},
+        True,
+    ),
+    (
+        "enqueue, schema refuses",
+        "/v1/tasks",
+        {"json": {"tasks": [{**TASK, "priority": "x"}]}},
+        False,
+    ),
+    ("enqueue, no list", "/v1/tasks", {"json": {"tasks": TASK}, "headers": PRODUCE}, False),
+    ("list tasks", "/v1/tasks", {"method": "GET"}, False),
 ]
 
 
@@ -127,6 +148,7 @@ async def test_a_body_sent_in_chunks_is_read_whole(
     assert app.fast_path is not None
     created = await fast.post("/v1/tasks", json={"tasks": [{"queue": "q", "type": "t"}]})
     assert created.status_code == 201
+    before = app.fast_path.served
     body = b'{"queue": "q", "worker_id": "w", "wait_seconds": 0}'
 
     async def chunks() -> AsyncIterator[bytes]:
@@ -137,7 +159,7 @@ async def test_a_body_sent_in_chunks_is_read_whole(
         "/v1/leases", content=chunks(), headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 200 and len(response.json()["leases"]) == 1
-    assert app.fast_path.served == 1
+    assert app.fast_path.served - before == 1
 
 
 async def test_a_body_over_the_limit_sent_in_chunks_is_refused_with_413(
@@ -205,3 +227,33 @@ async def test_an_unexpected_error_is_a_500_problem_on_both_paths() -> None:
             answers.append(answer(await client.post("/v1/leases", json=LEASE, headers=WORK)))
     assert answers[0] == answers[1]
     assert answers[0][0] == 500 and answers[0][1] == "application/problem+json"
+
+
+async def test_an_enqueue_is_answered_on_the_fast_path_as_on_the_full_stack(
+    pair: tuple[ServiceApp, httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    app, fast, full = pair
+    assert app.fast_path is not None
+    body = {"tasks": [TASK, {**TASK, "idempotency_key": "k"}, {**TASK, "idempotency_key": "k"}]}
+    before = app.fast_path.served
+    answers = [
+        await client.post("/v1/tasks", json=body, headers=PRODUCE) for client in (fast, full)
+    ]
+    assert app.fast_path.served - before == 1
+    shapes = [
+        (
+            a.status_code,
+            a.headers["content-type"],
+            [(t["state"], t["deduplicated"]) for t in a.json()["tasks"]],
+        )
+        for a in answers
+    ]
+    assert (
+        shapes[0]
+        == shapes[1]
+        == (
+            201,
+            "application/json",
+            [("pending", False), ("pending", False), ("pending", True)],
+        )
+    )
