@@ -6,6 +6,9 @@ instrument is a no-op. Providers may be passed explicitly, which tests do.
 
 from __future__ import annotations
 
+import math
+import time
+
 from opentelemetry import metrics, trace
 
 from leaseq.sdk.types import LeaseInfo
@@ -13,6 +16,7 @@ from leaseq.sdk.types import LeaseInfo
 Attributes = dict[str, str | int]
 
 INSTRUMENTATION = "leaseq.sdk"
+RECHECK_SECONDS = 1.0  # how often a no-op tracer is looked at again
 
 
 class WorkerTelemetry:
@@ -24,6 +28,7 @@ class WorkerTelemetry:
     ) -> None:
         self.tracer = trace.get_tracer(INSTRUMENTATION, tracer_provider=tracer_provider)
         self._tracing = False  # once a real tracer is seen it stays (providers are set once)
+        self._checked_until = -math.inf
         # Metric attributes per (queue, type, version) and per status: built once, shared
         # (the instruments only read them).
         self._attributes: dict[tuple[str, str, int], Attributes] = {}
@@ -85,9 +90,14 @@ class WorkerTelemetry:
     @property
     def tracing(self) -> bool:
         """Whether spans are recorded: false while the tracer is OpenTelemetry's no-op
-        (no provider given and none set globally), so the worker can skip building them."""
+        (no provider given and none set globally), so the worker can skip building them.
+        A provider set globally later is noticed within a second."""
         if self._tracing:
             return True
+        now = time.monotonic()
+        if now < self._checked_until:
+            return False
+        self._checked_until = now + RECHECK_SECONDS
         tracer = self.tracer
         if isinstance(tracer, trace.NoOpTracer):
             return False
