@@ -35,6 +35,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("leaseq.worker")
 WAVE_TURNS = 4
 STALE_FRACTION = 0.5  # a prefetched task waiting this part of its lease is given back
+MAX_CLAIM = 1000  # the most one lease request may ask for (the service refuses more)
 
 
 class Worker:
@@ -182,7 +183,7 @@ class Worker:
         # most `concurrency` of them may wait, so the backlog stays bounded.
         backlog = max(0, self._reporting - self.concurrency)
         held = len(self._handling) + len(self._buffer) + backlog
-        return self.concurrency + self.prefetch - held
+        return min(MAX_CLAIM, self.concurrency + self.prefetch - held)
 
     async def _claim_until_stopped(self) -> None:
         assert self._stopping is not None and self._slot_freed is not None

@@ -568,3 +568,21 @@ async def test_a_prefetched_task_starting_late_in_its_lease_heartbeats_at_once(
     assert starts[1][0] - starts[0][0] > 1.0  # it did wait for the slot
     beats = transport.sent.get(second.id, [])
     assert beats and beats[0] - started < 0.4
+
+
+async def test_a_lease_request_never_asks_for_more_than_the_service_grants_at_once(
+    client: Client,
+) -> None:
+    # 800 slots + 800 prefetched: one request for 1,600 would be refused (1..1000), and a
+    # refused claim is a configuration error that stops the worker.
+    worker = make_worker(client, concurrency=800, prefetch=800)
+
+    @worker.handler("one")
+    async def one(ctx: TaskContext, payload: Any) -> str:
+        return "ran"
+
+    queued = await client.enqueue("q", "one")
+    async with running(worker):
+        done = await client.wait_for(queued.id, timeout=5)
+    assert done.result == "ran"
+    assert max(worker.claim_sizes) == 1000
