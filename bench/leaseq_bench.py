@@ -264,6 +264,12 @@ async def m_inprocess(args: argparse.Namespace, c: int) -> dict[str, Any]:
         "handlers_s": round(last - t0, 3),
         "jobs_per_s": round(args.n / t_db, 1),
         "jobs_per_s_handlers": round(args.n / max(last - t0, 1e-9), 1),
+        "mean_claim_batch": [round(statistics.mean(worker.claim_sizes or [0]), 1)],
+        "mean_report_batch": [
+            round(
+                statistics.mean((worker.reporter.batch_sizes if worker.reporter else []) or [0]), 1
+            )
+        ],
         "process_rss_mib": rss_mib(os.getpid()),
         **cpu,
     }
