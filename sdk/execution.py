@@ -89,7 +89,10 @@ class Execution:
                 self.task.cancel()
 
     def lose(self, reason: str, message: str) -> None:
-        """The lease is gone (refused heartbeat, deadline passed): stop, report nothing."""
+        """The lease is gone (refused heartbeat, deadline passed): stop, report nothing.
+        Too late once the handler has returned: its outcome is on its way."""
+        if not self._handling:
+            return
         if self.abandoned is None:
             self.context.logger.warning("stopping the handler without reporting: %s", message)
         self.abandon(reason)

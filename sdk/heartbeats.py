@@ -86,7 +86,12 @@ class Heartbeats:
                 continue
             if now >= execution.context.deadline:
                 self._due.pop(execution, None)
-                execution.lose("deadline", "the lease ran out before a heartbeat renewed it")
+                # One loop turn later, as a task waking from its own timer would: a
+                # handler whose wake-up was due first (e.g. after the process was
+                # paused) finishes and reports, and the service judges the report.
+                asyncio.get_running_loop().call_soon(
+                    execution.lose, "deadline", "the lease ran out before a heartbeat renewed it"
+                )
                 continue
             self._due[execution] = math.inf
             self._beats[execution] = asyncio.create_task(

@@ -216,8 +216,15 @@ class Worker:
                 self._release_unstarted(leases)
                 return
             failures = 0
-            self._buffer.extend((lease, sent) for lease in leases)
-            self._start_buffered()
+            # What fits starts now, however long the request took (a long poll may
+            # answer late in the lease: the heartbeat schedule counts from `sent`);
+            # the rest waits for a slot, and goes back if it waits too long.
+            for lease in leases:
+                if len(self._handling) < self.concurrency:
+                    self._start(lease, sent)
+                else:
+                    self._buffer.append((lease, sent))
+            self._watch_buffer()
             if not leases and self.wait_seconds <= 0:
                 await _first(
                     asyncio.sleep(self._backoff.pause(3, random.random())), self._stopping.wait()

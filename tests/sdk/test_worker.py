@@ -586,3 +586,29 @@ async def test_a_lease_request_never_asks_for_more_than_the_service_grants_at_on
         done = await client.wait_for(queued.id, timeout=5)
     assert done.result == "ran"
     assert max(worker.claim_sizes) == 1000
+
+
+async def test_a_task_answering_a_long_poll_late_in_its_lease_still_runs(
+    service: Any,
+) -> None:
+    from leaseq.sdk.transport.inprocess import InProcessTransport
+
+    # The lease request waits 0.7 s of a 1 s lease before the task arrives: with a free
+    # slot it runs under that lease (its first heartbeat is due at once), it is not
+    # treated as a prefetched task that waited too long.
+    client = Client(InProcessTransport(service))
+    worker = make_worker(client, lease_seconds=1.0, wait_seconds=2.0)
+    epochs: list[int] = []
+
+    @worker.handler("late")
+    async def late(ctx: TaskContext, payload: Any) -> None:
+        epochs.append(ctx.epoch)
+
+    async with running(worker):
+        async with asyncio.timeout(5):
+            while service.waiting == 0:  # noqa: ASYNC110 - the service exposes a count
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(0.7)
+        queued = await client.enqueue("q", "late")
+        done = await client.wait_for(queued.id, timeout=5)
+    assert (done.state, done.attempts, epochs) == ("succeeded", 1, [1])
