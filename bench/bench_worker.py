@@ -32,6 +32,7 @@ async def main() -> None:
     ap.add_argument("--wait-seconds", type=float, default=5.0)
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--outfile")
+    ap.add_argument("--prefetch", type=int, default=None)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     loop = asyncio.get_running_loop()
@@ -47,6 +48,7 @@ async def main() -> None:
             concurrency=args.concurrency,
             wait_seconds=args.wait_seconds,
             grace_seconds=5.0,
+            **({} if args.prefetch is None else {"prefetch": args.prefetch}),
         )
 
         @worker.handler("noop")

@@ -56,7 +56,8 @@ from leaseq.sdk import Client, TaskContext, Worker
 from leaseq.sdk.transport.inprocess import InProcessTransport
 from leaseq.sdk.types import TaskRequest
 
-DB = os.environ.get("LEASEQ_BENCH_DB", "leaseq_bench")  # own name: runs side by side
+# --db (or LEASEQ_BENCH_DB) overrides: several people share one cluster
+DB = os.environ.get("LEASEQ_BENCH_DB", "leaseq_bench")
 QUEUE = "bench"
 DONE_SQL = "SELECT count(*) FROM leaseq_tasks WHERE state = 'succeeded'"
 
@@ -86,7 +87,7 @@ async def _count(url: str, sql: str = "SELECT count(*) FROM leaseq_tasks") -> in
 
 
 async def m_enqueue(args: argparse.Namespace, transport: str, batch: int) -> dict[str, Any]:
-    url = await fresh_database(DB, args.sync_commit)
+    url = await fresh_database(args.db, args.sync_commit)
     await settle(url)
     n = args.n
     service = None
@@ -161,16 +162,17 @@ async def _wait_done(url: str, n: int, timeout: float) -> tuple[int, float]:
 
 
 async def m_throughput(args: argparse.Namespace, workers: int, c: int) -> dict[str, Any]:
-    url = await fresh_database(DB, args.sync_commit)
+    url = await fresh_database(args.db, args.sync_commit)
     await _preload(url, args.n)
     await settle(url)
     service = Service(url)
     procs: list[WorkerProcess] = []
     try:
         await service.ready()
-        procs = [
-            WorkerProcess("--url", service.base, "--concurrency", str(c)) for _ in range(workers)
-        ]
+        options = ["--url", service.base, "--concurrency", str(c)]
+        if args.prefetch is not None:  # (older SDKs have no prefetch: leave it out)
+            options += ["--prefetch", str(args.prefetch)]
+        procs = [WorkerProcess(*options) for _ in range(workers)]
         for p in procs:
             line = await p.line()
             if "READY" not in line:
@@ -201,6 +203,7 @@ async def m_throughput(args: argparse.Namespace, workers: int, c: int) -> dict[s
         "transport": "http",
         "workers": workers,
         "concurrency": c,
+        "prefetch": args.prefetch,
         "n": args.n,
         "handled": handled,
         "db_done": done,
@@ -216,7 +219,7 @@ async def m_throughput(args: argparse.Namespace, workers: int, c: int) -> dict[s
 
 
 async def m_inprocess(args: argparse.Namespace, c: int) -> dict[str, Any]:
-    url = await fresh_database(DB, args.sync_commit)
+    url = await fresh_database(args.db, args.sync_commit)
     await _preload(url, args.n)
     await settle(url)
     store = await open_postgres_store(url)
@@ -224,7 +227,10 @@ async def m_inprocess(args: argparse.Namespace, c: int) -> dict[str, Any]:
     await notifier.start()
     service = TaskService(store, notifier, RandomJitter(), LongPoll())
     client = Client(InProcessTransport(service))
-    worker = Worker(client, queue=QUEUE, concurrency=c, wait_seconds=5.0, grace_seconds=5.0)
+    extra: dict[str, Any] = {} if args.prefetch is None else {"prefetch": args.prefetch}
+    worker = Worker(
+        client, queue=QUEUE, concurrency=c, wait_seconds=5.0, grace_seconds=5.0, **extra
+    )
     handled, last = 0, 0.0
 
     @worker.handler("noop")
@@ -251,6 +257,7 @@ async def m_inprocess(args: argparse.Namespace, c: int) -> dict[str, Any]:
         "transport": "inprocess",
         "workers": 1,
         "concurrency": c,
+        "prefetch": args.prefetch,
         "n": args.n,
         "handled": handled,
         "db_done": done,
@@ -258,6 +265,12 @@ async def m_inprocess(args: argparse.Namespace, c: int) -> dict[str, Any]:
         "handlers_s": round(last - t0, 3),
         "jobs_per_s": round(args.n / t_db, 1),
         "jobs_per_s_handlers": round(args.n / max(last - t0, 1e-9), 1),
+        "mean_claim_batch": [round(statistics.mean(worker.claim_sizes or [0]), 1)],
+        "mean_report_batch": [
+            round(
+                statistics.mean((worker.reporter.batch_sizes if worker.reporter else []) or [0]), 1
+            )
+        ],
         "process_rss_mib": rss_mib(os.getpid()),
         **cpu,
     }
@@ -267,7 +280,7 @@ async def m_inprocess(args: argparse.Namespace, c: int) -> dict[str, Any]:
 
 
 async def m_latency(args: argparse.Namespace) -> dict[str, Any]:
-    url = await fresh_database(DB, args.sync_commit)
+    url = await fresh_database(args.db, args.sync_commit)
     await settle(url)
     service = Service(url)
     outfile = os.path.join(tempfile.gettempdir(), f"leaseq_lat_{os.getpid()}.txt")
@@ -360,6 +373,7 @@ async def run(args: argparse.Namespace) -> None:
         "python": platform.python_version(),
         "synchronous_commit": args.sync_commit,
         "log_transitions": os.environ["LEASEQ_LOG_TRANSITIONS"],
+        "label": args.label,
     }
     for run_number in range(1, args.runs + 1):
         for name, fn in _plan(args):
@@ -386,6 +400,11 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=3.0)
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--sync-commit", default="on", choices=["on", "off"])
+    ap.add_argument("--db", default=DB, help="database name (dropped and re-created)")
+    ap.add_argument(
+        "--prefetch", type=int, default=None, help="Worker(prefetch=); default: the SDK's"
+    )
+    ap.add_argument("--label", default=None, help="recorded in each JSON line")
     # The service child inherits it. `notable`: no log line for the routine transitions
     # of each task (as no peer logs per job); `all` is leaseq's default (ADR 0012).
     ap.add_argument("--log-transitions", default="notable", choices=["all", "notable", "none"])

@@ -41,17 +41,25 @@ class TaskContext:
         self.labels: Mapping[str, str] = dict(lease.labels)
         self.deadline = deadline
         self.lease_lost = asyncio.Event()
-        self.logger = TaskLogger(
-            logger,
-            {
-                "task_id": str(lease.task_id),
-                "queue": lease.queue,
-                "type": lease.type,
-                "type_version": lease.type_version,
-                "attempt": lease.attempt,
-                "epoch": lease.epoch,
-            },
-        )
+        self._base_logger = logger
+        self._logger: TaskLogger | None = None
+
+    @property
+    def logger(self) -> TaskLogger:
+        """A logger adding the task's fields to every record (built on first use)."""
+        if self._logger is None:
+            self._logger = TaskLogger(
+                self._base_logger,
+                {
+                    "task_id": str(self.task_id),
+                    "queue": self.queue,
+                    "type": self.type,
+                    "type_version": self.version,
+                    "attempt": self.attempt,
+                    "epoch": self.epoch,
+                },
+            )
+        return self._logger
 
     @property
     def is_last_attempt(self) -> bool:

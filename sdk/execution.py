@@ -1,9 +1,9 @@
-"""One task's run inside a worker: the handler, its heartbeats, and its outcome.
+"""One task's run inside a worker: the handler, and its outcome.
 
-The lease is kept alive by heartbeats every third of its duration. When a heartbeat is
-refused (lease lost or expired, task cancelled) or the lease's local deadline passes with
-no renewal, the handler is cancelled and nothing is reported: another worker may own the
-task by then. On shutdown the handler is cancelled and the lease released instead.
+The worker's `Heartbeats` keeps the lease alive. When a heartbeat is refused (lease lost
+or expired, task cancelled) or the lease's local deadline passes with no renewal, the
+handler is cancelled and nothing is reported: another worker may own the task by then.
+On shutdown the handler is cancelled and the lease released instead.
 """
 
 from __future__ import annotations
@@ -23,19 +23,23 @@ from opentelemetry import trace
 
 from leaseq.sdk import errors
 from leaseq.sdk.context import TaskContext
+from leaseq.sdk.heartbeats import Heartbeats
 from leaseq.sdk.outcomes import Fatal, Retry
 from leaseq.sdk.registry import Handler
-from leaseq.sdk.reporter import ResultReporter
+from leaseq.sdk.reporter import Answer, ResultReporter
 from leaseq.sdk.telemetry import WorkerTelemetry
 from leaseq.sdk.tracing import producer_context
 from leaseq.sdk.transport.base import Transport
 from leaseq.sdk.types import LeaseInfo, Outcome
 
-HEARTBEAT_FRACTION = 1 / 3
 MAX_ERROR_CHARS = 4000
 
 
 class Execution:
+    """One leased task from the handler's start to its reported outcome: a single asyncio
+    task runs the handler; the worker's `Heartbeats` keeps the lease alive meanwhile; the
+    reporter sends the outcome and calls back with the answer."""
+
     def __init__(
         self,
         lease: LeaseInfo,
@@ -45,59 +49,99 @@ class Execution:
         lease_seconds: float,
         transport: Transport,
         reporter: ResultReporter,
+        heartbeats: Heartbeats,
         telemetry: WorkerTelemetry,
         executor: concurrent.futures.Executor,
         logger: logging.Logger,
         handler_done: Callable[[Execution], None] | None = None,
+        reported: Callable[[Execution], None] | None = None,
     ) -> None:
         self.lease = lease
         self._handler_done = handler_done
+        self._reported = reported
         self._handler = handler
-        self._lease_seconds = lease_seconds
         self._transport = transport
         self._reporter = reporter
+        self._heartbeats = heartbeats
         self._telemetry = telemetry
         self._executor = executor
+        self._logger = logger
         # The request left at `granted_at`, so the service's expiry is no earlier than this.
         self.context = TaskContext(lease, deadline=granted_at + lease_seconds, logger=logger)
-        self._log = self.context.logger
-        self._handler_task: asyncio.Task[Outcome] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._handling = False
+        self._cancelled = False  # we cancelled our own task to stop the handler
+        self._kind = ""  # the outcome sent
         self.abandoned: str | None = None
+
+    def start(self) -> asyncio.Task[None]:
+        # (Unnamed: formatting the task id into a name was ~4 % of the worker's own cost.)
+        self.task = asyncio.create_task(self.run())
+        return self.task
 
     def abandon(self, reason: str) -> None:
         """Stop the handler without reporting (reason "shutdown" releases the lease)."""
         if self.abandoned is None:
             self.abandoned = reason
             self.context.lease_lost.set()
-            if self._handler_task is not None:
-                self._handler_task.cancel()
+            if self._handling and self.task is not None and not self.task.done():
+                self._cancelled = True
+                self.task.cancel()
+
+    def lose(self, reason: str, message: str) -> None:
+        """The lease is gone (refused heartbeat, deadline passed): stop, report nothing.
+        Too late once the handler has returned: its outcome is on its way."""
+        if not self._handling:
+            return
+        if self.abandoned is None:
+            self.context.logger.warning("stopping the handler without reporting: %s", message)
+        self.abandon(reason)
 
     async def run(self) -> None:
-        self._handler_task = asyncio.create_task(self._invoke())
-        keep_alive = asyncio.create_task(self._keep_alive())
+        outcome: Outcome | None = None
+        if self.abandoned is None:  # (it may be given up before its first step)
+            self._handling = True
+            self._heartbeats.watch(self)
         try:
-            outcome = await self._handler_task
-        except asyncio.CancelledError:
-            if self.abandoned is None:  # the worker itself is being cancelled
+            if self.abandoned is None:
+                outcome = await self._invoke()
+        except BaseException as error:
+            if not (self._cancelled and isinstance(error, asyncio.CancelledError)):
+                self._handler_finished()  # e.g. the worker itself is being cancelled
+                self._done()
                 raise
+        self._handler_finished()
+        if self._cancelled:
+            # Our own cancellation has been delivered (or swallowed by the handler):
+            # withdraw it so the release below can await.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                task.uncancel()
+        if self.abandoned is not None or outcome is None:
             await self._give_up()
+            self._done()
             return
-        finally:
-            keep_alive.cancel()
-            if self._handler_done is not None:
-                # The slot is free once the handler returns: the next claim overlaps
-                # with this report instead of waiting a round trip for it.
-                self._handler_done(self)
-        await self._report(outcome)
+        self._kind = outcome.kind
+        self._reporter.submit_nowait(outcome, self.context.deadline, self._answered)
+
+    def _handler_finished(self) -> None:
+        self._handling = False
+        self._heartbeats.forget(self)
+        if self._handler_done is not None:
+            # The slot is free once the handler returns: the next claim overlaps with
+            # this report instead of waiting a round trip for it.
+            self._handler_done(self)
+
+    def _done(self) -> None:
+        if self._reported is not None:
+            self._reported(self)
 
     # -- the handler ---------------------------------------------------------------
 
     async def _invoke(self) -> Outcome:
-        lease, ctx = self.lease, self.context
-        attributes = self._telemetry.attributes(lease)
-        self._telemetry.started.add(1, attributes)
-        started = time.monotonic()
-        status = "error"
+        if not self._telemetry.tracing:
+            return await self._invoke_untraced()
+        lease = self.lease
         with self._telemetry.tracer.start_as_current_span(
             f"leaseq.task {lease.type}",
             context=producer_context(lease.labels),
@@ -114,32 +158,43 @@ class Execution:
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-            try:
-                result = await self._call()
-                status = "ok"
-            except Retry as request:
-                span.set_attribute("leaseq.outcome", "retry")
-                return self._outcome("retry", error=request.message, delay=request.delay_seconds)
-            except Fatal as fatal:
+            return await self._invoke_untraced(span)
+
+    async def _invoke_untraced(self, span: trace.Span | None = None) -> Outcome:
+        telemetry, lease = self._telemetry, self.lease
+        telemetry.started.add(1, telemetry.attributes(lease))
+        started = time.monotonic()
+        status = "error"
+        outcome: str | None = None
+        try:
+            result = await self._call()
+            status, outcome = "ok", "complete"
+        except Retry as request:
+            outcome = "retry"
+            return self._outcome("retry", error=request.message, delay=request.delay_seconds)
+        except Fatal as fatal:
+            outcome = "fail"
+            if span is not None:
                 span.record_exception(fatal)
                 span.set_status(trace.StatusCode.ERROR, fatal.message)
-                span.set_attribute("leaseq.outcome", "fail")
-                return self._outcome("fail", error=fatal.message)
-            except asyncio.CancelledError:
-                span.set_attribute("leaseq.outcome", f"abandoned:{self.abandoned}")
-                status = "abandoned"
-                raise
-            except Exception as error:
+            return self._outcome("fail", error=fatal.message)
+        except asyncio.CancelledError:
+            outcome = f"abandoned:{self.abandoned}"
+            status = "abandoned"
+            raise
+        except Exception as error:
+            outcome = "retry"
+            if span is not None:
                 span.record_exception(error)
                 span.set_status(trace.StatusCode.ERROR, repr(error))
-                span.set_attribute("leaseq.outcome", "retry")
-                ctx.logger.warning("handler raised %r; the task will be retried", error)
-                return self._outcome("retry", error=summarize(error))
-            finally:
-                elapsed = time.monotonic() - started
-                self._telemetry.duration.record(elapsed, {**attributes, "status": status})
-            span.set_attribute("leaseq.outcome", "complete")
-            return self._outcome("complete", result=result)
+            self.context.logger.warning("handler raised %r; the task will be retried", error)
+            return self._outcome("retry", error=summarize(error))
+        finally:
+            elapsed = time.monotonic() - started
+            telemetry.duration.record(elapsed, telemetry.attributes_with(lease, "status", status))
+            if span is not None and outcome is not None:
+                span.set_attribute("leaseq.outcome", outcome)
+        return self._outcome("complete", result=result)
 
     async def _call(self) -> Any:
         handler, ctx, payload = self._handler, self.context, self.lease.payload
@@ -151,84 +206,55 @@ class Execution:
                 contextvars.copy_context().run, handler.function, ctx, payload
             )
             call = loop.run_in_executor(self._executor, bound)
+        # A sync callable may hand back a coroutine (e.g. a lambda over an async function).
+        if handler.timeout is None:
+            result = await call
+            return await result if result is not None and inspect.isawaitable(result) else result
         async with asyncio.timeout(handler.timeout):
             result = await call
-            # A sync callable may hand back a coroutine (e.g. a lambda over an async function).
-            return await result if inspect.isawaitable(result) else result
+            return await result if result is not None and inspect.isawaitable(result) else result
 
     def _outcome(
         self, kind: Any, *, result: Any = None, error: str | None = None, delay: float | None = None
     ) -> Outcome:
         return Outcome(self.lease.task_id, self.lease.token, kind, result, error, delay)
 
-    # -- the lease -----------------------------------------------------------------
-
-    async def _keep_alive(self) -> None:
-        interval = self._lease_seconds * HEARTBEAT_FRACTION
-        next_beat = self.context.deadline - self._lease_seconds + interval
-        while True:
-            now = time.monotonic()
-            if now >= self.context.deadline:
-                self._lost("deadline", "the lease ran out before a heartbeat renewed it")
-                return
-            await asyncio.sleep(max(0.0, min(next_beat, self.context.deadline) - now))
-            if time.monotonic() >= self.context.deadline:
-                continue
-            sent = time.monotonic()
-            try:
-                async with asyncio.timeout(max(0.001, self.context.deadline - sent)):
-                    await self._transport.heartbeat(
-                        self.lease.task_id, self.lease.token, self._lease_seconds
-                    )
-            except errors.TaskCancelled:
-                self._telemetry.heartbeat_failures.add(1, {"reason": "task_cancelled"})
-                self._lost("cancelled", "the task was cancelled")
-                return
-            except (errors.LeaseConflict, errors.TaskNotFound) as refusal:
-                self._telemetry.heartbeat_failures.add(1, {"reason": refusal.code})
-                self._lost("lease_lost", f"heartbeat refused: {refusal.code}")
-                return
-            except (errors.LeaseqClientError, TimeoutError) as failure:
-                self._telemetry.heartbeat_failures.add(1, {"reason": "unanswered"})
-                self._log.warning("heartbeat failed, retrying: %r", failure)
-                next_beat = time.monotonic() + min(interval, 0.5)
-                continue
-            self.context.deadline = sent + self._lease_seconds
-            next_beat = sent + interval
-
-    def _lost(self, reason: str, message: str) -> None:
-        if self.abandoned is None:
-            self._log.warning("stopping the handler without reporting: %s", message)
-        self.abandon(reason)
+    # -- the lease and the outcome -------------------------------------------------
 
     async def _give_up(self) -> None:
-        self._telemetry.abandoned.add(
-            1, {**self._telemetry.attributes(self.lease), "reason": self.abandoned or ""}
+        telemetry = self._telemetry
+        telemetry.abandoned.add(
+            1, telemetry.attributes_with(self.lease, "reason", self.abandoned or "")
         )
         if self.abandoned != "shutdown":
             return
         try:
             await self._transport.release(self.lease.task_id, self.lease.token)
-            self._log.info("released the task at shutdown")
+            self.context.logger.info("released the task at shutdown")
         except errors.LeaseqClientError as error:
-            self._log.warning("could not release the task at shutdown: %r", error)
+            self.context.logger.warning("could not release the task at shutdown: %r", error)
 
-    async def _report(self, outcome: Outcome) -> None:
-        answer = await self._reporter.submit(outcome, deadline=self.context.deadline)
-        attributes = self._telemetry.attributes(self.lease)
-        if isinstance(answer, errors.LeaseqClientError):
-            self._telemetry.refused.add(1, {**attributes, "code": answer.code})
-            self._log.warning("the %s result was refused: %s", outcome.kind, answer.code)
-            return
-        if answer.state == "succeeded":
-            self._telemetry.succeeded.add(1, attributes)
-        elif answer.state == "dead":
-            self._telemetry.dead_lettered.add(1, attributes)
-        else:
-            self._telemetry.retried.add(1, attributes)
-        self._log.info(
-            "task %s", answer.state, extra={"outcome": outcome.kind, "state": answer.state}
-        )
+    def _answered(self, answer: Answer) -> None:
+        telemetry, lease = self._telemetry, self.lease
+        try:
+            if isinstance(answer, errors.LeaseqClientError):
+                telemetry.refused.add(1, telemetry.attributes_with(lease, "code", answer.code))
+                self.context.logger.warning(
+                    "the %s result was refused: %s", self._kind, answer.code
+                )
+                return
+            if answer.state == "succeeded":
+                telemetry.succeeded.add(1, telemetry.attributes(lease))
+            elif answer.state == "dead":
+                telemetry.dead_lettered.add(1, telemetry.attributes(lease))
+            else:
+                telemetry.retried.add(1, telemetry.attributes(lease))
+            if self._logger.isEnabledFor(logging.INFO):
+                self.context.logger.info(
+                    "task %s", answer.state, extra={"outcome": self._kind, "state": answer.state}
+                )
+        finally:
+            self._done()
 
 
 def summarize(error: BaseException) -> str:

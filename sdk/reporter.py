@@ -15,6 +15,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 
 from leaseq.sdk.errors import LeaseqClientError
 from leaseq.sdk.retrying import REPORT_RETRIES, RetryRule, is_retriable
@@ -38,7 +39,7 @@ class ResultReporter:
         self._max_batch = max_batch
         self._retries = retries
         self._logger = logger
-        self._waiting: list[tuple[Outcome, float, asyncio.Future[Answer]]] = []
+        self._waiting: list[tuple[Outcome, float, Callable[[Answer], None]]] = []
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._closing = False
@@ -51,9 +52,16 @@ class ResultReporter:
         """Queue one result; answers with the task as it now stands or the refusal.
         `deadline` (`time.monotonic()`) is when its lease runs out at the latest."""
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._waiting.append((outcome, deadline, future))
-        self._wake.set()
+        self.submit_nowait(outcome, deadline, _resolver(future))
         return await future
+
+    def submit_nowait(
+        self, outcome: Outcome, deadline: float, answered: Callable[[Answer], None]
+    ) -> None:
+        """Queue one result; `answered` is called with the task as it now stands or the
+        refusal (what `submit` returns), from the reporter's task. No future, no waiter."""
+        self._waiting.append((outcome, deadline, answered))
+        self._wake.set()
 
     async def close(self) -> None:
         """Send what is waiting, then stop."""
@@ -73,7 +81,7 @@ class ResultReporter:
             if self._closing:
                 return
 
-    async def _send(self, batch: list[tuple[Outcome, float, asyncio.Future[Answer]]]) -> None:
+    async def _send(self, batch: list[tuple[Outcome, float, Callable[[Answer], None]]]) -> None:
         self.batch_sizes.append(len(batch))
         if len(self.batch_sizes) > RECENT:  # the recent ones only: a worker runs for months
             del self.batch_sizes[: RECENT // 2]
@@ -97,9 +105,19 @@ class ResultReporter:
                     break
                 self._logger.warning("reporting results failed, retrying: %s", error)
                 await asyncio.sleep(pause)
-        for (_, _, future), answer in zip(batch, answers, strict=True):
-            if not future.done():
-                future.set_result(answer)
+        for (_, _, answered), answer in zip(batch, answers, strict=True):
+            try:
+                answered(answer)
+            except Exception:  # one broken callback must not lose the others' answers
+                self._logger.exception("handling a report answer failed")
+
+
+def _resolver(future: asyncio.Future[Answer]) -> Callable[[Answer], None]:
+    def resolve(answer: Answer) -> None:
+        if not future.done():
+            future.set_result(answer)
+
+    return resolve
 
 
 __all__ = ["ResultReporter"]

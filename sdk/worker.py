@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import logging
@@ -21,6 +22,7 @@ from opentelemetry import metrics, trace
 from leaseq.sdk.client import Client
 from leaseq.sdk.errors import LeaseqClientError, Unauthorized, ValidationFailed
 from leaseq.sdk.execution import Execution
+from leaseq.sdk.heartbeats import Heartbeats
 from leaseq.sdk.registry import HandlerRegistry
 from leaseq.sdk.reporter import RECENT, ResultReporter
 from leaseq.sdk.retrying import CLAIM_BACKOFF, RetryRule
@@ -32,6 +34,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 logger = logging.getLogger("leaseq.worker")
 WAVE_TURNS = 4
+STALE_FRACTION = 0.5  # a prefetched task waiting this part of its lease is given back
+MAX_CLAIM = 1000  # the most one lease request may ask for (the service refuses more)
 
 
 class Worker:
@@ -44,6 +48,14 @@ class Worker:
     and what it brings is released unrun), running handlers get `grace_seconds` to
     finish, the rest are cancelled and their leases released so another worker takes
     them at once.
+
+    `prefetch` (default 0: off) lets the worker hold up to that many leased tasks beyond
+    `concurrency`, waiting for a slot: a freed slot starts the next task at once, and the
+    next lease request goes out while handlers still run. Use it for short tasks (it
+    hides a round trip per wave). A waiting task holds its lease from the grant and is
+    invisible to other workers, so it is given back unrun once it has waited half its
+    lease (and never run with a lease that may have run out), and at shutdown. See
+    docs/adr/0014-worker-prefetch.md.
     """
 
     def __init__(
@@ -52,6 +64,7 @@ class Worker:
         *,
         queue: str,
         concurrency: int = 10,
+        prefetch: int = 0,
         lease_seconds: float = 30.0,
         wait_seconds: float = 10.0,
         grace_seconds: float = 30.0,
@@ -63,9 +76,12 @@ class Worker:
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if prefetch < 0:
+            raise ValueError("prefetch must not be negative")
         self.transport = client.transport if isinstance(client, Client) else client
         self.queue = queue
         self.concurrency = concurrency
+        self.prefetch = prefetch
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
         self.grace_seconds = grace_seconds
@@ -76,8 +92,15 @@ class Worker:
         self._telemetry = WorkerTelemetry(
             tracer_provider=tracer_provider, meter_provider=meter_provider
         )
-        self._executions: dict[asyncio.Task[None], Execution] = {}
-        self._handling: set[Execution] = set()  # handlers running (not yet reporting)
+        self._heartbeats = Heartbeats(
+            self.transport, lease_seconds=lease_seconds, telemetry=self._telemetry
+        )
+        self._handling: dict[asyncio.Task[None], Execution] = {}  # handlers running
+        self._reporting = 0  # handlers done, their results not yet answered
+        # Leased, waiting for a slot (prefetch): (lease, when its request was sent).
+        self._buffer: collections.deque[tuple[LeaseInfo, float]] = collections.deque()
+        self._buffer_timer: asyncio.TimerHandle | None = None
+        self._executor: concurrent.futures.Executor | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping: asyncio.Event | None = None
         self._slot_freed: asyncio.Event | None = None
@@ -104,7 +127,13 @@ class Worker:
 
     @property
     def running(self) -> int:
-        return len(self._executions)
+        """Executions alive: handlers running plus results waiting for their answer."""
+        return len(self._handling) + self._reporting
+
+    @property
+    def buffered(self) -> int:
+        """Leased tasks waiting for a slot (at most `prefetch`)."""
+        return len(self._buffer)
 
     def stop(self) -> None:
         """Ask `run()` to shut down gracefully; safe from any thread or a signal handler."""
@@ -125,7 +154,7 @@ class Worker:
         self._slot_freed = asyncio.Event()
         if self._stop_requested:
             self._stopping.set()
-        executor = concurrent.futures.ThreadPoolExecutor(
+        executor = self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.concurrency, thread_name_prefix="leaseq-handler"
         )
         self.reporter = ResultReporter(
@@ -136,9 +165,11 @@ class Worker:
         log_fields = {"queue": self.queue, "worker_id": self.worker_id}
         logger.info("worker started", extra=log_fields)
         try:
-            await self._claim_until_stopped(executor)
+            await self._claim_until_stopped()
         finally:
+            self._release_buffered()
             await self._drain()
+            self._heartbeats.close()
             await asyncio.gather(*self._background, return_exceptions=True)
             await self.reporter.close()
             executor.shutdown(wait=False, cancel_futures=True)
@@ -146,16 +177,19 @@ class Worker:
                 self._loop.remove_signal_handler(sig)
             logger.info("worker stopped", extra=log_fields)
 
-    async def _claim_until_stopped(self, executor: concurrent.futures.Executor) -> None:
+    def _free(self) -> int:
+        """How many tasks the next lease request may ask for."""
+        # Slots count running handlers; results still being reported hold none, but at
+        # most `concurrency` of them may wait, so the backlog stays bounded.
+        backlog = max(0, self._reporting - self.concurrency)
+        held = len(self._handling) + len(self._buffer) + backlog
+        return min(MAX_CLAIM, self.concurrency + self.prefetch - held)
+
+    async def _claim_until_stopped(self) -> None:
         assert self._stopping is not None and self._slot_freed is not None
         failures = 0
         while not self._stopping.is_set():
-            # Slots count running handlers; results still being reported hold none, but
-            # at most `concurrency` of them may wait, so the backlog stays bounded.
-            free = min(
-                self.concurrency - len(self._handling),
-                2 * self.concurrency - len(self._executions),
-            )
+            free = self._free()
             if free <= 0:
                 self._slot_freed.clear()
                 await _first(self._slot_freed.wait(), self._stopping.wait())
@@ -182,8 +216,15 @@ class Worker:
                 self._release_unstarted(leases)
                 return
             failures = 0
+            # What fits starts now, however long the request took (a long poll may
+            # answer late in the lease: the heartbeat schedule counts from `sent`);
+            # the rest waits for a slot, and goes back if it waits too long.
             for lease in leases:
-                self._start(lease, sent, executor)
+                if len(self._handling) < self.concurrency:
+                    self._start(lease, sent)
+                else:
+                    self._buffer.append((lease, sent))
+            self._watch_buffer()
             if not leases and self.wait_seconds <= 0:
                 await _first(
                     asyncio.sleep(self._backoff.pause(3, random.random())), self._stopping.wait()
@@ -204,10 +245,56 @@ class Worker:
             )
         )
 
-    def _start(
-        self, lease: LeaseInfo, granted_at: float, executor: concurrent.futures.Executor
-    ) -> None:
-        assert self.reporter is not None
+    def _start_buffered(self) -> None:
+        """Start waiting tasks while slots are free; give back those that waited too long."""
+        stopping = self._stopping is not None and self._stopping.is_set()
+        buffer = self._buffer
+        while buffer and len(self._handling) < self.concurrency and not stopping:
+            lease, granted_at = buffer.popleft()
+            if time.monotonic() >= granted_at + self.lease_seconds * STALE_FRACTION:
+                # Its lease may have run out (or soon will): never run it; give it back.
+                self._give_back(lease, "it waited too long for a slot")
+                continue
+            self._start(lease, granted_at)
+        self._watch_buffer()
+
+    def _watch_buffer(self) -> None:
+        """Arm one timer for the oldest waiting task to go stale (prefetch only)."""
+        if self._buffer_timer is not None:
+            self._buffer_timer.cancel()
+            self._buffer_timer = None
+        if self._buffer and self._loop is not None:
+            stale_at = self._buffer[0][1] + self.lease_seconds * STALE_FRACTION
+            self._buffer_timer = self._loop.call_later(
+                max(0.0, stale_at - time.monotonic()), self._release_stale
+            )
+
+    def _release_stale(self) -> None:
+        self._buffer_timer = None
+        now, buffer = time.monotonic(), self._buffer
+        while buffer and now >= buffer[0][1] + self.lease_seconds * STALE_FRACTION:
+            lease, _ = buffer.popleft()
+            self._give_back(lease, "it waited too long for a slot")
+        self._watch_buffer()
+        if self._slot_freed is not None:
+            self._slot_freed.set()  # room to claim again
+
+    def _release_buffered(self) -> None:
+        if self._buffer_timer is not None:
+            self._buffer_timer.cancel()
+            self._buffer_timer = None
+        leases = [lease for lease, _ in self._buffer]
+        self._buffer.clear()
+        self._release_unstarted(leases)
+
+    def _give_back(self, lease: LeaseInfo, why: str) -> None:
+        logger.warning("giving task %s back unrun: %s", lease.task_id, why)
+        telemetry = self._telemetry
+        telemetry.abandoned.add(1, telemetry.attributes_with(lease, "reason", "stale_prefetch"))
+        self._release_unstarted([lease])
+
+    def _start(self, lease: LeaseInfo, granted_at: float) -> None:
+        assert self.reporter is not None and self._executor is not None
         handler = self.registry.find(lease.type, lease.type_version)
         if handler is None:  # the service gave us a type we did not ask for
             logger.error("no handler for %s v%s; releasing", lease.type, lease.type_version)
@@ -220,45 +307,60 @@ class Worker:
             lease_seconds=self.lease_seconds,
             transport=self.transport,
             reporter=self.reporter,
+            heartbeats=self._heartbeats,
             telemetry=self._telemetry,
-            executor=executor,
+            executor=self._executor,
             logger=logger,
             handler_done=self._handler_done,
+            reported=self._reported,
         )
-        task = asyncio.create_task(execution.run(), name=f"leaseq-task-{lease.task_id}")
-        self._executions[task] = execution
-        self._handling.add(execution)
+        task = execution.start()
+        self._handling[task] = execution
         task.add_done_callback(self._finished)
 
     def _release_unstarted(self, leases: list[LeaseInfo]) -> None:
-        """Give back tasks granted after stop() was called, without running them."""
+        """Give back tasks granted but not run (at stop, stale in the buffer, unknown)."""
         for lease in leases:
             release = asyncio.create_task(self.transport.release(lease.task_id, lease.token))
             self._background.add(release)
-            release.add_done_callback(self._background.discard)
+            release.add_done_callback(self._released)
+
+    def _released(self, release: asyncio.Task[Any]) -> None:
+        self._background.discard(release)
+        if not release.cancelled() and release.exception() is not None:
+            logger.warning("could not give a task back: %r", release.exception())
 
     def _handler_done(self, execution: Execution) -> None:
-        self._handling.discard(execution)
+        assert execution.task is not None
+        if self._handling.pop(execution.task, None) is not None:
+            self._reporting += 1
+        if self._buffer:
+            self._start_buffered()  # the freed slot starts a waiting task at once
         if self._slot_freed is not None:
             self._slot_freed.set()
 
+    def _reported(self, execution: Execution) -> None:
+        self._reporting -= 1
+        if self._slot_freed is not None and self._reporting >= self.concurrency:
+            self._slot_freed.set()  # the backlog bound may have held the claim back
+
     def _finished(self, task: asyncio.Task[None]) -> None:
-        execution = self._executions.pop(task, None)
-        if execution is not None:
-            self._handling.discard(execution)
-        if self._slot_freed is not None:
+        # Still counted only if it ended without reaching _handler_done (cancelled).
+        if self._handling.pop(task, None) is not None and self._slot_freed is not None:
             self._slot_freed.set()
         if not task.cancelled() and task.exception() is not None:
             logger.error("task execution crashed", exc_info=task.exception())
 
     async def _drain(self) -> None:
-        running = list(self._executions)
+        running = list(self._handling)
         if not running:
             return
         logger.info("waiting up to %ss for %d running tasks", self.grace_seconds, len(running))
         _, late = await asyncio.wait(running, timeout=self.grace_seconds)
         for task in late:
-            self._executions[task].abandon("shutdown")
+            execution = self._handling.get(task)
+            if execution is not None:
+                execution.abandon("shutdown")
         if late:
             await asyncio.wait(late)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -401,3 +402,213 @@ async def test_a_handler_whose_heartbeats_go_unanswered_stops_when_its_lease_run
     assert transport.heartbeats >= 2 and contexts[0].lease_lost.is_set()
     # The expired task is claimable again (here, by this same worker once more).
     assert (await client.get(queued.id)).state in ("pending", "leased")
+
+
+# -- prefetch ------------------------------------------------------------------------
+
+
+async def test_with_prefetch_the_next_tasks_are_leased_while_every_slot_is_busy(
+    client: Client,
+) -> None:
+    worker = make_worker(client, concurrency=1, prefetch=2)
+    gate = asyncio.Event()
+    ran: list[int] = []
+
+    @worker.handler("step")
+    async def step(ctx: TaskContext, payload: int) -> int:
+        ran.append(payload)
+        await gate.wait()
+        return payload
+
+    ids = [(await client.enqueue("q", "step", n)).id for n in range(4)]
+    async with running(worker):
+        async with asyncio.timeout(5):
+            while worker.buffered < 2:  # noqa: ASYNC110 - no event for this
+                await asyncio.sleep(0.01)
+        states = [(await client.get(i)).state for i in ids]
+        # One runs, two wait in the buffer holding their leases, the fourth is left.
+        assert (ran, states) == ([0], ["leased", "leased", "leased", "pending"])
+        gate.set()
+        done = [await client.wait_for(i, timeout=5) for i in ids]
+    assert [(t.state, t.result, t.attempts) for t in done] == [
+        ("succeeded", n, 1) for n in range(4)
+    ]
+    assert ran == [0, 1, 2, 3]
+
+
+async def test_without_prefetch_nothing_is_leased_beyond_the_free_slots(client: Client) -> None:
+    worker = make_worker(client, concurrency=1)
+    started, gate = asyncio.Event(), asyncio.Event()
+
+    @worker.handler("step")
+    async def step(ctx: TaskContext, payload: int) -> None:
+        started.set()
+        await gate.wait()
+
+    ids = [(await client.enqueue("q", "step", n)).id for n in range(2)]
+    async with running(worker):
+        await asyncio.wait_for(started.wait(), 5)
+        await asyncio.sleep(0.2)
+        assert [(await client.get(i)).state for i in ids] == ["leased", "pending"]
+        gate.set()
+
+
+async def test_prefetched_tasks_are_released_unrun_on_stop(client: Client) -> None:
+    worker = make_worker(client, concurrency=1, prefetch=2, grace_seconds=5)
+    started, gate = asyncio.Event(), asyncio.Event()
+    ran: list[int] = []
+
+    @worker.handler("step")
+    async def step(ctx: TaskContext, payload: int) -> int:
+        ran.append(payload)
+        started.set()
+        await gate.wait()
+        return payload
+
+    ids = [(await client.enqueue("q", "step", n)).id for n in range(3)]
+    run = asyncio.create_task(worker.run(install_signal_handlers=False))
+    await asyncio.wait_for(started.wait(), 5)
+    async with asyncio.timeout(5):
+        while worker.buffered < 2:  # noqa: ASYNC110 - no event for this
+            await asyncio.sleep(0.01)
+    worker.stop()
+    await asyncio.sleep(0.05)
+    gate.set()  # the running one finishes within the grace period
+    await asyncio.wait_for(run, 5)
+    tasks = [await client.get(i) for i in ids]
+    assert ran == [0]
+    assert [(t.state, t.attempts) for t in tasks] == [
+        ("succeeded", 1),
+        ("pending", 0),  # given back without spending the attempt
+        ("pending", 0),
+    ]
+
+
+async def test_a_prefetched_task_whose_lease_may_have_run_out_is_not_run(
+    client: Client,
+) -> None:
+    # One slot, held longer than the lease: the task waiting behind it is given back
+    # (at half its lease, or when a slot frees after that) and only ever runs under a
+    # fresh lease, never the one it waited with.
+    worker = make_worker(client, concurrency=1, prefetch=1, lease_seconds=1.0)
+    first_started, release_first = asyncio.Event(), asyncio.Event()
+    runs: list[tuple[int, int, float]] = []
+
+    @worker.handler("step")
+    async def step(ctx: TaskContext, payload: int) -> int:
+        runs.append((payload, ctx.epoch, ctx.time_left()))
+        if payload == 0:
+            first_started.set()
+            await release_first.wait()
+        return payload
+
+    first = await client.enqueue("q", "step", 0)
+    await client.enqueue("q", "step", 1, priority=-1)
+    async with running(worker):
+        await asyncio.wait_for(first_started.wait(), 5)
+        await asyncio.sleep(1.3)  # past the waiting task's whole first lease
+        release_first.set()
+        done = await client.wait_for(first.id, timeout=5)
+        [second] = [t for t in (await client.list(queue="q")).tasks if t.id != first.id]
+        second = await client.wait_for(second.id, timeout=5)
+    assert (done.state, second.state, second.attempts) == ("succeeded", "succeeded", 1)
+    [(_, epoch, time_left)] = [r for r in runs if r[0] == 1]
+    assert epoch > 1  # the lease it was prefetched with was given back, not used
+    assert time_left > 1.0 / 2 - 0.1
+
+
+@pytest.mark.parametrize("prefetch", [-1])
+def test_prefetch_cannot_be_negative(client: Client, prefetch: int) -> None:
+    with pytest.raises(ValueError):
+        Worker(client, queue="q", prefetch=prefetch)
+
+
+class RecordingHeartbeats:
+    """A transport that notes when each task's heartbeats are sent."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.sent: dict[Any, list[float]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def heartbeat(self, task_id: Any, token: str, lease_seconds: float) -> Any:
+        self.sent.setdefault(task_id, []).append(time.monotonic())
+        return await self.inner.heartbeat(task_id, token, lease_seconds)
+
+
+async def test_a_prefetched_task_starting_late_in_its_lease_heartbeats_at_once(
+    service: Any,
+) -> None:
+    from leaseq.sdk.transport.inprocess import InProcessTransport
+
+    # The lease clock starts at the grant: the second task waits ~1.2 s for the slot, past
+    # its first heartbeat's due time (1.0 s into a 3 s lease), so it is renewed as soon as
+    # it starts, not a third of a lease later.
+    client = Client(InProcessTransport(service))
+    transport = RecordingHeartbeats(client.transport)
+    worker = Worker(
+        transport, queue="q", concurrency=1, prefetch=1, lease_seconds=3.0, wait_seconds=0.5
+    )
+    starts: dict[int, tuple[float, int]] = {}
+
+    @worker.handler("step")
+    async def step(ctx: TaskContext, payload: int) -> None:
+        starts[payload] = (time.monotonic(), ctx.epoch)
+        await asyncio.sleep(1.2 if payload == 0 else 0.6)
+
+    first = await client.enqueue("q", "step", 0)
+    second = await client.enqueue("q", "step", 1, priority=-1)
+    async with running(worker):
+        await client.wait_for(first.id, timeout=5)
+        await client.wait_for(second.id, timeout=5)
+    started, epoch = starts[1]
+    assert epoch == 1  # it ran with the lease it was prefetched with
+    assert starts[1][0] - starts[0][0] > 1.0  # it did wait for the slot
+    beats = transport.sent.get(second.id, [])
+    assert beats and beats[0] - started < 0.4
+
+
+async def test_a_lease_request_never_asks_for_more_than_the_service_grants_at_once(
+    client: Client,
+) -> None:
+    # 800 slots + 800 prefetched: one request for 1,600 would be refused (1..1000), and a
+    # refused claim is a configuration error that stops the worker.
+    worker = make_worker(client, concurrency=800, prefetch=800)
+
+    @worker.handler("one")
+    async def one(ctx: TaskContext, payload: Any) -> str:
+        return "ran"
+
+    queued = await client.enqueue("q", "one")
+    async with running(worker):
+        done = await client.wait_for(queued.id, timeout=5)
+    assert done.result == "ran"
+    assert max(worker.claim_sizes) == 1000
+
+
+async def test_a_task_answering_a_long_poll_late_in_its_lease_still_runs(
+    service: Any,
+) -> None:
+    from leaseq.sdk.transport.inprocess import InProcessTransport
+
+    # The lease request waits 0.7 s of a 1 s lease before the task arrives: with a free
+    # slot it runs under that lease (its first heartbeat is due at once), it is not
+    # treated as a prefetched task that waited too long.
+    client = Client(InProcessTransport(service))
+    worker = make_worker(client, lease_seconds=1.0, wait_seconds=2.0)
+    epochs: list[int] = []
+
+    @worker.handler("late")
+    async def late(ctx: TaskContext, payload: Any) -> None:
+        epochs.append(ctx.epoch)
+
+    async with running(worker):
+        async with asyncio.timeout(5):
+            while service.waiting == 0:  # noqa: ASYNC110 - the service exposes a count
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(0.7)
+        queued = await client.enqueue("q", "late")
+        done = await client.wait_for(queued.id, timeout=5)
+    assert (done.state, done.attempts, epochs) == ("succeeded", 1, [1])
