@@ -20,9 +20,9 @@ from collections.abc import Callable
 from leaseq.sdk.errors import LeaseqClientError
 from leaseq.sdk.retrying import REPORT_RETRIES, RetryRule, is_retriable
 from leaseq.sdk.transport.base import Transport
-from leaseq.sdk.types import Outcome, TaskInfo
+from leaseq.sdk.types import Outcome, Reported
 
-Answer = TaskInfo | LeaseqClientError
+Answer = Reported | LeaseqClientError
 RECENT = 1024  # how many batch sizes stay observable
 
 

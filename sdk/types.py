@@ -132,6 +132,14 @@ class LeaseRenewal:
 
 
 @frozen
+class Reported:
+    """A reported outcome the service accepted: the task's state now."""
+
+    task_id: UUID
+    state: TaskStateName
+
+
+@frozen
 class Outcome:
     """One result for a batch report: complete (with `result`), retry or fail (with `error`)."""
 
@@ -190,6 +198,7 @@ __all__ = [
     "Outcome",
     "OutcomeKind",
     "QueueInfo",
+    "Reported",
     "RetrySettings",
     "TaskEventInfo",
     "TaskInfo",

@@ -21,6 +21,7 @@ from leaseq.sdk.types import (
     LeaseRequest,
     Outcome,
     QueueInfo,
+    Reported,
     TaskEventInfo,
     TaskInfo,
     TaskPage,
@@ -48,8 +49,9 @@ class Transport(Protocol):
 
     async def report(
         self, outcomes: Sequence[Outcome]
-    ) -> builtins.list[TaskInfo | LeaseqClientError]:
-        """Apply many outcomes; answers in order, each the task or the refusal for that one."""
+    ) -> builtins.list[Reported | LeaseqClientError]:
+        """Apply many outcomes; answers in order, each the task's new state or the refusal
+        for that one."""
         ...
 
     async def complete(self, task_id: TaskId, token: str, result: JSON = None) -> TaskInfo: ...

@@ -31,6 +31,7 @@ from leaseq.sdk.types import (
     LeaseRequest,
     Outcome,
     QueueInfo,
+    Reported,
     TaskEventInfo,
     TaskInfo,
     TaskPage,
@@ -158,14 +159,16 @@ class HttpTransport:
 
     async def report(
         self, outcomes: Sequence[Outcome]
-    ) -> builtins.list[TaskInfo | errors.LeaseqClientError]:
+    ) -> builtins.list[Reported | errors.LeaseqClientError]:
+        # Without the task objects: the worker needs each new state, nothing more.
+        results = [wire.outcome_body(o) for o in outcomes]
         body = await self._call(
-            "POST", "/v1/results", json={"results": [wire.outcome_body(o) for o in outcomes]}
+            "POST", "/v1/results", json={"results": results, "include_tasks": False}
         )
-        answers: list[TaskInfo | errors.LeaseqClientError] = []
-        for item in body["results"]:
+        answers: list[Reported | errors.LeaseqClientError] = []
+        for outcome, item in zip(outcomes, body["results"], strict=True):
             if item.get("ok"):
-                answers.append(wire.task_info(item["task"]))
+                answers.append(Reported(outcome.task_id, item["state"]))
             else:
                 problem = item.get("problem") or {}
                 answers.append(errors.error_from_problem(int(problem.get("status", 409)), problem))

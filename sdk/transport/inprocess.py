@@ -26,6 +26,7 @@ from leaseq.sdk.types import (
     LeaseRequest,
     Outcome,
     QueueInfo,
+    Reported,
     RetrySettings,
     TaskEventInfo,
     TaskInfo,
@@ -116,10 +117,11 @@ class InProcessTransport:
 
     async def report(
         self, outcomes: Sequence[Outcome]
-    ) -> builtins.list[TaskInfo | sdk_errors.LeaseqClientError]:
+    ) -> builtins.list[Reported | sdk_errors.LeaseqClientError]:
         answers = await _call(self._service.report([_outcome(o) for o in outcomes]))
         return [
-            translate(a) if isinstance(a, domain.LeaseqError) else task_info(a) for a in answers
+            translate(a) if isinstance(a, domain.LeaseqError) else Reported(a.id, a.state.value)
+            for a in answers
         ]
 
     async def complete(self, task_id: TaskId, token: str, result: JSON = None) -> TaskInfo:

@@ -267,3 +267,26 @@ async def test_a_refused_connection_is_a_transport_error_retried_even_for_unsafe
         with pytest.raises(TransportError) as caught:
             await client.cancel(uuid.uuid4())
     assert caught.value.request_sent is False
+
+
+async def test_a_report_answers_each_new_state_or_its_typed_refusal(client: Client) -> None:
+    from leaseq.sdk import LeaseLost
+    from leaseq.sdk.types import LeaseRequest, Outcome, Reported
+
+    await client.enqueue_many([TaskRequest(queue="q", type="t") for _ in range(2)])
+    first, second = await client.transport.lease(
+        LeaseRequest(queue="q", worker_id="w", max_tasks=2)
+    )
+    answers = await client.transport.report(
+        [
+            Outcome(first.task_id, first.token, "complete", result={"n": 1}),
+            Outcome(second.task_id, second.token, "retry", error="later"),
+            Outcome(second.task_id, "stale", "fail", error="no"),
+        ]
+    )
+    assert answers[:2] == [
+        Reported(first.task_id, "succeeded"),
+        Reported(second.task_id, "pending"),
+    ]
+    assert isinstance(answers[2], LeaseLost)
+    assert (await client.get(first.task_id)).result == {"n": 1}
