@@ -161,7 +161,16 @@ async def _wait_done(url: str, n: int, timeout: float) -> tuple[int, float]:
         await conn.close()
 
 
-async def m_throughput(args: argparse.Namespace, workers: int, c: int) -> dict[str, Any]:
+def _prefetch(value: str | None, c: int) -> int | None:
+    """`--prefetch` values: a number, or `c` for the run's concurrency; None: the SDK's."""
+    if value is None:
+        return None
+    return c if value == "c" else int(value)
+
+
+async def m_throughput(
+    args: argparse.Namespace, workers: int, c: int, prefetch: int | None
+) -> dict[str, Any]:
     url = await fresh_database(args.db, args.sync_commit)
     await _preload(url, args.n)
     await settle(url)
@@ -170,8 +179,8 @@ async def m_throughput(args: argparse.Namespace, workers: int, c: int) -> dict[s
     try:
         await service.ready()
         options = ["--url", service.base, "--concurrency", str(c)]
-        if args.prefetch is not None:  # (older SDKs have no prefetch: leave it out)
-            options += ["--prefetch", str(args.prefetch)]
+        if prefetch is not None:  # (older SDKs have no prefetch: leave it out)
+            options += ["--prefetch", str(prefetch)]
         procs = [WorkerProcess(*options) for _ in range(workers)]
         for p in procs:
             line = await p.line()
@@ -203,7 +212,7 @@ async def m_throughput(args: argparse.Namespace, workers: int, c: int) -> dict[s
         "transport": "http",
         "workers": workers,
         "concurrency": c,
-        "prefetch": args.prefetch,
+        "prefetch": prefetch,
         "n": args.n,
         "handled": handled,
         "db_done": done,
@@ -218,7 +227,7 @@ async def m_throughput(args: argparse.Namespace, workers: int, c: int) -> dict[s
     }
 
 
-async def m_inprocess(args: argparse.Namespace, c: int) -> dict[str, Any]:
+async def m_inprocess(args: argparse.Namespace, c: int, prefetch: int | None) -> dict[str, Any]:
     url = await fresh_database(args.db, args.sync_commit)
     await _preload(url, args.n)
     await settle(url)
@@ -227,7 +236,7 @@ async def m_inprocess(args: argparse.Namespace, c: int) -> dict[str, Any]:
     await notifier.start()
     service = TaskService(store, notifier, RandomJitter(), LongPoll())
     client = Client(InProcessTransport(service))
-    extra: dict[str, Any] = {} if args.prefetch is None else {"prefetch": args.prefetch}
+    extra: dict[str, Any] = {} if prefetch is None else {"prefetch": prefetch}
     worker = Worker(
         client, queue=QUEUE, concurrency=c, wait_seconds=5.0, grace_seconds=5.0, **extra
     )
@@ -257,7 +266,7 @@ async def m_inprocess(args: argparse.Namespace, c: int) -> dict[str, Any]:
         "transport": "inprocess",
         "workers": 1,
         "concurrency": c,
-        "prefetch": args.prefetch,
+        "prefetch": prefetch,
         "n": args.n,
         "handled": handled,
         "db_done": done,
@@ -356,10 +365,14 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Awaitable[di
     if "throughput" in args.only:
         for w in args.workers:
             for c in args.concurrency:
-                todo.append(("throughput", lambda w=w, c=c: m_throughput(args, w, c)))
+                for value in args.prefetch:
+                    f = _prefetch(value, c)
+                    todo.append(("throughput", lambda w=w, c=c, f=f: m_throughput(args, w, c, f)))
     if "inprocess" in args.only:
         for c in args.inprocess_concurrency:
-            todo.append(("throughput", lambda c=c: m_inprocess(args, c)))
+            for value in args.prefetch:
+                f = _prefetch(value, c)
+                todo.append(("throughput", lambda c=c, f=f: m_inprocess(args, c, f)))
     if "latency" in args.only:
         todo.append(("latency", lambda: m_latency(args)))
     return todo
@@ -402,7 +415,10 @@ def main() -> None:
     ap.add_argument("--sync-commit", default="on", choices=["on", "off"])
     ap.add_argument("--db", default=DB, help="database name (dropped and re-created)")
     ap.add_argument(
-        "--prefetch", type=int, default=None, help="Worker(prefetch=); default: the SDK's"
+        "--prefetch",
+        nargs="*",
+        default=[None],
+        help="Worker(prefetch=) values: numbers, or c (= the concurrency); none: SDK default",
     )
     ap.add_argument("--label", default=None, help="recorded in each JSON line")
     # The service child inherits it. `notable`: no log line for the routine transitions

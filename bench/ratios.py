@@ -32,7 +32,9 @@ def key(r: dict[str, Any]) -> tuple[Any, ...]:
     if m == "enqueue":
         return (m, r.get("transport", "library"), r.get("batch", 1))
     if m == "throughput":
-        return (m, r.get("transport", "library"), r.get("workers", 1), r["concurrency"])
+        base = (m, r.get("transport", "library"), r.get("workers", 1), r["concurrency"])
+        prefetch = r.get("prefetch")  # leaseq's worker option; 0 and absent are the default
+        return (*base, f"prefetch {prefetch}") if prefetch else base
     if m == "claim_ack":
         return (m, r["batch"], r["consumers"])
     return (m,)
@@ -118,28 +120,35 @@ def main(paths: list[str]) -> None:
             f"| {goal} |"
         )
 
+    def variants(base: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+        """The default run, then each prefetch run of the same measure."""
+        found = [(k, f", {k[-1]}") for k in sorted(by, key=str) if k[:-1] == base]
+        return [(base, "")] * bool(by.get(base)) + found
+
     for workers in (1, 2):
         for c in (10, 50):
             pk = ("throughput", "library", 1, c)
             peer = best(pk, "jobs_per_s", lower=False)
-            line(
-                f"e2e HTTP, {workers} worker proc, c={c} (jobs/s)",
-                ("throughput", "http", workers, c),
-                pk,
-                peer,
-                "jobs_per_s",
-                "≥ 2",
-            )
+            for lk, note in variants(("throughput", "http", workers, c)):
+                line(
+                    f"e2e HTTP, {workers} worker proc, c={c}{note} (jobs/s)",
+                    lk,
+                    pk,
+                    peer,
+                    "jobs_per_s",
+                    "≥ 2",
+                )
     for c in (10, 50, 100):
-        for consumers in (1, 4):
-            line(
-                f"in-process c={c} vs raw floor k=100 C={consumers} (jobs/s)",
-                ("throughput", "inprocess", 1, c),
-                ("claim_ack", 100, consumers),
-                "raw_floor" if by[("claim_ack", 100, consumers)].get("raw_floor") else None,
-                "jobs_per_s",
-                "≥ 0.5",
-            )
+        for lk, note in variants(("throughput", "inprocess", 1, c)):
+            for consumers in (1, 4):
+                line(
+                    f"in-process c={c}{note} vs raw floor k=100 C={consumers} (jobs/s)",
+                    lk,
+                    ("claim_ack", 100, consumers),
+                    "raw_floor" if by[("claim_ack", 100, consumers)].get("raw_floor") else None,
+                    "jobs_per_s",
+                    "≥ 0.5",
+                )
     for batch in (1, 100, 1000):
         pk = ("enqueue", "library", batch)
         peer = best(pk, "jobs_per_s", lower=False)
