@@ -133,10 +133,12 @@ class LeaseRenewal:
 
 @frozen
 class Reported:
-    """A reported outcome the service accepted: the task's state now."""
+    """A reported outcome the service accepted: the task's state now, and since when (the
+    service's clock)."""
 
     task_id: UUID
     state: TaskStateName
+    updated_at: datetime
 
 
 @frozen

@@ -127,7 +127,12 @@ async def results(body: ResultsIn, svc: Service, opts: Options) -> OrjsonRespons
                 "task": rep.task_json(answer),
             }
         else:
-            answers[index] = {"task_id": item.task_id, "ok": True, "state": answer.state.value}
+            answers[index] = {
+                "task_id": item.task_id,
+                "ok": True,
+                "state": answer.state.value,
+                "updated_at": rep.timestamp(answer.updated_at),
+            }
     return OrjsonResponse({"results": answers})
 
 

@@ -99,7 +99,8 @@ class ResultIn(_In):
 
 class ResultsIn(_In):
     results: list[ResultIn]
-    # false: each accepted answer carries the task's new state but not the whole task
+    # false: each accepted answer carries the task's new state (and when it changed) but
+    # not the whole task
     # (a worker needs no more, and the task objects are most of the answer's cost)
     include_tasks: bool = True
 
@@ -195,6 +196,7 @@ class ResultOut(BaseModel):
     task_id: str
     ok: bool
     state: Literal["pending", "leased", "succeeded", "dead", "cancelled"] | None = None
+    updated_at: datetime | None = None  # with include_tasks=false: when the state changed
     task: TaskOut | None = None
     problem: ProblemOut | None = None
 

@@ -168,7 +168,7 @@ class HttpTransport:
         answers: list[Reported | errors.LeaseqClientError] = []
         for outcome, item in zip(outcomes, body["results"], strict=True):
             if item.get("ok"):
-                answers.append(Reported(outcome.task_id, item["state"]))
+                answers.append(wire.reported(outcome.task_id, item))
             else:
                 problem = item.get("problem") or {}
                 answers.append(errors.error_from_problem(int(problem.get("status", 409)), problem))

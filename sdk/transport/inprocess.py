@@ -120,7 +120,9 @@ class InProcessTransport:
     ) -> builtins.list[Reported | sdk_errors.LeaseqClientError]:
         answers = await _call(self._service.report([_outcome(o) for o in outcomes]))
         return [
-            translate(a) if isinstance(a, domain.LeaseqError) else Reported(a.id, a.state.value)
+            translate(a)
+            if isinstance(a, domain.LeaseqError)
+            else Reported(a.id, a.state.value, a.updated_at)
             for a in answers
         ]
 

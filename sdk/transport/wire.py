@@ -14,6 +14,7 @@ from leaseq.sdk.types import (
     LeaseRequest,
     Outcome,
     QueueInfo,
+    Reported,
     RetrySettings,
     TaskEventInfo,
     TaskInfo,
@@ -122,6 +123,11 @@ def lease_info(body: Body) -> LeaseInfo:
 
 def lease_renewal(body: Body) -> LeaseRenewal:
     return LeaseRenewal(UUID(body["task_id"]), body["epoch"], _required_time(body["expires_at"]))
+
+
+def reported(task_id: UUID, body: Body) -> Reported:
+    """An accepted answer of POST /v1/results asked with include_tasks=false."""
+    return Reported(task_id, body["state"], _required_time(body["updated_at"]))
 
 
 def outcome_body(outcome: Outcome) -> Body:

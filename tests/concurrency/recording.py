@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from leaseq.sdk import errors
 from leaseq.sdk.transport.base import TaskId, Transport
-from leaseq.sdk.types import LeaseInfo, LeaseRenewal, LeaseRequest, Outcome, TaskInfo
+from leaseq.sdk.types import LeaseInfo, LeaseRenewal, LeaseRequest, Outcome, Reported, TaskInfo
 from tests.concurrency.history import Event, History
 
 
@@ -109,7 +109,7 @@ class RecordingTransport:
 
     async def report(
         self, outcomes: Sequence[Outcome]
-    ) -> list[TaskInfo | errors.LeaseqClientError]:
+    ) -> list[Reported | errors.LeaseqClientError]:
         sent = time.monotonic()
         try:
             answers = await self._inner.report(outcomes)
@@ -135,11 +135,14 @@ class RecordingTransport:
         self._accepted("release", task, token, sent, time.monotonic())
         return task
 
-    def _accepted(self, op: str, task: TaskInfo, token: str, sent: float, answered: float) -> None:
+    def _accepted(
+        self, op: str, task: TaskInfo | Reported, token: str, sent: float, answered: float
+    ) -> None:
+        task_id = task.id if isinstance(task, TaskInfo) else task.task_id
         self._log.add(
             Event(
                 op,
-                str(task.id),
+                str(task_id),
                 self._actor,
                 True,
                 token,

@@ -284,9 +284,10 @@ async def test_a_report_answers_each_new_state_or_its_typed_refusal(client: Clie
             Outcome(second.task_id, "stale", "fail", error="no"),
         ]
     )
+    done, retried = (await client.get(first.task_id)), (await client.get(second.task_id))
     assert answers[:2] == [
-        Reported(first.task_id, "succeeded"),
-        Reported(second.task_id, "pending"),
+        Reported(first.task_id, "succeeded", done.updated_at),
+        Reported(second.task_id, "pending", retried.updated_at),
     ]
     assert isinstance(answers[2], LeaseLost)
-    assert (await client.get(first.task_id)).result == {"n": 1}
+    assert done.result == {"n": 1}
