@@ -386,10 +386,15 @@ async def test_results_without_tasks_answer_the_new_state_only(client):
         },
     )
     first, second = response.json()["results"]
-    assert first == {"task_id": ids[0], "ok": True, "state": "succeeded"}
-    assert second["ok"] is False and second["problem"]["type"] == "lease_lost"
     task = (await client.get(f"/v1/tasks/{ids[0]}")).json()
     assert task["state"] == "succeeded"
+    assert first == {
+        "task_id": ids[0],
+        "ok": True,
+        "state": "succeeded",
+        "updated_at": task["updated_at"],
+    }
+    assert second["ok"] is False and second["problem"]["type"] == "lease_lost"
 
 
 async def test_results_retry_without_an_error_is_a_validation_error(client):
