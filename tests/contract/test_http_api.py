@@ -343,12 +343,19 @@ async def test_release_gives_the_task_back_without_using_the_attempt(client):
     assert (await lease_one(client))["epoch"] == 2
 
 
-async def test_results_batch_answers_each_outcome_or_its_problem(client):
-    ids = [await enqueue(client) for _ in range(3)]
+async def enqueued_and_leased(
+    client: httpx.AsyncClient, n: int
+) -> tuple[list[str], dict[str, str]]:
+    """n new tasks' ids, and the token of each one's lease."""
+    ids = [await enqueue(client) for _ in range(n)]
     leases = (
-        await client.post("/v1/leases", json={"queue": "q", "worker_id": "w", "max_tasks": 3})
+        await client.post("/v1/leases", json={"queue": "q", "worker_id": "w", "max_tasks": n})
     ).json()["leases"]
-    token = {lease["task_id"]: lease["token"] for lease in leases}
+    return ids, {lease["task_id"]: lease["token"] for lease in leases}
+
+
+async def test_results_batch_answers_each_outcome_or_its_problem(client):
+    ids, token = await enqueued_and_leased(client, 3)
     response = await client.post(
         "/v1/results",
         json={
@@ -370,11 +377,7 @@ async def test_results_batch_answers_each_outcome_or_its_problem(client):
 
 
 async def test_results_without_tasks_answer_the_new_state_only(client):
-    ids = [await enqueue(client) for _ in range(2)]
-    leases = (
-        await client.post("/v1/leases", json={"queue": "q", "worker_id": "w", "max_tasks": 2})
-    ).json()["leases"]
-    token = {lease["task_id"]: lease["token"] for lease in leases}
+    ids, token = await enqueued_and_leased(client, 2)
     response = await client.post(
         "/v1/results",
         json={
