@@ -59,6 +59,9 @@ def worker_command(
     ],
     queue: Annotated[str | None, typer.Option(help="claim from this queue instead")] = None,
     concurrency: Annotated[int | None, typer.Option(help="tasks run at once")] = None,
+    prefetch: Annotated[
+        int | None, typer.Option(help="leased tasks held beyond concurrency (short tasks)")
+    ] = None,
     url: Annotated[
         str | None, typer.Option(help="the service's base URL", envvar="LEASEQ_URL")
     ] = None,
@@ -71,13 +74,24 @@ def worker_command(
         logging.basicConfig(level=logging.INFO, handlers=[handler])
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     worker = load_worker(spec, url=url, token=token)
+    apply_options(worker, queue=queue, concurrency=concurrency, prefetch=prefetch)
+    asyncio.run(_run(worker))
+
+
+def apply_options(
+    worker: Worker, *, queue: str | None, concurrency: int | None, prefetch: int | None
+) -> None:
+    """The command line's options override what the worker was built with."""
     if queue is not None:
         worker.queue = queue
     if concurrency is not None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         worker.concurrency = concurrency
-    asyncio.run(_run(worker))
+    if prefetch is not None:
+        if prefetch < 0:
+            raise ValueError("prefetch must not be negative")
+        worker.prefetch = prefetch
 
 
 async def _run(worker: Worker) -> None:
@@ -87,4 +101,4 @@ async def _run(worker: Worker) -> None:
         await worker.transport.aclose()
 
 
-__all__ = ["TaskFieldsFormatter", "load_worker", "worker_command"]
+__all__ = ["TaskFieldsFormatter", "apply_options", "load_worker", "worker_command"]

@@ -67,3 +67,16 @@ def test_the_worker_command_runs_the_named_worker_until_sigterm(tmp_path: Path) 
 def test_a_spec_without_an_attribute_is_refused() -> None:
     with pytest.raises(ValueError, match="module:worker"):
         load_worker("just_a_module")
+
+
+def test_command_line_options_override_the_workers_own() -> None:
+    from leaseq.sdk import Client, Worker
+    from leaseq.sdk.cli import apply_options
+
+    worker = Worker(Client("http://127.0.0.1:1"), queue="q", concurrency=3)
+    apply_options(worker, queue="other", concurrency=7, prefetch=7)
+    assert (worker.queue, worker.concurrency, worker.prefetch) == ("other", 7, 7)
+    apply_options(worker, queue=None, concurrency=None, prefetch=None)
+    assert (worker.queue, worker.concurrency, worker.prefetch) == ("other", 7, 7)
+    with pytest.raises(ValueError, match="prefetch"):
+        apply_options(worker, queue=None, concurrency=None, prefetch=-1)
