@@ -161,6 +161,34 @@ async def _wait_done(url: str, n: int, timeout: float) -> tuple[int, float]:
         await conn.close()
 
 
+def _throughput(
+    transport: str,
+    workers: int,
+    c: int,
+    prefetch: int | None,
+    n: int,
+    handled: int,
+    done: int,
+    t_db: float,
+    t_handlers: float,
+) -> dict[str, Any]:
+    """The fields every end-to-end measurement reports, as the peers' harness names them."""
+    return {
+        "measure": "throughput",
+        "transport": transport,
+        "workers": workers,
+        "concurrency": c,
+        "prefetch": prefetch,
+        "n": n,
+        "handled": handled,
+        "db_done": done,
+        "db_done_s": round(t_db, 3),
+        "handlers_s": round(t_handlers, 3),
+        "jobs_per_s": round(n / t_db, 1),
+        "jobs_per_s_handlers": round(n / max(t_handlers, 1e-9), 1),
+    }
+
+
 def _prefetch(value: str | None, c: int) -> int | None:
     """`--prefetch` values: a number, or `c` for the run's concurrency; None: the SDK's."""
     if value is None:
@@ -206,20 +234,10 @@ async def m_throughput(
         for p in procs:
             p.stop()
         service.stop()
-    t_db = t_done - t0
     return {
-        "measure": "throughput",
-        "transport": "http",
-        "workers": workers,
-        "concurrency": c,
-        "prefetch": prefetch,
-        "n": args.n,
-        "handled": handled,
-        "db_done": done,
-        "db_done_s": round(t_db, 3),
-        "handlers_s": round(t_last - t0, 3),
-        "jobs_per_s": round(args.n / t_db, 1),
-        "jobs_per_s_handlers": round(args.n / max(t_last - t0, 1e-9), 1),
+        **_throughput(
+            "http", workers, c, prefetch, args.n, handled, done, t_done - t0, t_last - t0
+        ),
         "mean_claim_batch": claim,
         "mean_report_batch": report,
         **rss,
@@ -260,20 +278,8 @@ async def m_inprocess(args: argparse.Namespace, c: int, prefetch: int | None) ->
         await service.close()
         await notifier.close()
         await store.close()
-    t_db = t_done - t0
     return {
-        "measure": "throughput",
-        "transport": "inprocess",
-        "workers": 1,
-        "concurrency": c,
-        "prefetch": prefetch,
-        "n": args.n,
-        "handled": handled,
-        "db_done": done,
-        "db_done_s": round(t_db, 3),
-        "handlers_s": round(last - t0, 3),
-        "jobs_per_s": round(args.n / t_db, 1),
-        "jobs_per_s_handlers": round(args.n / max(last - t0, 1e-9), 1),
+        **_throughput("inprocess", 1, c, prefetch, args.n, handled, done, t_done - t0, last - t0),
         "mean_claim_batch": [round(statistics.mean(worker.claim_sizes or [0]), 1)],
         "mean_report_batch": [
             round(
