@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from leaseq.adapters.http.lean_route import LeanSpec, validated
-from leaseq.adapters.http.limits import content_length
+from leaseq.adapters.http.limits import content_length, replay_messages
 from leaseq.adapters.http.metrics import ServiceMetrics
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -89,7 +89,7 @@ class FastPath:
             await full(scope, receive, send)  # the body-limit middleware answers 413
             return
         consumed, raw = await _read(receive, self._max_body_bytes)
-        replay = _replay(consumed, receive)
+        replay = replay_messages(consumed, receive)
         route, spec, params = found
         content_type = _header(scope, b"content-type")
         body = None if raw is None else validated(spec.model, content_type, raw, spec.read)
@@ -127,18 +127,6 @@ async def _read(receive: Receive, limit: int) -> tuple[list[Message], bytes | No
         if not message.get("more_body", False):
             chunks = [m.get("body", b"") for m in consumed]
             return consumed, chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _replay(consumed: list[Message], receive: Receive) -> Receive:
-    """`receive` as if nothing had been read yet."""
-    pending = list(consumed)
-
-    async def replay() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

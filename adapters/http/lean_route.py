@@ -19,10 +19,10 @@ from pydantic import BaseModel
 from pydantic import ValidationError as ModelInvalid
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message, Receive
 
 from leaseq.adapters.http.auth import require
 from leaseq.adapters.http.json_body import OrjsonRequest, loads
+from leaseq.adapters.http.limits import replay
 from leaseq.adapters.http.options import HttpOptions
 from leaseq.app.access import Scope
 from leaseq.app.services import TaskService
@@ -65,7 +65,7 @@ def lean(spec: LeanSpec) -> type[APIRoute]:
                 raw = await request.body()
                 body = validated(spec.model, request.headers.get("content-type"), raw, spec.read)
                 if body is None:
-                    return await full(OrjsonRequest(request.scope, _replay(raw, request.receive)))
+                    return await full(OrjsonRequest(request.scope, replay(raw, request.receive)))
                 await spec.check(request)
                 state = request.app.state
                 return await spec.endpoint(
@@ -96,16 +96,3 @@ def validated(
         return model.model_validate(data)
     except ModelInvalid:
         return None
-
-
-def _replay(raw: bytes, then: Receive) -> Receive:
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if sent:
-            return await then()
-        sent = True
-        return {"type": "http.request", "body": raw, "more_body": False}
-
-    return receive

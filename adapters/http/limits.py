@@ -30,7 +30,7 @@ class BodyLimitMiddleware:
         if size > self.max_body_bytes:
             await self._refuse(scope, receive, send, size)
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay(body, receive), send)
 
     async def _read(self, receive: Receive) -> tuple[bytes, int]:
         chunks: list[bytes] = []
@@ -78,14 +78,18 @@ def content_length(scope: Scope) -> int | None:
     return None
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
+def replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` as if `body` (read whole) had not been read yet."""
+    return replay_messages([{"type": "http.request", "body": body, "more_body": False}], receive)
 
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+
+def replay_messages(consumed: list[Message], receive: Receive) -> Receive:
+    """`receive` as if the messages `consumed` had not been read yet."""
+    pending = list(consumed)
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
         return await receive()
 
-    return replay
+    return replayed
