@@ -59,6 +59,14 @@ async def _setup(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Releasing a connection resets nothing beyond what asyncpg always does (roll back a
+    transaction left open, drop listeners). Its default reset query (advisory unlock, CLOSE
+    ALL, UNLISTEN *, RESET ALL) is one more round trip inside every statement's call,
+    before the caller gets its rows; these connections never take session state: each
+    call is one autocommit statement, and LISTEN has a connection of its own."""
+
+
 class StatementRunner:
     """A pool of asyncpg connections (autocommit: each statement is its own transaction)."""
 
@@ -93,6 +101,7 @@ async def open_runner(url: str, *, pool_size: int) -> StatementRunner:
         min_size=1,
         max_size=pool_size,
         init=_setup,
+        reset=_keep_session,
         server_settings={"timezone": "UTC", "application_name": "leaseq"},
     )
     assert pool is not None

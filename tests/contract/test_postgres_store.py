@@ -138,3 +138,22 @@ async def test_pool_status_counts_the_connections_a_call_holds(store: PostgresTa
     await held
     assert idle_out == 0 and 1 <= size <= 2  # the pool opens connections as calls need them
     assert busy_out == 1
+
+
+async def test_a_statement_costs_one_round_trip_no_reset_query_on_release(
+    store: PostgresTaskStore, pg_migrated_url: str
+) -> None:
+    # asyncpg's default release runs a reset query (RESET ALL, UNLISTEN *, ...) on every
+    # connection put back, one more round trip per call; the pool's connections hold no
+    # session state, so the store's last query is what the server saw last.
+    await store.stats()
+    probe = await asyncpg.connect(pg_migrated_url)
+    try:
+        seen = await probe.fetch(
+            "SELECT query FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = 'leaseq' AND state = 'idle'"
+        )
+    finally:
+        await probe.close()
+    assert seen, "the store's connection is idle in the pool"
+    assert all("RESET ALL" not in row["query"] for row in seen), seen
