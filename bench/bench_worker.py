@@ -4,8 +4,9 @@
     bench_worker.py --url ... --mode latency --outfile lat.txt --n 200
 
 Prints READY once imported and connected, then waits for `go` on stdin (throughput) or
-starts at once (latency). Throughput mode answers `stats` with a JSON line (handled,
-perf_counter of the last handler start), and stops on `stop`. Latency mode writes
+starts at once (latency). Throughput mode answers `handled` with the number of handler
+starts, `stats` with a JSON line (handled, perf_counter of the last handler start), and
+stops on `stop`. Latency mode writes
 "i perf_counter" per handler start and exits after n tasks.
 """
 
@@ -83,6 +84,8 @@ async def main() -> None:
                         "mean_report": sum(reports) / max(1, len(reports)),
                     }
                     print(json.dumps(stats), flush=True)
+                elif command == "handled":  # the bench's cheap "are we there yet"
+                    print(handled, flush=True)
                 elif command in ("stop", ""):
                     break
         worker.stop()

@@ -146,7 +146,28 @@ async def m_enqueue(args: argparse.Namespace, transport: str, batch: int) -> dic
 # -- throughput ------------------------------------------------------------------------
 
 
+async def _wait_handled(procs: list[WorkerProcess], n: int, timeout: float) -> None:
+    """Until the worker processes' handlers have started n tasks (asked over their stdin,
+    every 10 ms). As in the peers' harness, the database is polled only after that: its
+    count(*) over the task table is a scan, and polling it all along would load the server
+    under measurement (a quarter of a core at c=10) in leaseq's runs only."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        total = 0
+        for p in procs:
+            p.send("handled")
+            answer = await p.line()
+            if not answer:
+                raise RuntimeError("a worker process exited during the run")
+            total += int(answer)
+        if total >= n:
+            return
+        await asyncio.sleep(0.01)
+
+
 async def _wait_done(url: str, n: int, timeout: float) -> tuple[int, float]:
+    """Until the database shows n tasks succeeded (polled every 10 ms, as the peers' harness
+    does once their handlers have run)."""
     conn = await asyncpg.connect(url)
     try:
         deadline = time.perf_counter() + timeout
@@ -218,7 +239,8 @@ async def m_throughput(
         t0 = time.perf_counter()
         for p in procs:
             p.send("go")
-        done, t_done = await _wait_done(url, args.n, args.timeout)
+        await _wait_handled(procs, args.n, args.timeout)
+        done, t_done = await _wait_done(url, args.n, 60.0)
         cpu = meter.stop(args.n)
         rss = {"service_rss_mib": rss_mib(service.pid), "worker_rss_mib": rss_mib(procs[0].pid)}
         handled, t_last, claim, report = 0, t0, [], []
@@ -259,18 +281,28 @@ async def m_inprocess(args: argparse.Namespace, c: int, prefetch: int | None) ->
         client, queue=QUEUE, concurrency=c, wait_seconds=5.0, grace_seconds=5.0, **extra
     )
     handled, last = 0, 0.0
+    all_handled = asyncio.Event()
 
     @worker.handler("noop")
     async def noop(ctx: TaskContext, payload: Any) -> None:
         nonlocal handled, last
         last = time.perf_counter()
         handled += 1
+        if handled >= args.n:
+            all_handled.set()
 
     try:
         meter = CpuMeter().start()
         t0 = time.perf_counter()
         running = asyncio.create_task(worker.run(install_signal_handlers=False))
-        done, t_done = await _wait_done(url, args.n, args.timeout)
+        waiter = asyncio.create_task(all_handled.wait())
+        await asyncio.wait(
+            [running, waiter], timeout=args.timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        waiter.cancel()
+        if running.done():
+            running.result()  # the worker stopped early: its error, not a timeout
+        done, t_done = await _wait_done(url, args.n, 60.0)
         cpu = meter.stop(args.n)
         worker.stop()
         await running

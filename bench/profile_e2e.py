@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import Service, WorkerProcess, fresh_database, settle
-from leaseq_bench import _preload, _wait_done
+from leaseq_bench import _preload, _wait_done, _wait_handled
 
 
 def spy(pid: int, out: str) -> subprocess.Popen[bytes]:
@@ -64,7 +64,8 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.sleep(1.0)
         started = time.perf_counter()
         worker.send("go")
-        await _wait_done(url, args.n, 600)
+        await _wait_handled([worker], args.n, 600)
+        await _wait_done(url, args.n, 60)
         print(f"{args.n / (time.perf_counter() - started):,.0f} tasks/s under py-spy")
         worker.send("stop")
     finally:
