@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from leaseq.sdk import Client, TaskContext, Worker
+from leaseq.sdk import Client, TaskContext, Worker, event_loop
 
 QUEUE = "bench"
 
@@ -93,4 +93,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    event_loop.run(main())  # as `leaseq worker` runs one: uvloop when installed

@@ -5,7 +5,6 @@ The service's CLI registers `worker_command` as its `worker` command.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import logging
 import os
@@ -14,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from leaseq.sdk import event_loop
 from leaseq.sdk.client import Client
 from leaseq.sdk.worker import Worker
 
@@ -75,7 +75,7 @@ def worker_command(
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     worker = load_worker(spec, url=url, token=token)
     apply_options(worker, queue=queue, concurrency=concurrency, prefetch=prefetch)
-    asyncio.run(_run(worker))
+    event_loop.run(_run(worker))
 
 
 def apply_options(
