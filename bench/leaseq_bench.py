@@ -235,7 +235,10 @@ async def m_throughput(
             line = await p.line()
             if "READY" not in line:
                 raise RuntimeError(f"worker failed to start: {line!r}")
-        meter = CpuMeter([service.pid, *(p.pid for p in procs)]).start()
+        meter = CpuMeter(
+            [service.pid, *(p.pid for p in procs)],
+            ["service", *(f"worker{i + 1}" for i in range(len(procs)))],
+        ).start()
         t0 = time.perf_counter()
         for p in procs:
             p.send("go")
