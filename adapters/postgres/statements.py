@@ -8,8 +8,10 @@ back as asyncpg Records, which read like mappings (`row["column"]`).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -50,13 +52,28 @@ def _passthrough(value: str) -> str:
     return value
 
 
-async def _setup(conn: asyncpg.Connection) -> None:
+# The statements prepared ahead on each connection, held for its lifetime (held: a
+# dropped PreparedStatement is closed on the server by an extra round trip later).
+_PREPARED: weakref.WeakKeyDictionary[asyncpg.Connection, list[Any]] = weakref.WeakKeyDictionary()
+
+
+async def _setup(conn: asyncpg.Connection, warm: Sequence[str] = ()) -> None:
     # The standard library's decoder, not orjson: orjson turns integers past 64 bits into
     # floats, and payloads must round-trip exactly.
     for kind in ("json", "jsonb"):
         await conn.set_type_codec(
             kind, encoder=_passthrough, decoder=json.loads, schema="pg_catalog", format="text"
         )
+    # A statement's first use on a connection costs 10-60 ms (asyncpg introspects its
+    # parameter and column types in several round trips; the new backend loads its
+    # catalog caches): paid here, when the pool opens the connection, not by the first
+    # lease or enqueue that happens to get it (that was the latency benchmark's max).
+    _PREPARED[conn] = [await conn.prepare(sql) for sql in warm]
+    if warm:
+        # asyncpg's prepare ends with Flush, not Sync: the implicit transaction its Parse
+        # began stays open, and the connection's next statement would run in it, with
+        # now() from this moment (a lease would not see tasks made ready since).
+        await conn.execute("SELECT 1")
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -95,12 +112,16 @@ class StatementRunner:
         await self._pool.close()
 
 
-async def open_runner(url: str, *, pool_size: int) -> StatementRunner:
+async def open_runner(
+    url: str, *, pool_size: int, warm: Sequence[TextClause] = ()
+) -> StatementRunner:
+    """A runner on `url`; each connection prepares the `warm` statements when it opens."""
+    prepared = [Positional(statement).sql for statement in warm]
     pool = await asyncpg.create_pool(
         libpq_url(url),
         min_size=1,
         max_size=pool_size,
-        init=_setup,
+        init=functools.partial(_setup, warm=prepared),
         reset=_keep_session,
         server_settings={"timezone": "UTC", "application_name": "leaseq"},
     )
