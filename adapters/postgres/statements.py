@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -52,11 +51,6 @@ def _passthrough(value: str) -> str:
     return value
 
 
-# The statements prepared ahead on each connection, held for its lifetime (held: a
-# dropped PreparedStatement is closed on the server by an extra round trip later).
-_PREPARED: weakref.WeakKeyDictionary[asyncpg.Connection, list[Any]] = weakref.WeakKeyDictionary()
-
-
 async def _setup(conn: asyncpg.Connection, warm: Sequence[str] = ()) -> None:
     # The standard library's decoder, not orjson: orjson turns integers past 64 bits into
     # floats, and payloads must round-trip exactly.
@@ -64,16 +58,21 @@ async def _setup(conn: asyncpg.Connection, warm: Sequence[str] = ()) -> None:
         await conn.set_type_codec(
             kind, encoder=_passthrough, decoder=json.loads, schema="pg_catalog", format="text"
         )
+    if not warm:
+        return
     # A statement's first use on a connection costs 10-60 ms (asyncpg introspects its
     # parameter and column types in several round trips; the new backend loads its
     # catalog caches): paid here, when the pool opens the connection, not by the first
     # lease or enqueue that happens to get it (that was the latency benchmark's max).
-    _PREPARED[conn] = [await conn.prepare(sql) for sql in warm]
-    if warm:
-        # asyncpg's prepare ends with Flush, not Sync: the implicit transaction its Parse
-        # began stays open, and the connection's next statement would run in it, with
-        # now() from this moment (a lease would not see tasks made ready since).
-        await conn.execute("SELECT 1")
+    # Both caches outlive the prepared statement, which is dropped at once.
+    for sql in warm:
+        await conn.prepare(sql)
+    # Two things asyncpg leaves pending, settled now rather than by the connection's
+    # first real call: the dropped statements are closed on the server when the next new
+    # statement is prepared; and prepare ends with Flush, not Sync, so the implicit
+    # transaction it began stays open: the next statement would run in it, with now()
+    # from this moment (a lease would not see tasks made ready since).
+    await conn.fetchval("SELECT 1")
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

@@ -162,9 +162,9 @@ async def test_a_statement_costs_one_round_trip_no_reset_query_on_release(
 async def test_a_fresh_pooled_connection_sees_tasks_made_ready_after_it_opened(
     pg_migrated_url: str,
 ) -> None:
-    # Each pooled connection prepares the hot statements as it opens; a prepare left its
-    # implicit transaction open once, so the first lease ran with now() from the opening
-    # and found a task enqueued just after it not ready yet.
+    # Each pooled connection prepares the hot statements as it opens; asyncpg's prepare
+    # leaves its implicit transaction open (Flush, not Sync): once, the first lease ran
+    # with now() from the opening and found a task enqueued just after it not ready.
     claimer = await open_postgres_store(pg_migrated_url, pool_size=1)
     producer = await open_postgres_store(pg_migrated_url, pool_size=1)
     try:
