@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -35,6 +36,10 @@ async def main() -> None:
     ap.add_argument("--outfile")
     ap.add_argument("--prefetch", type=int, default=None)
     args = ap.parse_args()
+    if os.environ.get("LEASEQ_BENCH_STAGES"):  # bench-only stage timestamps
+        import stage_hooks
+
+        stage_hooks.install_worker()
     logging.basicConfig(level=logging.WARNING)
     loop = asyncio.get_running_loop()
     handled = 0

@@ -209,8 +209,15 @@ class Service:
     def __init__(self, url: str, *, access_log: bool = False) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        # LEASEQ_BENCH_STAGES: the same command through the bench-only stage hooks.
+        stages = os.environ.get("LEASEQ_BENCH_STAGES")
+        launcher = (
+            [sys.executable, str(HERE / "stage_hooks.py")]
+            if stages
+            else [str(Path(sys.executable).with_name("leaseq"))]
+        )
         cmd = [
-            str(Path(sys.executable).with_name("leaseq")),
+            *launcher,
             "serve",
             "--database-url",
             url,

@@ -346,6 +346,7 @@ async def m_latency(args: argparse.Namespace) -> dict[str, Any]:
             raise RuntimeError("latency worker failed to start")
         await asyncio.sleep(args.settle)
         returned: dict[int, float] = {}
+        called: dict[int, float] = {}
         async with Client(service.base) as client:
             await client.stats(QUEUE)  # warm the connection, as the peers' producers are
             meter = CpuMeter([service.pid, worker.pid]).start()
@@ -355,6 +356,7 @@ async def m_latency(args: argparse.Namespace) -> dict[str, Any]:
                 now = time.perf_counter()
                 if target > now:
                     await asyncio.sleep(target - now)
+                called[i] = time.perf_counter()
                 await client.enqueue(QUEUE, "noop", {"i": i})
                 returned[i] = time.perf_counter()
             rc = await asyncio.to_thread(worker.proc.wait, args.timeout)
@@ -369,6 +371,14 @@ async def m_latency(args: argparse.Namespace) -> dict[str, Any]:
             i, t = line.split()
             starts[int(i)] = float(t)
     os.unlink(outfile)
+    stages = os.environ.get("LEASEQ_BENCH_STAGES")
+    if stages:  # the bench's own side of the stage timestamps (bench/stage_hooks.py)
+        with open(f"{stages}.bench.{os.getpid()}", "w") as f:  # noqa: ASYNC230
+            for i in returned:
+                f.write(f"bench_enq_call {i} {called[i]:.6f}\n")
+                f.write(f"bench_enq_ret {i} {returned[i]:.6f}\n")
+                if i in starts:
+                    f.write(f"wk_handler {i} {starts[i]:.6f}\n")
     lats = [(starts[i] - returned[i]) * 1000 for i in returned if i in starts]
     return {
         "measure": "latency",

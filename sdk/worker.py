@@ -219,12 +219,20 @@ class Worker:
             # What fits starts now, however long the request took (a long poll may
             # answer late in the lease: the heartbeat schedule counts from `sent`);
             # the rest waits for a slot, and goes back if it waits too long.
+            started = False
             for lease in leases:
                 if len(self._handling) < self.concurrency:
                     self._start(lease, sent)
+                    started = True
                 else:
                     self._buffer.append((lease, sent))
             self._watch_buffer()
+            if started:
+                # Let the handlers begin before the next lease request is encoded and
+                # written: that write wakes the service, which on a busy machine takes
+                # the CPU from us (~0.6 ms median, several ms at p99, before a handler
+                # that was already leased could start).
+                await asyncio.sleep(0)
             if not leases and self.wait_seconds <= 0:
                 await _first(
                     asyncio.sleep(self._backoff.pause(3, random.random())), self._stopping.wait()

@@ -8,6 +8,7 @@ back as asyncpg Records, which read like mappings (`row["column"]`).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -50,13 +51,28 @@ def _passthrough(value: str) -> str:
     return value
 
 
-async def _setup(conn: asyncpg.Connection) -> None:
+async def _setup(conn: asyncpg.Connection, warm: Sequence[str] = ()) -> None:
     # The standard library's decoder, not orjson: orjson turns integers past 64 bits into
     # floats, and payloads must round-trip exactly.
     for kind in ("json", "jsonb"):
         await conn.set_type_codec(
             kind, encoder=_passthrough, decoder=json.loads, schema="pg_catalog", format="text"
         )
+    if not warm:
+        return
+    # A statement's first use on a connection costs 10-60 ms (asyncpg introspects its
+    # parameter and column types in several round trips; the new backend loads its
+    # catalog caches): paid here, when the pool opens the connection, not by the first
+    # lease or enqueue that happens to get it (that was the latency benchmark's max).
+    # Both caches outlive the prepared statement, which is dropped at once.
+    for sql in warm:
+        await conn.prepare(sql)
+    # Two things asyncpg leaves pending, settled now rather than by the connection's
+    # first real call: the dropped statements are closed on the server when the next new
+    # statement is prepared; and prepare ends with Flush, not Sync, so the implicit
+    # transaction it began stays open: the next statement would run in it, with now()
+    # from this moment (a lease would not see tasks made ready since).
+    await conn.fetchval("SELECT 1")
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -95,12 +111,16 @@ class StatementRunner:
         await self._pool.close()
 
 
-async def open_runner(url: str, *, pool_size: int) -> StatementRunner:
+async def open_runner(
+    url: str, *, pool_size: int, warm: Sequence[TextClause] = ()
+) -> StatementRunner:
+    """A runner on `url`; each connection prepares the `warm` statements when it opens."""
+    prepared = [Positional(statement).sql for statement in warm]
     pool = await asyncpg.create_pool(
         libpq_url(url),
         min_size=1,
         max_size=pool_size,
-        init=_setup,
+        init=functools.partial(_setup, warm=prepared),
         reset=_keep_session,
         server_settings={"timezone": "UTC", "application_name": "leaseq"},
     )

@@ -314,6 +314,11 @@ class PostgresTaskStore:
         raise InvalidTransition(task.id, transition, task.state.value)
 
 
+# Prepared on each pooled connection as it opens: the producer's and the worker's calls,
+# whose first use on a fresh connection would otherwise stall a request.
+HOT_STATEMENTS = (q.ENQUEUE, q.LEASE, q.REPORT, q.HEARTBEAT)
+
+
 async def open_postgres_store(
     url: str,
     *,
@@ -335,7 +340,7 @@ async def open_postgres_store(
     if current != expected:
         raise SchemaOutOfDate(f"{SCHEMA_HINT} (database: {current}, needed: {expected})")
     with translated():
-        runner = await open_runner(url, pool_size=pool_size)
+        runner = await open_runner(url, pool_size=pool_size, warm=HOT_STATEMENTS)
     return PostgresTaskStore(runner, limits=limits, ids=ids, tokens=tokens)
 
 

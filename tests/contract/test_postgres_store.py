@@ -157,3 +157,21 @@ async def test_a_statement_costs_one_round_trip_no_reset_query_on_release(
         await probe.close()
     assert seen, "the store's connection is idle in the pool"
     assert all("RESET ALL" not in row["query"] for row in seen), seen
+
+
+async def test_a_fresh_pooled_connection_sees_tasks_made_ready_after_it_opened(
+    pg_migrated_url: str,
+) -> None:
+    # Each pooled connection prepares the hot statements as it opens; asyncpg's prepare
+    # leaves its implicit transaction open (Flush, not Sync): once, the first lease ran
+    # with now() from the opening and found a task enqueued just after it not ready.
+    claimer = await open_postgres_store(pg_migrated_url, pool_size=1)
+    producer = await open_postgres_store(pg_migrated_url, pool_size=1)
+    try:
+        await asyncio.sleep(0.05)  # the claimer's connection is open and idle
+        [answer] = await producer.enqueue([TaskSpec(queue="q", type="t", payload=None)])
+        granted = await claimer.lease(LeaseRequest("q", "w", 1, LEASE))
+        assert [task.id for task in granted] == [answer.task.id]
+    finally:
+        await producer.close()
+        await claimer.close()

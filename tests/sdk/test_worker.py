@@ -612,3 +612,31 @@ async def test_a_task_answering_a_long_poll_late_in_its_lease_still_runs(
         queued = await client.enqueue("q", "late")
         done = await client.wait_for(queued.id, timeout=5)
     assert (done.state, done.attempts, epochs) == ("succeeded", 1, [1])
+
+
+async def test_granted_tasks_start_before_the_next_lease_request_goes_out(
+    service: Any,
+) -> None:
+    from leaseq.sdk.transport.inprocess import InProcessTransport
+    from leaseq.sdk.types import LeaseInfo, LeaseRequest
+
+    # Encoding and writing the next (long-poll) request first delayed every handler
+    # start by that work, and over HTTP by the service it wakes (ADR 0016).
+    steps: list[str] = []
+
+    class Recording(InProcessTransport):
+        async def lease(self, request: LeaseRequest) -> list[LeaseInfo]:
+            steps.append("lease request")
+            return await super().lease(request)
+
+    client = Client(Recording(service))
+    worker = make_worker(client, wait_seconds=1.0)
+
+    @worker.handler("one")
+    async def one(ctx: TaskContext, payload: Any) -> None:
+        steps.append("handler")
+
+    queued = await client.enqueue("q", "one")
+    async with running(worker):
+        await client.wait_for(queued.id, timeout=5)
+    assert steps[:3] == ["lease request", "handler", "lease request"]
