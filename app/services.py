@@ -84,9 +84,7 @@ class TaskService:
     # producers
     async def enqueue(self, specs: Sequence[TaskSpec]) -> list[Enqueued]:
         answers = await self._store.enqueue(specs)
-        for answer in answers:
-            if not answer.deduplicated:
-                self._events.transitioned(answer.task, Transition.ENQUEUED)
+        self._events.enqueued(answers)
         return answers
 
     # workers

@@ -8,7 +8,12 @@ from fastapi import APIRouter, Depends, Query
 
 from leaseq.adapters.http import representations as rep
 from leaseq.adapters.http.auth import require
-from leaseq.adapters.http.enqueue_body import PlainEnqueue, PlainTask, plain_enqueue
+from leaseq.adapters.http.enqueue_body import (
+    DEFAULT_RETRY,
+    PlainEnqueue,
+    PlainTask,
+    plain_enqueue,
+)
 from leaseq.adapters.http.fast_path import FastRoutes
 from leaseq.adapters.http.json_body import OrjsonRoute
 from leaseq.adapters.http.lean_route import lean, lean_spec
@@ -52,7 +57,7 @@ async def _enqueue(
         raise ValidationError("tasks", "give at least one task")
     if len(body.tasks) > opts.limits.max_batch:
         raise ValidationError("tasks", f"at most {opts.limits.max_batch} tasks per request")
-    specs = [_spec(item, opts) for item in body.tasks]
+    specs = [item if isinstance(item, TaskSpec) else _spec(item, opts) for item in body.tasks]
     answers = await svc.enqueue(specs)
     status = 200 if all(a.deduplicated for a in answers) else 201
     return OrjsonResponse({"tasks": [rep.enqueued_json(a) for a in answers]}, status_code=status)
@@ -83,8 +88,6 @@ router.add_api_route(
     },
     route_class_override=lean(ENQUEUE),
 )
-
-DEFAULT_RETRY = RetryPolicy()  # frozen: one shared instance, validated once
 
 
 def _spec(item: TaskIn | PlainTask, opts: HttpOptions) -> TaskSpec:

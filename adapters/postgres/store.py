@@ -88,6 +88,11 @@ class PostgresTaskStore:
             return []
         ids = self._ids.new_ids(len(specs))
         params = enqueue_params(specs, payloads, ids) | {"now": _aware(now)}
+        if params["each_idempotency_key"] is None and params["all_idempotency_key"] is None:
+            [row] = await self._rows(q.ENQUEUE_NEW, params)  # no keys: every spec is new
+            created = row["created_at"]
+            pairs = zip(specs, ids, strict=True)
+            return [Enqueued.new(s, task_id=i, now=created) for s, i in pairs]
         answers: builtins.list[Enqueued | None] = [None] * len(specs)
         repeats: builtins.list[tuple[int, UUID]] = []
         for row in await self._rows(q.ENQUEUE, params):
@@ -95,16 +100,16 @@ class PostgresTaskStore:
             if answers[index] is not None:
                 continue
             if not row["deduplicated"]:  # new: the spec as a task (see queries.ENQUEUE)
-                task = tr.new_task(specs[index], task_id=row["id"], now=row["created_at"])
-                answers[index] = Enqueued(task, deduplicated=False)
+                spec, created = specs[index], row["created_at"]
+                answers[index] = Enqueued.new(spec, task_id=row["id"], now=created)
             elif row["queue"] is None:  # a repeat of a new task of this batch
                 repeats.append((index, row["id"]))
             else:  # an old task, whole
                 answers[index] = Enqueued(to_task(row), deduplicated=True)
         if repeats:
-            new = {a.task.id: a.task for a in answers if a is not None and not a.deduplicated}
+            new = {a.task_id: a for a in answers if a is not None and not a.deduplicated}
             for index, original in repeats:
-                answers[index] = Enqueued(new[original], deduplicated=True)
+                answers[index] = Enqueued(new[original].task, deduplicated=True)
         done: builtins.list[Enqueued] = []
         for answer, spec in zip(answers, specs, strict=True):
             if answer is None:

@@ -237,9 +237,30 @@ class HttpTransport:
 
 
 def _encode(body: Any) -> bytes:
-    """As httpx would (NaN refused, non-ASCII kept), compact: the standard library's
-    encoder keeps exactly its semantics (orjson would turn NaN into null)."""
+    """As httpx would (NaN refused, non-ASCII kept), compact, with the standard library's
+    semantics: orjson's text is sent only when it reads back equal to `body`.
+
+    orjson is ~15x faster on a batch but differs: NaN and infinities become null, a UUID
+    or an Enum member becomes a string or its value, a tuple an array. Each of those reads
+    back unequal (NaN is unequal even to itself), and what orjson refuses (integers past
+    64 bits, non-str keys, subclasses, dates, dataclasses: passed through to no `default`)
+    raises; either way the standard library encodes, or refuses, as before. Floats are
+    written in their shortest exact form by both, so the values sent are the same.
+    """
+    try:
+        fast = orjson.dumps(body, option=_STRICT)
+        if orjson.loads(fast) == body:
+            return fast
+    except (TypeError, orjson.JSONDecodeError):
+        pass
     return jsonlib.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+_STRICT = (
+    orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 
 
 def _quote(segment: str) -> str:
