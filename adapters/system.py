@@ -49,18 +49,27 @@ class Uuid7Generator:
                 self._offset = 0
             chunk = self._random[self._offset : self._offset + needed]
             self._offset += needed
-            stamps: list[int] = []
-            for _ in range(count):
-                if counter > 0xFFF:  # 12-bit counter exhausted: borrow the next ms
-                    ms, counter = ms + 1, 0
-                stamps.append((ms & _MS_MASK) << 80 | _VERSION | counter << 64)
-                counter += 1
+            if counter + count <= 0x1000:  # the 12-bit counter lasts the batch
+                base = (ms & _MS_MASK) << 80 | _VERSION | _VARIANT
+                stamps = [base | c << 64 for c in range(counter, counter + count)]
+                counter += count
+            else:
+                stamps = []
+                for _ in range(count):
+                    if counter > 0xFFF:  # 12-bit counter exhausted: borrow the next ms
+                        ms, counter = ms + 1, 0
+                    stamps.append((ms & _MS_MASK) << 80 | _VERSION | _VARIANT | counter << 64)
+                    counter += 1
             self._last_ms, self._counter = ms, counter - 1
         draws = memoryview(chunk).cast("Q")  # native order: the bits are random either way
-        return [
-            _uuid(stamp | _VARIANT | (draw & _RAND_MASK))
-            for stamp, draw in zip(stamps, draws, strict=True)
-        ]
+        # UUID(int=...) without UUID.__init__'s argument checks (a third of an id's cost),
+        # the bits being a well-formed version 7 id by construction
+        new, set_, safe, mask = object.__new__, object.__setattr__, _SAFE, _RAND_MASK
+        ids = [new(UUID) for _ in range(count)]
+        for made, stamp, draw in zip(ids, stamps, draws, strict=True):
+            set_(made, "int", stamp | (draw & mask))
+            set_(made, "is_safe", safe)
+        return ids
 
 
 _MS_MASK = (1 << 48) - 1
@@ -68,15 +77,6 @@ _VERSION = 0x7 << 76
 _VARIANT = 0b10 << 62
 _RAND_MASK = (1 << 62) - 1
 _SAFE = SafeUUID.unknown
-
-
-def _uuid(value: int) -> UUID:
-    """UUID(int=value) for a value known to be a well-formed 128-bit version 7 id, without
-    UUID.__init__'s argument checks (a third of an id's cost)."""
-    made = object.__new__(UUID)
-    object.__setattr__(made, "int", value)
-    object.__setattr__(made, "is_safe", _SAFE)
-    return made
 
 
 class SecretTokenGenerator:

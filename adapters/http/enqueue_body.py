@@ -152,7 +152,9 @@ def _set(task: PlainTask, name: str, value: Any) -> bool:
 
 
 def _str_dict(value: Any) -> bool:
-    return type(value) is dict and all(type(k) is str and type(v) is str for k, v in value.items())
+    if type(value) is not dict:
+        return False
+    return not value or all(type(k) is str and type(v) is str for k, v in value.items())
 
 
 def _seconds(value: Any) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -47,15 +48,18 @@ def task_json(task: Task) -> dict[str, Any]:
     }
 
 
-def enqueued_json(answer: Enqueued) -> dict[str, Any]:
-    """Without reading `task` (that would build each new one). orjson writes a `uuid.UUID`
-    as str() would, several times faster, but not asyncpg's own UUID type (ids read back)."""
-    task_id = answer.task_id
-    return {
-        "id": task_id if type(task_id) is UUID else str(task_id),
-        "state": answer.state.value,
-        "deduplicated": answer.deduplicated,
-    }
+def enqueued_json(answers: Sequence[Enqueued]) -> list[dict[str, Any]]:
+    """The answers of a batch, without reading `task` (that would build each new one).
+    orjson writes a `uuid.UUID` as str() would and a state as its value, several times
+    faster; not asyncpg's own UUID type (the ids of old tasks, read back) though."""
+    return [
+        {
+            "id": a.task_id if type(a.task_id) is UUID else str(a.task_id),
+            "state": a.state,
+            "deduplicated": a.deduplicated,
+        }
+        for a in answers
+    ]
 
 
 def lease_json(task: Task) -> dict[str, Any]:

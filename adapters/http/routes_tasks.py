@@ -60,7 +60,7 @@ async def _enqueue(
     specs = [item if isinstance(item, TaskSpec) else _spec(item, opts) for item in body.tasks]
     answers = await svc.enqueue(specs)
     status = 200 if all(a.deduplicated for a in answers) else 201
-    return OrjsonResponse({"tasks": [rep.enqueued_json(a) for a in answers]}, status_code=status)
+    return OrjsonResponse({"tasks": rep.enqueued_json(answers)}, status_code=status)
 
 
 async def _lean_enqueue(

@@ -289,7 +289,7 @@ def _only(**given: str) -> str:
 # payloads only, and an array element costs the driver far more than one bound value.
 ENQUEUE_INPUT = (
     ("id", "uuid"),
-    ("payload", "text"),
+    ("payload", "json"),  # one JSON array, split by json_array_elements
     ("queue", "text"),
     ("type", "text"),
     ("type_version", "int"),
@@ -303,12 +303,19 @@ ENQUEUE_INPUT = (
     ("retry_jitter", "double precision"),
     ("idempotency_key", "text"),
 )
-_UNNEST = ", ".join(f"CAST(:each_{c} AS {t}[])" for c, t in ENQUEUE_INPUT)
+# The payloads travel as one JSON array (validation.check_specs_array), split here: a json
+# value's elements keep their text exactly.
+_ROWS = ", ".join(
+    "json_array_elements(CAST(:payloads AS json))"
+    if c == "payload"
+    else f"unnest(CAST(:each_{c} AS {t}[]))"
+    for c, t in ENQUEUE_INPUT
+)
 _INPUT = ", ".join(f"COALESCE(u.{c}, CAST(:all_{c} AS {t})) AS {c}" for c, t in ENQUEUE_INPUT[2:])
 
 _ENQUEUE_INPUT = f"""input AS (
         SELECT u.id, u.payload, {_INPUT}, u.n
-        FROM unnest({_UNNEST})
+        FROM ROWS FROM ({_ROWS})
             WITH ORDINALITY AS u({", ".join(c for c, _ in ENQUEUE_INPUT)}, n))"""
 
 

@@ -74,12 +74,11 @@ def _policy(base: float, factor: float, max_seconds: float, jitter: float) -> Re
     return RetryPolicy(base_seconds=base, factor=factor, max_seconds=max_seconds, jitter=jitter)
 
 
-def enqueue_params(
-    specs: Sequence[TaskSpec], payloads: Sequence[str], ids: Sequence[UUID]
-) -> dict[str, Any]:
-    """The input columns of queries.ENQUEUE: for each, the array of the specs' values
-    (`each_<column>`), or NULL and the one value every spec has (`all_<column>`)."""
-    params: dict[str, Any] = {"each_id": list(ids), "each_payload": list(payloads)}
+def enqueue_params(specs: Sequence[TaskSpec], payloads: str, ids: Sequence[UUID]) -> dict[str, Any]:
+    """The input columns of queries.ENQUEUE: the payloads as one JSON array; for each other
+    column, the array of the specs' values (`each_<column>`), or NULL and the one value
+    every spec has (`all_<column>`)."""
+    params: dict[str, Any] = {"each_id": list(ids), "payloads": payloads}
     numbers: dict[int, tuple[float, float, float, float]] = {}  # per policy object
     for s in specs:
         p = s.retry_policy

@@ -83,7 +83,7 @@ class PostgresTaskStore:
     ) -> list[Enqueued]:
         if len(specs) > self._limits.max_batch:
             raise ValidationError("tasks", f"at most {self._limits.max_batch} per batch")
-        payloads = v.check_specs(specs, self._limits)
+        payloads = v.check_specs_array(specs, self._limits)
         if not specs:
             return []
         ids = self._ids.new_ids(len(specs))
