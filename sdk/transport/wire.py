@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID, SafeUUID
+from uuid import UUID
 
 from leaseq.sdk.types import (
     EnqueueResult,
@@ -59,21 +59,7 @@ def task_request_body(request: TaskRequest) -> Body:
 
 
 def enqueue_result(body: Body) -> EnqueueResult:
-    return EnqueueResult(task_id(body["id"]), body["state"], bool(body["deduplicated"]))
-
-
-def task_id(text: str) -> UUID:
-    """UUID(text), without UUID.__init__'s argument handling for the plain hex form the
-    service writes (a batch answer holds a thousand ids). Thirty-two letters and digits
-    once the hyphens are gone are what UUID itself would read; int() judges the hex."""
-    if type(text) is str:
-        digits = text.replace("-", "")
-        if len(digits) == 32 and digits.isalnum() and digits.isascii():
-            made = object.__new__(UUID)
-            object.__setattr__(made, "int", int(digits, 16))
-            object.__setattr__(made, "is_safe", SafeUUID.unknown)
-            return made
-    return UUID(text)
+    return EnqueueResult(UUID(body["id"]), body["state"], bool(body["deduplicated"]))
 
 
 def task_info(body: Body) -> TaskInfo:
