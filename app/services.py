@@ -17,6 +17,7 @@ from leaseq.domain import (
     DomainError,
     Enqueued,
     LeaseConflict,
+    NewTasks,
     Task,
     TaskEvent,
     TaskSpec,
@@ -86,6 +87,12 @@ class TaskService:
         answers = await self._store.enqueue(specs)
         self._events.enqueued(answers)
         return answers
+
+    async def enqueue_each(self, spec: TaskSpec, payloads: Sequence[JSON]) -> NewTasks:
+        """`enqueue` of `spec` once per payload (no idempotency key), answered column-wise."""
+        new = await self._store.enqueue_each(spec, payloads)
+        self._events.enqueued(new)
+        return new
 
     # workers
     async def lease(self, request: LeaseRequest, wait_seconds: float = 0.0) -> list[Task]:

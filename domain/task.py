@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 from uuid import UUID
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
 from leaseq.domain.lease import Lease
 from leaseq.domain.retry import RetryPolicy
@@ -196,3 +196,63 @@ class Enqueued:
 
     def __repr__(self) -> str:
         return f"Enqueued(task={self.task!r}, deduplicated={self.deduplicated!r})"
+
+
+class NewTasks(Sequence[Enqueued]):
+    """Tasks enqueued together, one per payload, each `spec` with that payload: the answer
+    of `TaskStore.enqueue_each`, kept column-wise (ids in payload order, one `created_at`).
+
+    As a sequence it is the `Enqueued` of each (none deduplicated), built on reading: a
+    caller that needs only ids (an HTTP answer) or counts (metrics) builds no object per
+    task. Immutable. `created_at` is None only when no payload was given.
+    """
+
+    __slots__ = ("_created_at", "_ids", "_payloads", "_spec")
+
+    def __init__(
+        self,
+        spec: TaskSpec,
+        payloads: Sequence[JSON],
+        ids: Sequence[UUID],
+        created_at: datetime | None,
+    ) -> None:
+        if len(ids) != len(payloads):
+            raise ValueError("one id per payload")
+        self._spec, self._payloads, self._ids = spec, tuple(payloads), tuple(ids)
+        self._created_at = created_at
+
+    @property
+    def spec(self) -> TaskSpec:
+        return self._spec
+
+    @property
+    def payloads(self) -> tuple[JSON, ...]:
+        return self._payloads
+
+    @property
+    def ids(self) -> tuple[UUID, ...]:
+        return self._ids
+
+    @property
+    def created_at(self) -> datetime | None:
+        return self._created_at
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Enqueued: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Enqueued]: ...
+
+    def __getitem__(self, index: int | slice) -> Enqueued | list[Enqueued]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        payload, task_id = self.payloads[index], self.ids[index]
+        assert self.created_at is not None  # an index was found: some task was enqueued
+        one = evolve(self.spec, payload=payload)
+        return Enqueued.new(one, task_id=task_id, now=self.created_at)
+
+    def __repr__(self) -> str:
+        return f"NewTasks({len(self)} of {self.spec!r}, created_at={self.created_at!r})"

@@ -226,6 +226,22 @@ def check_specs_array(specs: Sequence[TaskSpec], limits: Limits = DEFAULT_LIMITS
     return text
 
 
+KEYED_EACH = "a key names one task: give each keyed task its own spec"
+
+
+def check_each(spec: TaskSpec, payloads: Sequence[JSON], limits: Limits = DEFAULT_LIMITS) -> str:
+    """`check_specs_array` of one spec per payload, each `spec` with that payload: the
+    fields once (they come before a spec's payload, so a refusal of them is the first),
+    then the payloads in order."""
+    _checked([spec], limits, encode=False)
+    text = _flat_array(list(payloads), limits)
+    if text is not None:
+        return text
+    max_bytes, max_depth = limits.max_payload_bytes, limits.max_json_depth
+    texts = [encode_json("payload", p, max_bytes=max_bytes, max_depth=max_depth) for p in payloads]
+    return "[" + ",".join(texts) + "]"
+
+
 def _flat_array(payloads: list[JSON], limits: Limits) -> str | None:
     """The encoded array of `payloads` when each is plainly acceptable, else None."""
     kinds = set(map(type, payloads))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -66,10 +68,22 @@ class PlainEnqueue:
         self.tasks = tasks
 
 
-def plain_enqueue(data: dict[str, Any]) -> PlainEnqueue | None:
+class EachEnqueue:
+    """A batch whose tasks differ only in their payloads: one spec, and the payloads."""
+
+    __slots__ = ("payloads", "spec")
+
+    def __init__(self, spec: TaskSpec, payloads: list[Any]) -> None:
+        self.spec, self.payloads = spec, payloads
+
+
+def plain_enqueue(data: dict[str, Any]) -> EachEnqueue | PlainEnqueue | None:
     tasks = data.get("tasks")
     if type(tasks) is not list:
         return None
+    each = _each(tasks)
+    if each is not None:
+        return each
     read: list[TaskSpec | PlainTask] = []
     for item in tasks:
         task = _task(item) if type(item) is dict else None
@@ -114,6 +128,32 @@ def _task(item: dict[str, Any]) -> TaskSpec | PlainTask | None:
         if name in _OPTIONAL and value is not None and not _set(task, name, value):
             return None
     return task
+
+
+_SHARED = ("queue", "type", "type_version", "labels", "priority", "max_attempts")
+_SHARED_OF, _PAYLOAD_OF = itemgetter(*_SHARED), itemgetter("payload")
+_INTS_OF = itemgetter("type_version", "priority", "max_attempts")
+
+
+def _each(tasks: list[Any]) -> EachEnqueue | None:
+    """The batch as one spec and its payloads when every item is what the SDK sends (those
+    seven fields, no more) with the same values but the payload; found by C loops.
+
+    Equal values of other types would pass `==` (1 == 1.0 == True): the three integers
+    are required to be ints in every item; strings equal only strings."""
+    if not tasks or set(map(type, tasks)) != {dict} or set(map(len, tasks)) != {7}:
+        return None
+    try:
+        shared = list(map(_SHARED_OF, tasks))
+        payloads = list(map(_PAYLOAD_OF, tasks))
+    except KeyError:
+        return None
+    if shared.count(shared[0]) != len(shared):
+        return None
+    if set(map(type, chain.from_iterable(map(_INTS_OF, tasks)))) != {int}:
+        return None
+    spec = _task(tasks[0])
+    return EachEnqueue(spec, payloads) if isinstance(spec, TaskSpec) else None
 
 
 _ABSENT = object()
@@ -165,4 +205,11 @@ def _seconds(value: Any) -> float | None:
     return None
 
 
-__all__ = ["DEFAULT_RETRY", "EnqueueIn", "PlainEnqueue", "PlainTask", "plain_enqueue"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "EachEnqueue",
+    "EnqueueIn",
+    "PlainEnqueue",
+    "PlainTask",
+    "plain_enqueue",
+]

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from leaseq.domain import Enqueued, Task, TaskEvent, TaskState
+from leaseq.domain import Enqueued, NewTasks, Task, TaskEvent, TaskState
 from leaseq.ports import QueueStats
 
 
@@ -59,6 +59,15 @@ def enqueued_json(answers: Sequence[Enqueued]) -> list[dict[str, Any]]:
             "deduplicated": a.deduplicated,
         }
         for a in answers
+    ]
+
+
+def new_tasks_json(new: NewTasks) -> list[dict[str, Any]]:
+    """`enqueued_json` of tasks enqueued from one spec: all new, all pending."""
+    pending = TaskState.PENDING
+    return [
+        {"id": i if type(i) is UUID else str(i), "state": pending, "deduplicated": False}
+        for i in new.ids
     ]
 
 

@@ -10,6 +10,7 @@ from leaseq.adapters.http import representations as rep
 from leaseq.adapters.http.auth import require
 from leaseq.adapters.http.enqueue_body import (
     DEFAULT_RETRY,
+    EachEnqueue,
     PlainEnqueue,
     PlainTask,
     plain_enqueue,
@@ -51,8 +52,13 @@ async def enqueue(body: EnqueueIn, svc: Service, opts: Options) -> OrjsonRespons
 
 
 async def _enqueue(
-    body: EnqueueIn | PlainEnqueue, svc: TaskService, opts: HttpOptions
+    body: EnqueueIn | PlainEnqueue | EachEnqueue, svc: TaskService, opts: HttpOptions
 ) -> OrjsonResponse:
+    if isinstance(body, EachEnqueue):  # never empty
+        if len(body.payloads) > opts.limits.max_batch:
+            raise ValidationError("tasks", f"at most {opts.limits.max_batch} tasks per request")
+        new = await svc.enqueue_each(body.spec, body.payloads)
+        return OrjsonResponse({"tasks": rep.new_tasks_json(new)}, status_code=201)
     if not body.tasks:
         raise ValidationError("tasks", "give at least one task")
     if len(body.tasks) > opts.limits.max_batch:
@@ -64,7 +70,7 @@ async def _enqueue(
 
 
 async def _lean_enqueue(
-    body: PlainEnqueue, svc: TaskService, opts: HttpOptions, params: dict[str, Any]
+    body: PlainEnqueue | EachEnqueue, svc: TaskService, opts: HttpOptions, params: dict[str, Any]
 ) -> OrjsonResponse:
     return await _enqueue(body, svc, opts)
 

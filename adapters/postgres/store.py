@@ -19,7 +19,13 @@ from sqlalchemy import TextClause
 from leaseq.adapters.postgres import queries as q
 from leaseq.adapters.postgres.engine import create_engine
 from leaseq.adapters.postgres.errors import SCHEMA_HINT, translated
-from leaseq.adapters.postgres.rows import enqueue_params, micros, to_event, to_task
+from leaseq.adapters.postgres.rows import (
+    enqueue_params,
+    enqueue_params_each,
+    micros,
+    to_event,
+    to_task,
+)
 from leaseq.adapters.postgres.schema import expected_revision, read_revision
 from leaseq.adapters.postgres.statements import StatementRunner, open_runner
 from leaseq.adapters.system import SecretTokenGenerator, Uuid7Generator
@@ -31,6 +37,7 @@ from leaseq.domain import (
     InvalidTransition,
     LeaseLost,
     Limits,
+    NewTasks,
     Task,
     TaskEvent,
     TaskNotFound,
@@ -116,6 +123,21 @@ class PostgresTaskStore:
                 answer = Enqueued(await self._original(spec), deduplicated=True)
             done.append(answer)
         return done
+
+    async def enqueue_each(
+        self, spec: TaskSpec, payloads: Sequence[JSON], *, now: datetime | None = None
+    ) -> NewTasks:
+        if len(payloads) > self._limits.max_batch:
+            raise ValidationError("tasks", f"at most {self._limits.max_batch} per batch")
+        if spec.idempotency_key is not None:
+            raise ValidationError("idempotency_key", v.KEYED_EACH)
+        encoded = v.check_each(spec, payloads, self._limits)
+        if not payloads:
+            return NewTasks(spec, (), (), None)
+        ids = self._ids.new_ids(len(payloads))
+        params = enqueue_params_each(spec, encoded, ids) | {"now": _aware(now)}
+        [row] = await self._rows(q.ENQUEUE_NEW, params)
+        return NewTasks(spec, payloads, ids, row["created_at"])
 
     async def _original(self, spec: TaskSpec) -> Task:
         """The task a repeat names, committed by a concurrent batch after ours began."""

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from leaseq.domain import DomainError, Enqueued, Task, TaskState, Transition
+from leaseq.domain import DomainError, Enqueued, NewTasks, Task, TaskState, Transition
 from leaseq.ports import QueueStats
 
 
@@ -70,10 +70,14 @@ class PrometheusTaskEvents:
 
     def enqueued(self, answers: Sequence[Enqueued]) -> None:
         counts: dict[tuple[str, str], int] = {}  # one increment per (queue, type), not per task
-        for answer in answers:
-            if not answer.deduplicated:
-                key = (answer.queue, answer.type)
-                counts[key] = counts.get(key, 0) + 1
+        if isinstance(answers, NewTasks):  # one spec: counted without an object per task
+            if answers:
+                counts[(answers.spec.queue, answers.spec.type)] = len(answers)
+        else:
+            for answer in answers:
+                if not answer.deduplicated:
+                    key = (answer.queue, answer.type)
+                    counts[key] = counts.get(key, 0) + 1
         for (queue, type_), count in counts.items():
             key3 = (queue, type_, Transition.ENQUEUED.value)
             child = self._children.get(key3)
