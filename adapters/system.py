@@ -7,7 +7,11 @@ import random
 import secrets
 import threading
 import time
+from collections import deque
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from itertools import repeat
+from operator import and_, lshift, or_
 from uuid import UUID, SafeUUID
 
 
@@ -49,9 +53,12 @@ class Uuid7Generator:
                 self._offset = 0
             chunk = self._random[self._offset : self._offset + needed]
             self._offset += needed
+            stamps: Iterable[int]
             if counter + count <= 0x1000:  # the 12-bit counter lasts the batch
                 base = (ms & _MS_MASK) << 80 | _VERSION | _VARIANT
-                stamps = [base | c << 64 for c in range(counter, counter + count)]
+                stamps = map(
+                    or_, repeat(base), map(lshift, range(counter, counter + count), repeat(64))
+                )
                 counter += count
             else:
                 stamps = []
@@ -62,13 +69,12 @@ class Uuid7Generator:
                     counter += 1
             self._last_ms, self._counter = ms, counter - 1
         draws = memoryview(chunk).cast("Q")  # native order: the bits are random either way
-        # UUID(int=...) without UUID.__init__'s argument checks (a third of an id's cost),
-        # the bits being a well-formed version 7 id by construction
-        new, set_, safe, mask = object.__new__, object.__setattr__, _SAFE, _RAND_MASK
-        ids = [new(UUID) for _ in range(count)]
-        for made, stamp, draw in zip(ids, stamps, draws, strict=True):
-            set_(made, "int", stamp | (draw & mask))
-            set_(made, "is_safe", safe)
+        values = map(or_, stamps, map(and_, draws, repeat(_RAND_MASK)))
+        # UUID(int=...) without UUID.__init__'s argument checks, the bits being a well-formed
+        # version 7 id by construction; every step a C loop (map), none a Python one
+        ids = list(map(object.__new__, repeat(UUID, count)))
+        deque(map(object.__setattr__, ids, repeat("int"), values), maxlen=0)
+        deque(map(object.__setattr__, ids, repeat("is_safe"), repeat(_SAFE, count)), maxlen=0)
         return ids
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from starlette.responses import Response
 
 from leaseq.adapters.http import representations as rep
 from leaseq.adapters.http.auth import require
@@ -46,19 +47,19 @@ Service = Annotated[TaskService, Depends(service)]
 Options = Annotated[HttpOptions, Depends(options)]
 
 
-async def enqueue(body: EnqueueIn, svc: Service, opts: Options) -> OrjsonResponse:
+async def enqueue(body: EnqueueIn, svc: Service, opts: Options) -> Response:
     """Enqueue a batch of tasks atomically."""
     return await _enqueue(body, svc, opts)
 
 
 async def _enqueue(
     body: EnqueueIn | PlainEnqueue | EachEnqueue, svc: TaskService, opts: HttpOptions
-) -> OrjsonResponse:
+) -> Response:
     if isinstance(body, EachEnqueue):  # never empty
         if len(body.payloads) > opts.limits.max_batch:
             raise ValidationError("tasks", f"at most {opts.limits.max_batch} tasks per request")
         new = await svc.enqueue_each(body.spec, body.payloads)
-        return OrjsonResponse({"tasks": rep.new_tasks_json(new)}, status_code=201)
+        return Response(rep.new_tasks_body(new), 201, media_type="application/json")
     if not body.tasks:
         raise ValidationError("tasks", "give at least one task")
     if len(body.tasks) > opts.limits.max_batch:
@@ -71,7 +72,7 @@ async def _enqueue(
 
 async def _lean_enqueue(
     body: PlainEnqueue | EachEnqueue, svc: TaskService, opts: HttpOptions, params: dict[str, Any]
-) -> OrjsonResponse:
+) -> Response:
     return await _enqueue(body, svc, opts)
 
 
