@@ -139,7 +139,7 @@ class HttpTransport:
         body = await self._call(
             "POST", "/v1/tasks", json={"tasks": [wire.task_request_body(t) for t in tasks]}
         )
-        return [wire.enqueue_result(t) for t in body["tasks"]]
+        return wire.enqueue_results(body["tasks"])
 
     # workers
     async def lease(self, request: LeaseRequest) -> builtins.list[LeaseInfo]:
