@@ -7,7 +7,11 @@ import random
 import secrets
 import threading
 import time
+from collections import deque
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from itertools import repeat
+from operator import and_, lshift, or_
 from uuid import UUID, SafeUUID
 
 
@@ -49,18 +53,29 @@ class Uuid7Generator:
                 self._offset = 0
             chunk = self._random[self._offset : self._offset + needed]
             self._offset += needed
-            stamps: list[int] = []
-            for _ in range(count):
-                if counter > 0xFFF:  # 12-bit counter exhausted: borrow the next ms
-                    ms, counter = ms + 1, 0
-                stamps.append((ms & _MS_MASK) << 80 | _VERSION | counter << 64)
-                counter += 1
+            stamps: Iterable[int]
+            if counter + count <= 0x1000:  # the 12-bit counter lasts the batch
+                base = (ms & _MS_MASK) << 80 | _VERSION | _VARIANT
+                stamps = map(
+                    or_, repeat(base), map(lshift, range(counter, counter + count), repeat(64))
+                )
+                counter += count
+            else:
+                stamps = []
+                for _ in range(count):
+                    if counter > 0xFFF:  # 12-bit counter exhausted: borrow the next ms
+                        ms, counter = ms + 1, 0
+                    stamps.append((ms & _MS_MASK) << 80 | _VERSION | _VARIANT | counter << 64)
+                    counter += 1
             self._last_ms, self._counter = ms, counter - 1
         draws = memoryview(chunk).cast("Q")  # native order: the bits are random either way
-        return [
-            _uuid(stamp | _VARIANT | (draw & _RAND_MASK))
-            for stamp, draw in zip(stamps, draws, strict=True)
-        ]
+        values = map(or_, stamps, map(and_, draws, repeat(_RAND_MASK)))
+        # UUID(int=...) without UUID.__init__'s argument checks, the bits being a well-formed
+        # version 7 id by construction; every step a C loop (map), none a Python one
+        ids = list(map(object.__new__, repeat(UUID, count)))
+        deque(map(object.__setattr__, ids, repeat("int"), values), maxlen=0)
+        deque(map(object.__setattr__, ids, repeat("is_safe"), repeat(_SAFE, count)), maxlen=0)
+        return ids
 
 
 _MS_MASK = (1 << 48) - 1
@@ -68,15 +83,6 @@ _VERSION = 0x7 << 76
 _VARIANT = 0b10 << 62
 _RAND_MASK = (1 << 62) - 1
 _SAFE = SafeUUID.unknown
-
-
-def _uuid(value: int) -> UUID:
-    """UUID(int=value) for a value known to be a well-formed 128-bit version 7 id, without
-    UUID.__init__'s argument checks (a third of an id's cost)."""
-    made = object.__new__(UUID)
-    object.__setattr__(made, "int", value)
-    object.__setattr__(made, "is_safe", _SAFE)
-    return made
 
 
 class SecretTokenGenerator:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from leaseq.domain import DomainError, Task, Transition
+from leaseq.domain import DomainError, Enqueued, Task, Transition
 from leaseq.ports import QueueStats, TaskEvents
 
 
@@ -12,6 +12,9 @@ class NoTaskEvents:
     """Tells nobody: the default when no observer is wired."""
 
     def transitioned(self, task: Task, transition: Transition) -> None:
+        return None
+
+    def enqueued(self, answers: Sequence[Enqueued]) -> None:
         return None
 
     def refused(self, call: str, task_id: object, error: DomainError) -> None:
@@ -33,6 +36,10 @@ class TaskEventsFanOut:
     def transitioned(self, task: Task, transition: Transition) -> None:
         for observer in self._observers:
             observer.transitioned(task, transition)
+
+    def enqueued(self, answers: Sequence[Enqueued]) -> None:
+        for observer in self._observers:
+            observer.enqueued(answers)
 
     def refused(self, call: str, task_id: object, error: DomainError) -> None:
         for observer in self._observers:

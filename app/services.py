@@ -17,6 +17,7 @@ from leaseq.domain import (
     DomainError,
     Enqueued,
     LeaseConflict,
+    NewTasks,
     Task,
     TaskEvent,
     TaskSpec,
@@ -84,10 +85,14 @@ class TaskService:
     # producers
     async def enqueue(self, specs: Sequence[TaskSpec]) -> list[Enqueued]:
         answers = await self._store.enqueue(specs)
-        for answer in answers:
-            if not answer.deduplicated:
-                self._events.transitioned(answer.task, Transition.ENQUEUED)
+        self._events.enqueued(answers)
         return answers
+
+    async def enqueue_each(self, spec: TaskSpec, payloads: Sequence[JSON]) -> NewTasks:
+        """`enqueue` of `spec` once per payload (no idempotency key), answered column-wise."""
+        new = await self._store.enqueue_each(spec, payloads)
+        self._events.enqueued(new)
+        return new
 
     # workers
     async def lease(self, request: LeaseRequest, wait_seconds: float = 0.0) -> list[Task]:

@@ -7,6 +7,8 @@ store: `PostgresTaskStore.enqueue` in a plain loop; `py_cpu_us_per_task` is this
 process's CPU (validation, parameters, driver, decoding). http: the SDK Client against a
 `leaseq serve` child; CPU is split into the client (this process) and the service
 (`/proc/<pid>/stat`). Set LEASEQ_BENCH_PYSPY=<file> to record the service with py-spy.
+The service logs transitions as leaseq_bench.py's does (LEASEQ_LOG_TRANSITIONS, default
+`notable`): with every enqueue logged, the log line is most of the service's CPU per task.
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    os.environ.setdefault("LEASEQ_LOG_TRANSITIONS", "notable")  # the `leaseq serve` child's
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--runs", type=int, default=1)

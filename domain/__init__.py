@@ -18,7 +18,15 @@ from leaseq.domain.errors import (
 from leaseq.domain.history import TaskEvent, Transition
 from leaseq.domain.lease import Lease
 from leaseq.domain.retry import RetryPolicy
-from leaseq.domain.task import JSON, TERMINAL_STATES, Enqueued, Task, TaskSpec, TaskState
+from leaseq.domain.task import (
+    JSON,
+    TERMINAL_STATES,
+    Enqueued,
+    NewTasks,
+    Task,
+    TaskSpec,
+    TaskState,
+)
 from leaseq.domain.validation import DEFAULT_LIMITS, Limits
 
 __all__ = [
@@ -34,6 +42,7 @@ __all__ = [
     "LeaseLost",
     "LeaseqError",
     "Limits",
+    "NewTasks",
     "PayloadTooLarge",
     "RetryPolicy",
     "Task",

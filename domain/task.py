@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 from uuid import UUID
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
 from leaseq.domain.lease import Lease
 from leaseq.domain.retry import RetryPolicy
@@ -108,9 +108,151 @@ class Task:
         return max(0, self.max_attempts - self.attempts)
 
 
-@frozen
-class Enqueued:
-    """The answer to one enqueued spec: the task, and whether it already existed."""
+def pending_task(spec: TaskSpec, *, task_id: UUID, now: datetime) -> Task:
+    """A validated spec as a new pending task, ready at `run_at` (default: `now`)."""
+    return Task(
+        id=task_id,
+        queue=spec.queue,
+        type=spec.type,
+        type_version=spec.type_version,
+        payload=spec.payload,
+        labels=dict(spec.labels),
+        priority=spec.priority,
+        run_at=spec.run_at if spec.run_at is not None else now,
+        attempts=0,
+        max_attempts=spec.max_attempts,
+        retry_policy=spec.retry_policy,
+        idempotency_key=spec.idempotency_key,
+        state=TaskState.PENDING,
+        epoch=0,
+        lease=None,
+        last_error=None,
+        result=None,
+        created_at=now,
+        updated_at=now,
+        finished_at=None,
+    )
 
-    task: Task
-    deduplicated: bool
+
+class Enqueued:
+    """The answer to one enqueued spec: the task, and whether it already existed.
+
+    A new task (`Enqueued.new`) is built from its spec only when `task` is first read: a
+    batch answered over HTTP needs only each id and state, and building a 20-field `Task`
+    per spec was the largest single cost of a batch enqueue. Immutable, like the task.
+    """
+
+    __slots__ = ("_deduplicated", "_id", "_made", "_now", "_spec")
+
+    def __init__(self, task: Task, deduplicated: bool) -> None:
+        self._made: Task | None = task
+        self._spec: TaskSpec | None = None
+        self._now: datetime | None = None
+        self._id: UUID = task.id
+        self._deduplicated = deduplicated
+
+    @classmethod
+    def new(cls, spec: TaskSpec, *, task_id: UUID, now: datetime) -> Enqueued:
+        """`spec` (validated) was stored as a new pending task `task_id` at `now`."""
+        answer = cls.__new__(cls)
+        answer._made, answer._spec, answer._now = None, spec, now
+        answer._id, answer._deduplicated = task_id, False
+        return answer
+
+    @property
+    def task(self) -> Task:
+        made = self._made
+        if made is None:
+            assert self._spec is not None and self._now is not None
+            made = self._made = pending_task(self._spec, task_id=self._id, now=self._now)
+        return made
+
+    @property
+    def task_id(self) -> UUID:
+        return self._id
+
+    @property
+    def deduplicated(self) -> bool:
+        return self._deduplicated
+
+    @property
+    def state(self) -> TaskState:
+        return TaskState.PENDING if self._made is None else self._made.state
+
+    @property
+    def queue(self) -> str:
+        return self._spec.queue if self._spec is not None else self.task.queue
+
+    @property
+    def type(self) -> str:
+        return self._spec.type if self._spec is not None else self.task.type
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Enqueued):
+            return NotImplemented
+        return (self.task, self.deduplicated) == (other.task, other.deduplicated)
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and a Task holds a dict
+
+    def __repr__(self) -> str:
+        return f"Enqueued(task={self.task!r}, deduplicated={self.deduplicated!r})"
+
+
+class NewTasks(Sequence[Enqueued]):
+    """Tasks enqueued together, one per payload, each `spec` with that payload: the answer
+    of `TaskStore.enqueue_each`, kept column-wise (ids in payload order, one `created_at`).
+
+    As a sequence it is the `Enqueued` of each (none deduplicated), built on reading: a
+    caller that needs only ids (an HTTP answer) or counts (metrics) builds no object per
+    task. Immutable. `created_at` is None only when no payload was given.
+    """
+
+    __slots__ = ("_created_at", "_ids", "_payloads", "_spec")
+
+    def __init__(
+        self,
+        spec: TaskSpec,
+        payloads: Sequence[JSON],
+        ids: Sequence[UUID],
+        created_at: datetime | None,
+    ) -> None:
+        if len(ids) != len(payloads):
+            raise ValueError("one id per payload")
+        self._spec, self._payloads, self._ids = spec, tuple(payloads), tuple(ids)
+        self._created_at = created_at
+
+    @property
+    def spec(self) -> TaskSpec:
+        return self._spec
+
+    @property
+    def payloads(self) -> tuple[JSON, ...]:
+        return self._payloads
+
+    @property
+    def ids(self) -> tuple[UUID, ...]:
+        return self._ids
+
+    @property
+    def created_at(self) -> datetime | None:
+        return self._created_at
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Enqueued: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Enqueued]: ...
+
+    def __getitem__(self, index: int | slice) -> Enqueued | list[Enqueued]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        payload, task_id = self.payloads[index], self.ids[index]
+        assert self.created_at is not None  # an index was found: some task was enqueued
+        one = evolve(self.spec, payload=payload)
+        return Enqueued.new(one, task_id=task_id, now=self.created_at)
+
+    def __repr__(self) -> str:
+        return f"NewTasks({len(self)} of {self.spec!r}, created_at={self.created_at!r})"

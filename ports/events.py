@@ -9,13 +9,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from leaseq.domain import DomainError, Task, Transition
+from leaseq.domain import DomainError, Enqueued, Task, Transition
 from leaseq.ports.tasks import QueueStats
 
 
 class TaskEvents(Protocol):
     def transitioned(self, task: Task, transition: Transition) -> None:
         """`task` (as it now stands) just went through `transition`."""
+        ...
+
+    def enqueued(self, answers: Sequence[Enqueued]) -> None:
+        """A batch was enqueued: each answer not deduplicated is a task that went through
+        `Transition.ENQUEUED` (one call a batch: an observer may count it at once)."""
         ...
 
     def refused(self, call: str, task_id: object, error: DomainError) -> None:

@@ -17,7 +17,16 @@ from uuid import UUID
 
 from attrs import field, frozen
 
-from leaseq.domain import JSON, DomainError, Enqueued, Task, TaskEvent, TaskSpec, TaskState
+from leaseq.domain import (
+    JSON,
+    DomainError,
+    Enqueued,
+    NewTasks,
+    Task,
+    TaskEvent,
+    TaskSpec,
+    TaskState,
+)
 
 
 @frozen
@@ -117,6 +126,16 @@ class TaskStore(Protocol):
         task with `deduplicated=True` and creates nothing (repeats within one batch too).
         Wakes lease waiters of each queue that received a ready task.
         Raises ValidationError (nothing of the batch is written).
+        """
+        ...
+
+    async def enqueue_each(
+        self, spec: TaskSpec, payloads: Sequence[JSON], *, now: datetime | None = None
+    ) -> NewTasks:
+        """`enqueue` of one spec per payload, each `spec` with that payload (`spec.payload`
+        is not used), answered column-wise: the same checks, the same first refusal, the
+        same tasks, history and wake-ups. `spec` carries no idempotency key (a key names
+        one task; ValidationError), so every task is new.
         """
         ...
 

@@ -16,7 +16,7 @@ OutcomeKind = Literal["complete", "retry", "fail"]
 
 
 def _str_dict(value: Mapping[str, str] | None) -> dict[str, str]:
-    return dict(value or {})
+    return dict(value) if value else {}  # always a dict of our own
 
 
 @frozen
@@ -38,7 +38,7 @@ class TaskRequest:
     type: str
     payload: JSON = None
     version: int = 1
-    labels: dict[str, str] = field(factory=dict, converter=_str_dict)
+    labels: dict[str, str] = field(default=None, converter=_str_dict)  # None: one dict, not two
     priority: int = 0
     run_at: datetime | None = None
     delay_seconds: float | None = None

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-from leaseq.domain import Enqueued, Task, TaskEvent, TaskState
+import orjson
+
+from leaseq.domain import Enqueued, NewTasks, Task, TaskEvent, TaskState
 from leaseq.ports import QueueStats
 
 
@@ -46,12 +50,40 @@ def task_json(task: Task) -> dict[str, Any]:
     }
 
 
-def enqueued_json(answer: Enqueued) -> dict[str, Any]:
-    return {
-        "id": str(answer.task.id),
-        "state": answer.task.state.value,
-        "deduplicated": answer.deduplicated,
-    }
+def enqueued_json(answers: Sequence[Enqueued]) -> list[dict[str, Any]]:
+    """The answers of a batch, without reading `task` (that would build each new one).
+    orjson writes a `uuid.UUID` as str() would and a state as its value, several times
+    faster; not asyncpg's own UUID type (the ids of old tasks, read back) though."""
+    return [
+        {
+            "id": a.task_id if type(a.task_id) is UUID else str(a.task_id),
+            "state": a.state,
+            "deduplicated": a.deduplicated,
+        }
+        for a in answers
+    ]
+
+
+def new_tasks_json(new: NewTasks) -> list[dict[str, Any]]:
+    """`enqueued_json` of tasks enqueued from one spec: all new, all pending."""
+    pending = TaskState.PENDING
+    return [
+        {"id": i if type(i) is UUID else str(i), "state": pending, "deduplicated": False}
+        for i in new.ids
+    ]
+
+
+_NEW_HEAD = b'{"tasks":[{"id":'
+_NEW_BETWEEN = b',"state":"pending","deduplicated":false},{"id":'
+_NEW_TAIL = b',"state":"pending","deduplicated":false}]}'
+
+
+def new_tasks_body(new: NewTasks) -> bytes:
+    """`{"tasks": new_tasks_json(new)}` as orjson writes it, from one encoding of the ids
+    (`["…","…"]`: an id holds no comma, so each comma is a seam between two answers)."""
+    if set(map(type, new.ids)) != {UUID}:  # none, or another UUID type than orjson writes
+        return orjson.dumps({"tasks": new_tasks_json(new)})
+    return _NEW_HEAD + orjson.dumps(new.ids)[1:-1].replace(b",", _NEW_BETWEEN) + _NEW_TAIL
 
 
 def lease_json(task: Task) -> dict[str, Any]:

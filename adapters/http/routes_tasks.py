@@ -5,10 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from starlette.responses import Response
 
 from leaseq.adapters.http import representations as rep
 from leaseq.adapters.http.auth import require
-from leaseq.adapters.http.enqueue_body import PlainEnqueue, PlainTask, plain_enqueue
+from leaseq.adapters.http.enqueue_body import (
+    DEFAULT_RETRY,
+    EachEnqueue,
+    PlainEnqueue,
+    PlainTask,
+    plain_enqueue,
+)
 from leaseq.adapters.http.fast_path import FastRoutes
 from leaseq.adapters.http.json_body import OrjsonRoute
 from leaseq.adapters.http.lean_route import lean, lean_spec
@@ -40,27 +47,32 @@ Service = Annotated[TaskService, Depends(service)]
 Options = Annotated[HttpOptions, Depends(options)]
 
 
-async def enqueue(body: EnqueueIn, svc: Service, opts: Options) -> OrjsonResponse:
+async def enqueue(body: EnqueueIn, svc: Service, opts: Options) -> Response:
     """Enqueue a batch of tasks atomically."""
     return await _enqueue(body, svc, opts)
 
 
 async def _enqueue(
-    body: EnqueueIn | PlainEnqueue, svc: TaskService, opts: HttpOptions
-) -> OrjsonResponse:
+    body: EnqueueIn | PlainEnqueue | EachEnqueue, svc: TaskService, opts: HttpOptions
+) -> Response:
+    if isinstance(body, EachEnqueue):  # never empty
+        if len(body.payloads) > opts.limits.max_batch:
+            raise ValidationError("tasks", f"at most {opts.limits.max_batch} tasks per request")
+        new = await svc.enqueue_each(body.spec, body.payloads)
+        return Response(rep.new_tasks_body(new), 201, media_type="application/json")
     if not body.tasks:
         raise ValidationError("tasks", "give at least one task")
     if len(body.tasks) > opts.limits.max_batch:
         raise ValidationError("tasks", f"at most {opts.limits.max_batch} tasks per request")
-    specs = [_spec(item, opts) for item in body.tasks]
+    specs = [item if isinstance(item, TaskSpec) else _spec(item, opts) for item in body.tasks]
     answers = await svc.enqueue(specs)
     status = 200 if all(a.deduplicated for a in answers) else 201
-    return OrjsonResponse({"tasks": [rep.enqueued_json(a) for a in answers]}, status_code=status)
+    return OrjsonResponse({"tasks": rep.enqueued_json(answers)}, status_code=status)
 
 
 async def _lean_enqueue(
-    body: PlainEnqueue, svc: TaskService, opts: HttpOptions, params: dict[str, Any]
-) -> OrjsonResponse:
+    body: PlainEnqueue | EachEnqueue, svc: TaskService, opts: HttpOptions, params: dict[str, Any]
+) -> Response:
     return await _enqueue(body, svc, opts)
 
 
@@ -83,8 +95,6 @@ router.add_api_route(
     },
     route_class_override=lean(ENQUEUE),
 )
-
-DEFAULT_RETRY = RetryPolicy()  # frozen: one shared instance, validated once
 
 
 def _spec(item: TaskIn | PlainTask, opts: HttpOptions) -> TaskSpec:

@@ -24,6 +24,7 @@ from leaseq.domain import (
     DomainError,
     Enqueued,
     Limits,
+    NewTasks,
     Task,
     TaskEvent,
     TaskNotFound,
@@ -103,6 +104,18 @@ class InMemoryTaskStore:
         for queue in sorted(woken):
             self._wake(queue)
         return answers
+
+    async def enqueue_each(
+        self, spec: TaskSpec, payloads: Sequence[JSON], *, now: datetime | None = None
+    ) -> NewTasks:
+        if len(payloads) > self._limits.max_batch:
+            raise ValidationError("tasks", f"at most {self._limits.max_batch} per batch")
+        if spec.idempotency_key is not None:
+            raise ValidationError("idempotency_key", v.KEYED_EACH)
+        specs = [evolve(spec, payload=payload) for payload in payloads]
+        answers = await self.enqueue(specs, now=now)
+        created = answers[0].task.created_at if answers else None
+        return NewTasks(spec, payloads, [a.task_id for a in answers], created)
 
     def _existing(self, spec: TaskSpec) -> Task | None:
         if spec.idempotency_key is None:

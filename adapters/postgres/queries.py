@@ -289,7 +289,7 @@ def _only(**given: str) -> str:
 # payloads only, and an array element costs the driver far more than one bound value.
 ENQUEUE_INPUT = (
     ("id", "uuid"),
-    ("payload", "text"),
+    ("payload", "json"),  # one JSON array, split by json_array_elements
     ("queue", "text"),
     ("type", "text"),
     ("type_version", "int"),
@@ -303,15 +303,26 @@ ENQUEUE_INPUT = (
     ("retry_jitter", "double precision"),
     ("idempotency_key", "text"),
 )
-_UNNEST = ", ".join(f"CAST(:each_{c} AS {t}[])" for c, t in ENQUEUE_INPUT)
+# The payloads travel as one JSON array (validation.check_specs_array), split here: a json
+# value's elements keep their text exactly.
+_ROWS = ", ".join(
+    "json_array_elements(CAST(:payloads AS json))"
+    if c == "payload"
+    else f"unnest(CAST(:each_{c} AS {t}[]))"
+    for c, t in ENQUEUE_INPUT
+)
 _INPUT = ", ".join(f"COALESCE(u.{c}, CAST(:all_{c} AS {t})) AS {c}" for c, t in ENQUEUE_INPUT[2:])
 
-ENQUEUE = text(
-    f"""WITH
-    input AS (
+_ENQUEUE_INPUT = f"""input AS (
         SELECT u.id, u.payload, {_INPUT}, u.n
-        FROM unnest({_UNNEST})
-            WITH ORDINALITY AS u({", ".join(c for c, _ in ENQUEUE_INPUT)}, n)),
+        FROM ROWS FROM ({_ROWS})
+            WITH ORDINALITY AS u({", ".join(c for c, _ in ENQUEUE_INPUT)}, n))"""
+
+
+def _enqueue_ctes(on_conflict: str) -> str:
+    """The input, the INSERT (RETURNING what the callers read), its history rows, and the
+    wake-ups of the queues that got a task ready now."""
+    return f"""{_ENQUEUE_INPUT},
     inserted AS (
         INSERT INTO leaseq_tasks (id, queue, type, type_version, payload, labels, priority,
             run_at, attempts, max_attempts, retry_base, retry_factor, retry_max, retry_jitter,
@@ -321,7 +332,7 @@ ENQUEUE = text(
             i.retry_base, i.retry_factor, i.retry_max, i.retry_jitter, i.idempotency_key,
             'pending', 0, {_NOW}, {_NOW}
         FROM input i ORDER BY i.n
-        ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        {on_conflict}
         RETURNING id, queue, idempotency_key, run_at, created_at),
     {
         _events('''SELECT s.id, s.created_at, 'enqueued', NULL, 'pending', 0, 0, NULL, NULL
@@ -329,7 +340,13 @@ ENQUEUE = text(
     },
     woke AS (
         SELECT pg_notify('{CHANNEL}', q.queue) FROM (
-            SELECT DISTINCT s.queue FROM inserted s WHERE s.run_at <= {_NOW}) q)
+            SELECT DISTINCT s.queue FROM inserted s WHERE s.run_at <= {_NOW}) q)"""
+
+
+_DEDUPLICATE = "ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+ENQUEUE = text(
+    f"""WITH
+    {_enqueue_ctes(_DEDUPLICATE)}
     SELECT i.n, true AS deduplicated, 0 AS woken, {", ".join(f"t.{c}" for c in _TASK_COLUMNS)}
         FROM input i JOIN leaseq_tasks t
         ON t.queue = i.queue AND t.idempotency_key = i.idempotency_key
@@ -341,6 +358,15 @@ ENQUEUE = text(
     UNION ALL
     SELECT i.n, true, 0, {_only(id="s.id")} FROM input i JOIN inserted s
         ON s.queue = i.queue AND s.idempotency_key = i.idempotency_key AND s.id <> i.id"""
+)
+
+# A batch without idempotency keys: nothing to deduplicate, so every spec becomes a new
+# task and the answer is one row (the tasks' created_at), not one per task.
+ENQUEUE_NEW = text(
+    f"""WITH
+    {_enqueue_ctes("")}
+    SELECT {_NOW} AS created_at, (SELECT count(*) FROM inserted) AS inserted,
+        (SELECT count(*) FROM woke) AS woken"""
 )
 
 # A repeat whose original was committed by a concurrent batch after this one's snapshot.

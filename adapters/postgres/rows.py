@@ -74,36 +74,17 @@ def _policy(base: float, factor: float, max_seconds: float, jitter: float) -> Re
     return RetryPolicy(base_seconds=base, factor=factor, max_seconds=max_seconds, jitter=jitter)
 
 
-def enqueue_params(
-    specs: Sequence[TaskSpec], payloads: Sequence[str], ids: Sequence[UUID]
-) -> dict[str, Any]:
-    """The input columns of queries.ENQUEUE: for each, the array of the specs' values
-    (`each_<column>`), or NULL and the one value every spec has (`all_<column>`)."""
-    params: dict[str, Any] = {"each_id": list(ids), "each_payload": list(payloads)}
+def enqueue_params(specs: Sequence[TaskSpec], payloads: str, ids: Sequence[UUID]) -> dict[str, Any]:
+    """The input columns of queries.ENQUEUE: the payloads as one JSON array; for each other
+    column, the array of the specs' values (`each_<column>`), or NULL and the one value
+    every spec has (`all_<column>`)."""
+    params: dict[str, Any] = {"each_id": list(ids), "payloads": payloads}
     numbers: dict[int, tuple[float, float, float, float]] = {}  # per policy object
     for s in specs:
         p = s.retry_policy
         if id(p) not in numbers:
-            numbers[id(p)] = (
-                float(p.base_seconds),
-                float(p.factor),
-                float(p.max_seconds),
-                float(p.jitter),
-            )
-    rows = [
-        (
-            s.queue,
-            s.type,
-            s.type_version,
-            _LABELS(s.labels) if s.labels else "{}",
-            s.priority,
-            s.run_at,
-            s.max_attempts,
-            *numbers[id(s.retry_policy)],
-            s.idempotency_key,
-        )
-        for s in specs
-    ]
+            numbers[id(p)] = _policy_numbers(p)
+    rows = [_columns(s, numbers[id(s.retry_policy)]) for s in specs]
     columns = [list(column) for column in zip(*rows, strict=True)] or [[]] * 12
     for (column, _), values in zip(ENQUEUE_INPUT[2:], columns, strict=True):
         if _one_value(values):
@@ -111,6 +92,27 @@ def enqueue_params(
         else:
             params[f"each_{column}"], params[f"all_{column}"] = values, None
     return params
+
+
+def enqueue_params_each(spec: TaskSpec, payloads: str, ids: Sequence[UUID]) -> dict[str, Any]:
+    """`enqueue_params` of one spec per payload: every column but id and payload is the
+    spec's one value."""
+    params: dict[str, Any] = {"each_id": list(ids), "payloads": payloads}
+    values = _columns(spec, _policy_numbers(spec.retry_policy))
+    for (column, _), value in zip(ENQUEUE_INPUT[2:], values, strict=True):
+        params[f"each_{column}"], params[f"all_{column}"] = None, value
+    return params
+
+
+def _policy_numbers(p: RetryPolicy) -> tuple[float, float, float, float]:
+    return (float(p.base_seconds), float(p.factor), float(p.max_seconds), float(p.jitter))
+
+
+def _columns(s: TaskSpec, policy: tuple[float, float, float, float]) -> tuple[Any, ...]:
+    """A spec's input columns after id and payload, in ENQUEUE_INPUT order."""
+    labels = _LABELS(s.labels) if s.labels else "{}"
+    return (s.queue, s.type, s.type_version, labels, s.priority, s.run_at, s.max_attempts,
+            *policy, s.idempotency_key)  # fmt: skip
 
 
 def _one_value(values: list[Any]) -> bool:

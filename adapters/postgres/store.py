@@ -19,7 +19,13 @@ from sqlalchemy import TextClause
 from leaseq.adapters.postgres import queries as q
 from leaseq.adapters.postgres.engine import create_engine
 from leaseq.adapters.postgres.errors import SCHEMA_HINT, translated
-from leaseq.adapters.postgres.rows import enqueue_params, micros, to_event, to_task
+from leaseq.adapters.postgres.rows import (
+    enqueue_params,
+    enqueue_params_each,
+    micros,
+    to_event,
+    to_task,
+)
 from leaseq.adapters.postgres.schema import expected_revision, read_revision
 from leaseq.adapters.postgres.statements import StatementRunner, open_runner
 from leaseq.adapters.system import SecretTokenGenerator, Uuid7Generator
@@ -31,6 +37,7 @@ from leaseq.domain import (
     InvalidTransition,
     LeaseLost,
     Limits,
+    NewTasks,
     Task,
     TaskEvent,
     TaskNotFound,
@@ -83,11 +90,16 @@ class PostgresTaskStore:
     ) -> list[Enqueued]:
         if len(specs) > self._limits.max_batch:
             raise ValidationError("tasks", f"at most {self._limits.max_batch} per batch")
-        payloads = v.check_specs(specs, self._limits)
+        payloads = v.check_specs_array(specs, self._limits)
         if not specs:
             return []
         ids = self._ids.new_ids(len(specs))
         params = enqueue_params(specs, payloads, ids) | {"now": _aware(now)}
+        if params["each_idempotency_key"] is None and params["all_idempotency_key"] is None:
+            [row] = await self._rows(q.ENQUEUE_NEW, params)  # no keys: every spec is new
+            created = row["created_at"]
+            pairs = zip(specs, ids, strict=True)
+            return [Enqueued.new(s, task_id=i, now=created) for s, i in pairs]
         answers: builtins.list[Enqueued | None] = [None] * len(specs)
         repeats: builtins.list[tuple[int, UUID]] = []
         for row in await self._rows(q.ENQUEUE, params):
@@ -95,22 +107,37 @@ class PostgresTaskStore:
             if answers[index] is not None:
                 continue
             if not row["deduplicated"]:  # new: the spec as a task (see queries.ENQUEUE)
-                task = tr.new_task(specs[index], task_id=row["id"], now=row["created_at"])
-                answers[index] = Enqueued(task, deduplicated=False)
+                spec, created = specs[index], row["created_at"]
+                answers[index] = Enqueued.new(spec, task_id=row["id"], now=created)
             elif row["queue"] is None:  # a repeat of a new task of this batch
                 repeats.append((index, row["id"]))
             else:  # an old task, whole
                 answers[index] = Enqueued(to_task(row), deduplicated=True)
         if repeats:
-            new = {a.task.id: a.task for a in answers if a is not None and not a.deduplicated}
+            new = {a.task_id: a for a in answers if a is not None and not a.deduplicated}
             for index, original in repeats:
-                answers[index] = Enqueued(new[original], deduplicated=True)
+                answers[index] = Enqueued(new[original].task, deduplicated=True)
         done: builtins.list[Enqueued] = []
         for answer, spec in zip(answers, specs, strict=True):
             if answer is None:
                 answer = Enqueued(await self._original(spec), deduplicated=True)
             done.append(answer)
         return done
+
+    async def enqueue_each(
+        self, spec: TaskSpec, payloads: Sequence[JSON], *, now: datetime | None = None
+    ) -> NewTasks:
+        if len(payloads) > self._limits.max_batch:
+            raise ValidationError("tasks", f"at most {self._limits.max_batch} per batch")
+        if spec.idempotency_key is not None:
+            raise ValidationError("idempotency_key", v.KEYED_EACH)
+        encoded = v.check_each(spec, payloads, self._limits)
+        if not payloads:
+            return NewTasks(spec, (), (), None)
+        ids = self._ids.new_ids(len(payloads))
+        params = enqueue_params_each(spec, encoded, ids) | {"now": _aware(now)}
+        [row] = await self._rows(q.ENQUEUE_NEW, params)
+        return NewTasks(spec, payloads, ids, row["created_at"])
 
     async def _original(self, spec: TaskSpec) -> Task:
         """The task a repeat names, committed by a concurrent batch after ours began."""

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from leaseq.domain import DomainError, Task, TaskState, Transition
+from leaseq.domain import DomainError, Enqueued, Task, TaskState, Transition
 from leaseq.ports import QueueStats
 
 TASKS_LOGGER = "leaseq.tasks"
@@ -77,6 +77,13 @@ class LoggingTaskEvents:
         )
         record.__dict__.update(fields)
         self._log.handle(record)
+
+    def enqueued(self, answers: Sequence[Enqueued]) -> None:
+        if Transition.ENQUEUED in self._skipped or not self._log.isEnabledFor(logging.INFO):
+            return  # without reading `task`, which would build each new one
+        for answer in answers:
+            if not answer.deduplicated:
+                self.transitioned(answer.task, Transition.ENQUEUED)
 
     def refused(self, call: str, task_id: object, error: DomainError) -> None:
         if self._log.isEnabledFor(logging.INFO):

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from leaseq.domain import DomainError, Task, TaskState, Transition
+from leaseq.domain import DomainError, Enqueued, NewTasks, Task, TaskState, Transition
 from leaseq.ports import QueueStats
 
 
@@ -67,6 +67,23 @@ class PrometheusTaskEvents:
         if child is None:
             child = self._children[key] = self.transitions.labels(*key)
         child.inc()
+
+    def enqueued(self, answers: Sequence[Enqueued]) -> None:
+        counts: dict[tuple[str, str], int] = {}  # one increment per (queue, type), not per task
+        if isinstance(answers, NewTasks):  # one spec: counted without an object per task
+            if answers:
+                counts[(answers.spec.queue, answers.spec.type)] = len(answers)
+        else:
+            for answer in answers:
+                if not answer.deduplicated:
+                    key = (answer.queue, answer.type)
+                    counts[key] = counts.get(key, 0) + 1
+        for (queue, type_), count in counts.items():
+            key3 = (queue, type_, Transition.ENQUEUED.value)
+            child = self._children.get(key3)
+            if child is None:
+                child = self._children[key3] = self.transitions.labels(*key3)
+            child.inc(count)
 
     def refused(self, call: str, task_id: object, error: DomainError) -> None:
         self.refusals.labels(call, error.code).inc()

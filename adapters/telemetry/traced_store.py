@@ -18,7 +18,7 @@ from uuid import UUID
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer, get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from leaseq.domain import JSON, DomainError, Enqueued, Task, TaskEvent, TaskSpec
+from leaseq.domain import JSON, DomainError, Enqueued, NewTasks, Task, TaskEvent, TaskSpec
 from leaseq.ports import LeaseRequest, Outcome, QueueStats, TaskFilter, TaskPage, TaskStore
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -70,6 +70,17 @@ class TracedTaskStore:
                 self._task(span, answers[0].task)
             span.set_attribute("leaseq.outcome", "ok")
             return answers
+
+    async def enqueue_each(
+        self, spec: TaskSpec, payloads: Sequence[JSON], *, now: datetime | None = None
+    ) -> NewTasks:
+        attributes = {"leaseq.queue": spec.queue, "leaseq.batch": len(payloads)}
+        with self._span("enqueue", **attributes) as span:
+            new = await self._store.enqueue_each(spec, payloads, now=now)
+            if len(new) == 1:
+                self._task(span, new[0].task)
+            span.set_attribute("leaseq.outcome", "ok")
+            return new
 
     async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
         attributes = {"leaseq.queue": request.queue, "leaseq.worker": request.owner}

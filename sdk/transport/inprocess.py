@@ -93,7 +93,7 @@ class InProcessTransport:
         with _translated():
             specs = [_spec(t) for t in tasks]
         answers = await _call(self._service.enqueue(specs))
-        return [EnqueueResult(a.task.id, _state(a.task), a.deduplicated) for a in answers]
+        return [EnqueueResult(a.task_id, _state_name(a.state), a.deduplicated) for a in answers]
 
     async def lease(self, request: LeaseRequest) -> builtins.list[LeaseInfo]:
         asked = ports.LeaseRequest(

@@ -27,6 +27,9 @@ UNKNOWN = {"Authorization": "Bearer x"}
 NO_TOKEN = {"Authorization": ""}
 TASK = {"queue": "q", "type": "t", "payload": {"n": 1}}
 BAD_TASK = {**TASK, "type": "bad type"}
+# What the SDK sends for each task: a batch of these differing only in payloads is read
+# as one spec and its payloads (enqueue_body.EachEnqueue).
+SDK_TASK = {**TASK, "type_version": 1, "labels": {}, "priority": 0, "max_attempts": 20}
 
 # (name, path, request options, served by the fast path itself)
 CASES: list[tuple[str, str, dict[str, Any], bool]] = [
@@ -87,6 +90,31 @@ CASES: list[tuple[str, str, dict[str, Any], bool]] = [
         False,
     ),
     ("enqueue, no list", "/v1/tasks", {"json": {"tasks": TASK}, "headers": PRODUCE}, False),
+    (
+        "SDK batch, bad type name",
+        "/v1/tasks",
+        {"json": {"tasks": [{**SDK_TASK, "type": "bad type"}] * 2}, "headers": PRODUCE},
+        True,
+    ),
+    (
+        "SDK batch, too many attempts",
+        "/v1/tasks",
+        {"json": {"tasks": [{**SDK_TASK, "max_attempts": 5000}] * 2}, "headers": PRODUCE},
+        True,
+    ),
+    (
+        "SDK batch, NaN in the second payload",
+        "/v1/tasks",
+        {
+            "content": b'{"tasks": [' + b'{"queue": "q", "type": "t", "type_version": 1, '
+            b'"labels": {}, "priority": 0, "max_attempts": 20, "payload": %s},'
+            % b"1"
+            + b'{"queue": "q", "type": "t", "type_version": 1, "labels": {}, "priority": 0, '
+            b'"max_attempts": 20, "payload": [NaN]}]}',
+            "headers": {**PRODUCE, **JSON_TYPE},
+        },
+        True,
+    ),
     ("list tasks", "/v1/tasks", {"method": "GET"}, False),
 ]
 
@@ -257,3 +285,35 @@ async def test_an_enqueue_is_answered_on_the_fast_path_as_on_the_full_stack(
             [("pending", False), ("pending", False), ("pending", True)],
         )
     )
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        {**SDK_TASK, "payload": {"n": 2}},
+        {**SDK_TASK, "priority": True},  # == 1, the first task's priority here
+        {**SDK_TASK, "priority": 1.0},
+        {**SDK_TASK, "labels": {"k": "v"}},
+        {**SDK_TASK, "run_at": "2030-01-01T00:00:00Z"},
+    ],
+    ids=["payload only", "a bool", "a float", "other labels", "more fields"],
+)
+async def test_an_sdk_batch_is_answered_on_the_fast_path_as_on_the_full_stack(
+    pair: tuple[ServiceApp, httpx.AsyncClient, httpx.AsyncClient], second: dict[str, Any]
+) -> None:
+    _, fast, full = pair
+    first = {**SDK_TASK, "priority": 1} if second.get("priority") in (True, 1.0) else SDK_TASK
+    body = {"tasks": [first, second, first]}
+    found = []
+    for client in (fast, full):
+        created = await client.post("/v1/tasks", json=body, headers=PRODUCE)
+        tasks = created.json().get("tasks", [])
+        stored = [(await client.get(f"/v1/tasks/{t['id']}")).json() for t in tasks]
+        found.append(
+            (
+                created.status_code,
+                [(t["state"], t["deduplicated"]) for t in tasks],
+                [(t["payload"], t["priority"], t["labels"], t["run_at"][:4]) for t in stored],
+            )
+        )
+    assert found[0] == found[1]

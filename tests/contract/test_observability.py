@@ -234,3 +234,27 @@ def test_console_timestamps_match_the_standard_format_across_seconds() -> None:
         record = logging.makeLogRecord({"msg": "m"})
         record.created, record.msecs = created, (created - int(created)) * 1000
         assert console.formatTime(record) == standard.formatTime(record)
+
+
+async def test_a_batch_is_counted_and_logged_once_per_new_task(
+    observed: Observed, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="leaseq.tasks")
+    client = observed.client
+    batch = [
+        {"queue": "q", "type": "t", "payload": 1},
+        {"queue": "q", "type": "t", "payload": 2, "idempotency_key": "k"},
+        {"queue": "q", "type": "u", "payload": 3},
+        {"queue": "q", "type": "t", "payload": 4, "idempotency_key": "k"},  # a repeat
+    ]
+    first = (await client.post("/v1/tasks", json={"tasks": batch})).json()["tasks"]
+    assert [t["deduplicated"] for t in first] == [False, False, False, True]
+    again = await client.post("/v1/tasks", json={"tasks": [batch[1]]})  # an old task
+    assert again.status_code == 200 and again.json()["tasks"][0]["id"] == first[1]["id"]
+
+    found = await observed.metrics()
+    assert found[transition("enqueued")] == 2
+    labels = (("queue", "q"), ("transition", "enqueued"), ("type", "u"))
+    assert found[("leaseq_task_transitions_total", labels)] == 1
+    logged = [r for r in caplog.records if getattr(r, "transition", None) == "enqueued"]
+    assert sorted(r.task_id for r in logged) == sorted(t["id"] for t in first[:3])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import timedelta, timezone
 from typing import Any
@@ -229,3 +230,68 @@ async def test_get_of_an_unknown_id_is_task_not_found(store: TaskStore) -> None:
     unknown = uuid.UUID("01900000-0000-7000-8000-ffffffffffff")
     with pytest.raises(TaskNotFound):
         await store.get(unknown)
+
+
+# -- enqueue_each: one spec, many payloads, answered column-wise -------------------------
+
+
+async def test_enqueue_each_stores_what_enqueue_of_each_spec_would(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    shared = spec(priority=3, labels={"k": "v"}, max_attempts=4, payload="ignored")
+    payloads: list[Any] = [{"i": 1}, [1, 2.5, None], "text", None, {"n": {"deep": 2**70}}]
+    new = await store.enqueue_each(shared, payloads, now=clock.now())
+    assert len(new) == len(payloads) and list(new.payloads) == payloads
+    assert new.created_at == clock.now() and list(new.ids) == sorted(new.ids)
+    stored = [await store.get(i) for i in new.ids]
+    assert [t.payload for t in stored] == payloads
+    expected = await store.enqueue([evolve(shared, payload=p) for p in payloads], now=clock.now())
+    for task, twin in zip(stored, (a.task for a in expected), strict=True):
+        assert evolve(task, id=twin.id) == twin
+    assert [a.task for a in new] == stored and not any(a.deduplicated for a in new)
+    history = await store.history(new.ids[0])
+    assert [e.transition.value for e in history] == ["enqueued"]
+
+
+@pytest.mark.parametrize(
+    ("shared", "payloads", "field"),
+    [
+        (spec(queue="bad name"), [1, {"x": math.nan}], "queue"),  # a field comes first
+        (spec(), [1, {"x": math.nan}, "\x00"], "payload"),
+        (spec(), [{1: "not a str key"}], "payload"),
+        (spec(priority=5000), [1], "priority"),
+        (spec(idempotency_key="k"), [1, 2], "idempotency_key"),
+        (spec(), [1] * 1001, "tasks"),
+    ],
+    ids=["field", "nan", "key", "priority", "idempotency key", "too many"],
+)
+async def test_enqueue_each_refuses_as_enqueue_and_writes_nothing(
+    store: TaskStore, clock: FakeClock, shared: Any, payloads: list[Any], field: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        await store.enqueue_each(shared, payloads, now=clock.now())
+    assert refused.value.field == field
+    if field != "idempotency_key":
+        with pytest.raises(ValidationError) as alike:
+            await store.enqueue([evolve(shared, payload=p) for p in payloads], now=clock.now())
+        assert str(alike.value) == str(refused.value)
+    assert await all_tasks(store) == []
+
+
+async def test_enqueue_each_refuses_a_payload_too_large_as_enqueue(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    payloads = ["x" * 10, "y" * (1024 * 1024)]
+    with pytest.raises(PayloadTooLarge) as refused:
+        await store.enqueue_each(spec(), payloads, now=clock.now())
+    with pytest.raises(PayloadTooLarge) as alike:
+        await store.enqueue([spec(payload=p) for p in payloads], now=clock.now())
+    assert (refused.value.size, refused.value.limit) == (alike.value.size, alike.value.limit)
+    assert await all_tasks(store) == []
+
+
+async def test_enqueue_each_of_no_payloads_answers_nothing(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    new = await store.enqueue_each(spec(), [], now=clock.now())
+    assert len(new) == 0 and list(new) == [] and await all_tasks(store) == []

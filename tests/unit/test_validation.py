@@ -141,6 +141,42 @@ def test_the_quick_encoding_answers_exactly_as_every_check_in_order(value: Any) 
     assert outcome(v.encode_json, value) == outcome(v._encode_checked, value)
 
 
+flat_values = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+flat_payloads = flat_values | st.dictionaries(
+    st.text(max_size=4) | st.integers() | st.none(), flat_values, max_size=3
+)
+
+
+def batch_outcome(check: Any, payloads: list[Any], limits: Limits) -> tuple[str, str]:
+    try:
+        return ("ok", check([spec(payload=p) for p in payloads], limits))
+    except ValidationError as error:
+        return (type(error).__name__, str(error))
+
+
+def one_by_one(specs: Any, limits: Limits) -> str:
+    return "[" + ",".join(v.check_specs(specs, limits)) + "]"
+
+
+@given(st.lists(flat_payloads | odd_values, max_size=6), st.sampled_from([SMALL, DEFAULT_LIMITS]))
+def test_a_batch_as_one_array_is_its_payloads_checked_one_by_one(
+    payloads: list[Any], limits: Limits
+) -> None:
+    assert batch_outcome(v.check_specs_array, payloads, limits) == batch_outcome(
+        one_by_one, payloads, limits
+    )
+
+
+def test_a_batch_refuses_the_first_bad_spec_whether_its_fault_is_the_payload_or_a_field() -> None:
+    specs = [spec(payload={"x": math.nan}), spec(queue="bad name")]
+    with pytest.raises(ValidationError) as first:
+        v.check_specs_array(specs)
+    assert first.value.field == "payload"
+    with pytest.raises(ValidationError) as second:
+        v.check_specs_array(list(reversed(specs)))
+    assert second.value.field == "queue"
+
+
 @pytest.mark.parametrize(
     "value", [[[[1]]], [[[[1]]]], {"a": [{"b": {}}]}, [[], [], [], []], {1: [[["x"]]]}]
 )
