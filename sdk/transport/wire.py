@@ -10,8 +10,6 @@ from operator import itemgetter
 from typing import Any
 from uuid import UUID, SafeUUID
 
-import attrs
-
 from leaseq.sdk.types import (
     EnqueueResult,
     LeaseHolder,
@@ -84,26 +82,7 @@ def enqueue_results(bodies: list[Body]) -> list[EnqueueResult]:
     deque(map(object.__setattr__, ids, repeat("int"), ints), maxlen=0)
     deque(map(object.__setattr__, ids, repeat("is_safe"), repeat(SafeUUID.unknown)), maxlen=0)
     states = map(itemgetter("state"), bodies)
-    dedups = map(bool, map(itemgetter("deduplicated"), bodies))
-    if not _PLAIN_RESULT:
-        return list(map(EnqueueResult, ids, states, dedups))
-    # EnqueueResult's own __init__ only sets its three fields (checked below): set them
-    # the same way, by C loops, not a Python call per result
-    results = list(map(object.__new__, repeat(EnqueueResult, len(ids))))
-    for name, values in (("id", ids), ("state", states), ("deduplicated", dedups)):
-        deque(map(object.__setattr__, results, repeat(name), values), maxlen=0)
-    return results
-
-
-# True while EnqueueResult's __init__ does nothing but set id, state and deduplicated.
-_PLAIN_RESULT = [f.name for f in attrs.fields(EnqueueResult)] == [
-    "id",
-    "state",
-    "deduplicated",
-] and not (
-    hasattr(EnqueueResult, "__attrs_post_init__")
-    or any(f.converter or f.validator for f in attrs.fields(EnqueueResult))
-)
+    return list(map(EnqueueResult, ids, states, map(bool, map(itemgetter("deduplicated"), bodies))))
 
 
 def task_info(body: Body) -> TaskInfo:
