@@ -343,7 +343,7 @@ class PostgresTaskStore:
 
 # Prepared on each pooled connection as it opens: the producer's and the worker's calls,
 # whose first use on a fresh connection would otherwise stall a request.
-HOT_STATEMENTS = (q.ENQUEUE, q.LEASE, q.REPORT, q.HEARTBEAT)
+HOT_STATEMENTS = (q.ENQUEUE_NEW, q.ENQUEUE, q.LEASE, q.REPORT, q.HEARTBEAT)
 
 
 async def open_postgres_store(
