@@ -229,6 +229,20 @@ def check_specs_array(specs: Sequence[TaskSpec], limits: Limits = DEFAULT_LIMITS
 KEYED_EACH = "a key names one task: give each keyed task its own spec"
 
 
+def check_batch_size(count: int, limits: Limits = DEFAULT_LIMITS) -> None:
+    """A batch enqueues at most `limits.max_batch` tasks."""
+    if count > limits.max_batch:
+        raise ValidationError("tasks", f"at most {limits.max_batch} per batch")
+
+
+def check_each_batch(spec: TaskSpec, count: int, limits: Limits = DEFAULT_LIMITS) -> None:
+    """What `TaskStore.enqueue_each` refuses before its tasks' fields: too many tasks, or
+    an idempotency key (a key names one task)."""
+    check_batch_size(count, limits)
+    if spec.idempotency_key is not None:
+        raise ValidationError("idempotency_key", KEYED_EACH)
+
+
 def check_each(spec: TaskSpec, payloads: Sequence[JSON], limits: Limits = DEFAULT_LIMITS) -> str:
     """`check_specs_array` of one spec per payload, each `spec` with that payload: the
     fields once (they come before a spec's payload, so a refusal of them is the first),

@@ -81,8 +81,7 @@ class InMemoryTaskStore:
         self, specs: Sequence[TaskSpec], *, now: datetime | None = None
     ) -> list[Enqueued]:
         now = self._now(now)
-        if len(specs) > self._limits.max_batch:
-            raise ValidationError("tasks", f"at most {self._limits.max_batch} per batch")
+        v.check_batch_size(len(specs), self._limits)
         payloads = v.check_specs(specs, self._limits)
         answers: list[Enqueued] = []
         woken: set[str] = set()
@@ -108,10 +107,7 @@ class InMemoryTaskStore:
     async def enqueue_each(
         self, spec: TaskSpec, payloads: Sequence[JSON], *, now: datetime | None = None
     ) -> NewTasks:
-        if len(payloads) > self._limits.max_batch:
-            raise ValidationError("tasks", f"at most {self._limits.max_batch} per batch")
-        if spec.idempotency_key is not None:
-            raise ValidationError("idempotency_key", v.KEYED_EACH)
+        v.check_each_batch(spec, len(payloads), self._limits)
         specs = [evolve(spec, payload=payload) for payload in payloads]
         answers = await self.enqueue(specs, now=now)
         created = answers[0].task.created_at if answers else None

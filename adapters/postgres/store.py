@@ -88,8 +88,7 @@ class PostgresTaskStore:
     async def enqueue(
         self, specs: Sequence[TaskSpec], *, now: datetime | None = None
     ) -> list[Enqueued]:
-        if len(specs) > self._limits.max_batch:
-            raise ValidationError("tasks", f"at most {self._limits.max_batch} per batch")
+        v.check_batch_size(len(specs), self._limits)
         payloads = v.check_specs_array(specs, self._limits)
         if not specs:
             return []
@@ -127,10 +126,7 @@ class PostgresTaskStore:
     async def enqueue_each(
         self, spec: TaskSpec, payloads: Sequence[JSON], *, now: datetime | None = None
     ) -> NewTasks:
-        if len(payloads) > self._limits.max_batch:
-            raise ValidationError("tasks", f"at most {self._limits.max_batch} per batch")
-        if spec.idempotency_key is not None:
-            raise ValidationError("idempotency_key", v.KEYED_EACH)
+        v.check_each_batch(spec, len(payloads), self._limits)
         encoded = v.check_each(spec, payloads, self._limits)
         if not payloads:
             return NewTasks(spec, (), (), None)
