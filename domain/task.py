@@ -108,32 +108,6 @@ class Task:
         return max(0, self.max_attempts - self.attempts)
 
 
-def pending_task(spec: TaskSpec, *, task_id: UUID, now: datetime) -> Task:
-    """A validated spec as a new pending task, ready at `run_at` (default: `now`)."""
-    return Task(
-        id=task_id,
-        queue=spec.queue,
-        type=spec.type,
-        type_version=spec.type_version,
-        payload=spec.payload,
-        labels=dict(spec.labels),
-        priority=spec.priority,
-        run_at=spec.run_at if spec.run_at is not None else now,
-        attempts=0,
-        max_attempts=spec.max_attempts,
-        retry_policy=spec.retry_policy,
-        idempotency_key=spec.idempotency_key,
-        state=TaskState.PENDING,
-        epoch=0,
-        lease=None,
-        last_error=None,
-        result=None,
-        created_at=now,
-        updated_at=now,
-        finished_at=None,
-    )
-
-
 class Enqueued:
     """The answer to one enqueued spec: the task, and whether it already existed.
 
@@ -164,7 +138,10 @@ class Enqueued:
         made = self._made
         if made is None:
             assert self._spec is not None and self._now is not None
-            made = self._made = pending_task(self._spec, task_id=self._id, now=self._now)
+            # transitions imports this module: the enqueue transition is looked up here
+            from leaseq.domain.transitions import new_task
+
+            made = self._made = new_task(self._spec, task_id=self._id, now=self._now)
         return made
 
     @property

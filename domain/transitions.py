@@ -19,14 +19,35 @@ from leaseq.domain.errors import (
     TaskCancelled,
 )
 from leaseq.domain.lease import Lease
-from leaseq.domain.task import JSON, Task, TaskSpec, TaskState, pending_task
+from leaseq.domain.task import JSON, Task, TaskSpec, TaskState
 
 EXPIRED_ERROR = "lease expired before the worker reported a result"
 
 
 def new_task(spec: TaskSpec, *, task_id: UUID, now: datetime) -> Task:
     """enqueue: a validated spec becomes a pending task, ready at `run_at` (default: now)."""
-    return pending_task(spec, task_id=task_id, now=now)
+    return Task(
+        id=task_id,
+        queue=spec.queue,
+        type=spec.type,
+        type_version=spec.type_version,
+        payload=spec.payload,
+        labels=dict(spec.labels),
+        priority=spec.priority,
+        run_at=spec.run_at if spec.run_at is not None else now,
+        attempts=0,
+        max_attempts=spec.max_attempts,
+        retry_policy=spec.retry_policy,
+        idempotency_key=spec.idempotency_key,
+        state=TaskState.PENDING,
+        epoch=0,
+        lease=None,
+        last_error=None,
+        result=None,
+        created_at=now,
+        updated_at=now,
+        finished_at=None,
+    )
 
 
 def is_claimable(task: Task, now: datetime) -> bool:
