@@ -55,15 +55,14 @@ async def enqueue(body: EnqueueIn, svc: Service, opts: Options) -> Response:
 async def _enqueue(
     body: EnqueueIn | PlainEnqueue | EachEnqueue, svc: TaskService, opts: HttpOptions
 ) -> Response:
-    if isinstance(body, EachEnqueue):  # never empty
-        if len(body.payloads) > opts.limits.max_batch:
-            raise ValidationError("tasks", f"at most {opts.limits.max_batch} tasks per request")
+    count = len(body.payloads if isinstance(body, EachEnqueue) else body.tasks)
+    if not count:
+        raise ValidationError("tasks", "give at least one task")
+    if count > opts.limits.max_batch:
+        raise ValidationError("tasks", f"at most {opts.limits.max_batch} tasks per request")
+    if isinstance(body, EachEnqueue):
         new = await svc.enqueue_each(body.spec, body.payloads)
         return Response(rep.new_tasks_body(new), 201, media_type="application/json")
-    if not body.tasks:
-        raise ValidationError("tasks", "give at least one task")
-    if len(body.tasks) > opts.limits.max_batch:
-        raise ValidationError("tasks", f"at most {opts.limits.max_batch} tasks per request")
     specs = [item if isinstance(item, TaskSpec) else _spec(item, opts) for item in body.tasks]
     answers = await svc.enqueue(specs)
     status = 200 if all(a.deduplicated for a in answers) else 201
