@@ -62,11 +62,14 @@ class PrometheusTaskEvents:
         self._children: dict[tuple[str, str, str], Counter] = {}
 
     def transitioned(self, task: Task, transition: Transition) -> None:
-        key = (task.queue, task.type, transition.value)
+        self._transitions(task.queue, task.type, transition).inc()
+
+    def _transitions(self, queue: str, type_: str, transition: Transition) -> Counter:
+        key = (queue, type_, transition.value)
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = self.transitions.labels(*key)
-        child.inc()
+        return child
 
     def enqueued(self, answers: Sequence[Enqueued]) -> None:
         counts: dict[tuple[str, str], int] = {}  # one increment per (queue, type), not per task
@@ -79,11 +82,7 @@ class PrometheusTaskEvents:
                     key = (answer.queue, answer.type)
                     counts[key] = counts.get(key, 0) + 1
         for (queue, type_), count in counts.items():
-            key3 = (queue, type_, Transition.ENQUEUED.value)
-            child = self._children.get(key3)
-            if child is None:
-                child = self._children[key3] = self.transitions.labels(*key3)
-            child.inc(count)
+            self._transitions(queue, type_, Transition.ENQUEUED).inc(count)
 
     def refused(self, call: str, task_id: object, error: DomainError) -> None:
         self.refusals.labels(call, error.code).inc()
