@@ -65,6 +65,19 @@ def install_service() -> None:
 
     TaskService.enqueue = traced_enqueue  # type: ignore[method-assign]
 
+    enqueue_each = TaskService.enqueue_each  # what an SDK batch (of one, too) goes through
+
+    async def traced_enqueue_each(self: Any, spec: Any, payloads: Any) -> Any:
+        t0 = _now()
+        new = await enqueue_each(self, spec, payloads)
+        t1 = _now()
+        for payload in payloads:
+            record("svc_enq_in", _key(payload), t0)
+            record("svc_enq_done", _key(payload), t1)
+        return new
+
+    TaskService.enqueue_each = traced_enqueue_each  # type: ignore[method-assign]
+
     lease = PostgresTaskStore.lease
 
     async def traced_lease(self: Any, request: Any, **kw: Any) -> Any:
