@@ -50,22 +50,6 @@ def new_task(spec: TaskSpec, *, task_id: UUID, now: datetime) -> Task:
     )
 
 
-def is_claimable(task: Task, now: datetime) -> bool:
-    """A lease may be granted now: ready, or holding an expired lease with attempts left."""
-    if task.is_ready(now):
-        return True
-    return task.lease_is_due_to_expire(now) and task.attempts < task.max_attempts
-
-
-def claim_order(task: Task) -> tuple[int, datetime, UUID]:
-    """Higher priority first; ties FIFO by run_at, then id. An expired lease counts as
-    ready from its expiry instant (that is the run_at `expire` gives it)."""
-    ready_at = task.run_at
-    if task.state is TaskState.LEASED and task.lease is not None:
-        ready_at = task.lease.expires_at
-    return (-task.priority, ready_at, task.id)
-
-
 def grant(task: Task, *, now: datetime, owner: str, token: str, lease_for: timedelta) -> Task:
     """lease: pending and due → leased; attempts += 1, epoch += 1, a fresh token.
 

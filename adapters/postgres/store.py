@@ -44,6 +44,7 @@ from leaseq.domain import (
     TaskSpec,
     TaskState,
     ValidationError,
+    claims,
 )
 from leaseq.domain import transitions as tr
 from leaseq.domain import validation as v
@@ -147,7 +148,7 @@ class PostgresTaskStore:
     # -- workers ---------------------------------------------------------------------
 
     async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
-        _check_lease_request(request, self._limits)
+        claims.check_lease_request(request, self._limits)
         types = request.types
         params = {
             "now": _aware(now),
@@ -380,16 +381,6 @@ def _refusal(found: tuple[Task, datetime] | None, task_id: UUID, token: str) -> 
 
 def _aware(now: datetime | None) -> datetime | None:
     return None if now is None else v.check_aware("now", now)
-
-
-def _check_lease_request(request: LeaseRequest, limits: Limits) -> None:
-    v.check_name("queue", request.queue)
-    v.check_owner(request.owner, limits)
-    v.check_int("max_tasks", request.limit, 1, limits.max_batch)
-    v.check_lease_for(request.lease_for, limits)
-    for pair in request.types or ():
-        v.check_name("types.type", pair.type)
-        v.check_int("types.version", pair.version, limits.min_type_version, limits.max_type_version)
 
 
 def _retry_params(

@@ -38,6 +38,7 @@ from leaseq.domain import (
     TaskSpec,
     Transition,
     ValidationError,
+    claims,
 )
 from leaseq.domain import transitions as tr
 from leaseq.domain.history import event_of, or_dead_lettered
@@ -225,18 +226,10 @@ class StoreMatchesModel(RuleBasedStateMachine):
     ) -> Any:
         request = LeaseRequest(queue, "worker", limit, lease_for, types)
         granted = self.run(self.store.lease(request, now=self.now))
-        in_scope = [
-            t
-            for t in self.model.values()
-            if t.queue == queue and (types is None or TypeFilter(t.type, t.type_version) in types)
-        ]
-        for task in in_scope:
-            if task.lease_is_due_to_expire(self.now) and task.attempts >= task.max_attempts:
-                self.put(Transition.DEAD_LETTERED, tr.expire(task, now=self.now))
-        claimable = sorted(
-            (self.model[t.id] for t in in_scope if tr.is_claimable(self.model[t.id], self.now)),
-            key=tr.claim_order,
-        )[:limit]
+        plan = claims.plan_claim(self.model.values(), request, self.now)
+        for task in plan.exhausted:
+            self.put(Transition.DEAD_LETTERED, tr.expire(task, now=self.now))
+        claimable = plan.granted
         assert [t.id for t in granted] == [t.id for t in claimable]
         held = []
         for answer, task in zip(granted, claimable, strict=True):
