@@ -25,7 +25,8 @@ EXPIRED_ERROR = "lease expired before the worker reported a result"
 
 
 def new_task(spec: TaskSpec, *, task_id: UUID, now: datetime) -> Task:
-    """enqueue: a validated spec becomes a pending task, ready at `run_at` (default: now)."""
+    """enqueue: a validated spec becomes a pending task, ready at `run_at`, else at
+    `now + delay`, else at once."""
     return Task(
         id=task_id,
         queue=spec.queue,
@@ -34,7 +35,7 @@ def new_task(spec: TaskSpec, *, task_id: UUID, now: datetime) -> Task:
         payload=spec.payload,
         labels=dict(spec.labels),
         priority=spec.priority,
-        run_at=spec.run_at if spec.run_at is not None else now,
+        run_at=_run_at(spec, now),
         attempts=0,
         max_attempts=spec.max_attempts,
         retry_policy=spec.retry_policy,
@@ -48,6 +49,12 @@ def new_task(spec: TaskSpec, *, task_id: UUID, now: datetime) -> Task:
         updated_at=now,
         finished_at=None,
     )
+
+
+def _run_at(spec: TaskSpec, now: datetime) -> datetime:
+    if spec.run_at is not None:
+        return spec.run_at
+    return now if spec.delay is None else now + spec.delay
 
 
 def grant(task: Task, *, now: datetime, owner: str, token: str, lease_for: timedelta) -> Task:

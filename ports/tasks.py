@@ -216,9 +216,10 @@ class TaskStore(Protocol):
         Returns how many it moved. Safe to run from several replicas at once."""
         ...
 
-    async def prune(self, *, finished_before: datetime, limit: int) -> int:
+    async def prune(self, *, retention: timedelta, limit: int, now: datetime | None = None) -> int:
         """Delete at most `limit` finished tasks (succeeded, dead, cancelled) whose
-        finished_at is before `finished_before`. Returns how many were deleted."""
+        finished_at lies more than `retention` before now (the store's clock, like every
+        other instant). Returns how many were deleted. Raises ValidationError."""
         ...
 
     async def close(self) -> None:

@@ -54,6 +54,8 @@ from leaseq.ports import (
 # The most events a task keeps (the port's largest history page); older ones drop off.
 HISTORY_PER_TASK = 1000
 THROUGHPUT_WINDOW = timedelta(minutes=1)
+# A retention is a duration like a delay, of at most ten years.
+RETENTION_LIMITS = Limits(max_delay=timedelta(days=3650))
 
 
 class InMemoryTaskStore:
@@ -316,7 +318,10 @@ class InMemoryTaskStore:
                 self._wake(task.queue)
         return len(due)
 
-    async def prune(self, *, finished_before: datetime, limit: int) -> int:
+    async def prune(self, *, retention: timedelta, limit: int, now: datetime | None = None) -> int:
+        v.check_int("limit", limit, 0, 100_000)
+        v.check_delay("retention", retention, RETENTION_LIMITS)
+        finished_before = self._now(now) - retention
         done = sorted(
             (
                 t

@@ -65,6 +65,8 @@ from leaseq.ports import (
 
 Row = Mapping[str, Any]
 HISTORY_PAGE_MAX = 1000
+# A retention is a duration like a delay, of at most ten years.
+RETENTION_LIMITS = Limits(max_delay=timedelta(days=3650))
 
 
 class PostgresTaskStore:
@@ -286,9 +288,10 @@ class PostgresTaskStore:
         rows = await self._rows(q.EXPIRE_DUE, params)
         return int(rows[0]["moved"])
 
-    async def prune(self, *, finished_before: datetime, limit: int) -> int:
+    async def prune(self, *, retention: timedelta, limit: int, now: datetime | None = None) -> int:
         v.check_int("limit", limit, 0, 100_000)
-        params = {"before": v.check_aware("finished_before", finished_before), "limit": limit}
+        v.check_delay("retention", retention, RETENTION_LIMITS)
+        params = {"retention_us": micros(retention), "limit": limit, "now": _aware(now)}
         rows = await self._rows(q.PRUNE, params)
         return int(rows[0]["deleted"])
 

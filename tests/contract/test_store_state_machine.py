@@ -408,7 +408,9 @@ class StoreMatchesModel(RuleBasedStateMachine):
         done = [
             t for t in self.model.values() if t.finished_at is not None and t.finished_at < cutoff
         ]
-        pruned = self.run(self.store.prune(finished_before=cutoff, limit=limit))
+        pruned = self.run(
+            self.store.prune(retention=timedelta(seconds=age), limit=limit, now=self.now)
+        )
         assert pruned == min(limit, len(done))
         kept = {t.id for t in self.run(self.store.list(TaskFilter(limit=1000))).tasks}
         gone = [t.id for t in done if t.id not in kept]
