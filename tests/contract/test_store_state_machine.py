@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
+import pytest
 from attrs import evolve
 from hypothesis import Phase, event, settings
 from hypothesis import strategies as st
@@ -549,7 +550,8 @@ def machine_test_case(kind: StoreKind) -> type:
     )
     case: Any = machine.TestCase
     case.settings = settings(settings.default, stateful_step_count=50, phases=SEARCH_PHASES)
-    for mark in kind.marks:
+    # a search: 50 examples take ~20 s on PostgreSQL, the "thorough" profile 20 times that
+    for mark in (*kind.marks, pytest.mark.timeout(900)):
         case = mark(case)
     return case  # type: ignore[no-any-return]
 
