@@ -304,7 +304,7 @@ def pytest_run(tests: tuple[str, ...], cwd: Path, env: dict[str, str]) -> tuple[
 
 
 def killers(output: str) -> str:
-    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", output, re.MULTILINE)
+    failed = re.findall(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", output, re.MULTILINE)
     return ", ".join(f"`{name.split('::')[-1]}`" for name in failed[:2]) or "(see output)"
 
 
