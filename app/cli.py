@@ -31,6 +31,36 @@ app = typer.Typer(
 operator_cli.register(app)
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"leaseq {_installed_version()}")
+        raise typer.Exit()
+
+
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("leaseq")
+    except PackageNotFoundError:
+        return "0+unknown (not installed)"
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="print the version and exit"
+        ),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="show tracebacks of unexpected errors")
+    ] = False,
+) -> None:
+    """A task queue on PostgreSQL with fenced leases."""
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"leaseq: {message}", err=True)
     raise typer.Exit(code)
@@ -50,7 +80,7 @@ def serve(
     memory: Annotated[bool, typer.Option("--memory", help="a throwaway in-memory store")] = False,
     migrate: Annotated[bool, typer.Option("--migrate", help="migrate the database first")] = False,
     host: Annotated[str, typer.Option(envvar="LEASEQ_HOST")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="LEASEQ_PORT")] = 8000,
+    port: Annotated[int, typer.Option(envvar="LEASEQ_PORT", min=1, max=65535)] = 8000,
     data_dir: Annotated[
         Path, typer.Option(envvar="LEASEQ_DATA_DIR", help="embedded PostgreSQL's home")
     ] = Path(".leaseq"),
@@ -238,8 +268,33 @@ def _register_worker() -> None:
 
 
 def main() -> None:
+    """Every mistake is one line (exit 2 for usage); a traceback only with --debug."""
     _register_worker()
     try:
-        app()
-    except KeyboardInterrupt:
+        code = app(standalone_mode=False)
+    except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
+    except Exception as exc:
+        if _is_usage_error(exc):
+            _explain_usage(exc)
+        if "--debug" in sys.argv:
+            raise
+        typer.echo(f"leaseq: {type(exc).__name__}: {exc} (--debug shows the traceback)", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's errors (typer carries its own copy of click): they know their exit code."""
+    return hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def _explain_usage(exc: Any) -> NoReturn:
+    context = getattr(exc, "ctx", None)
+    message = exc.format_message()
+    if not message and context is not None:  # `leaseq` alone: the help is the answer
+        typer.echo(context.get_help())
+        sys.exit(0)
+    hint = f" (see '{context.command_path} --help')" if context is not None else ""
+    typer.echo(f"leaseq: {message}{hint}", err=True)
+    sys.exit(exc.exit_code)
