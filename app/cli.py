@@ -95,7 +95,9 @@ def serve(
     configure_logging(settings.log_format)
     for chatty in ("pgserver", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    _check_port_free(host, port)
+    # Bound before anything slow starts: a taken port is the first message, and
+    # "listening" below is true when it is printed.
+    listener = _listen(host, port)
     server = None
     where = "in-memory store (nothing is kept)"
     if not memory:
@@ -111,7 +113,7 @@ def serve(
     # so that the embedded PostgreSQL is stopped below rather than left running.
     signal.signal(signal.SIGTERM, _exit_quietly)
     try:
-        _run(settings, where, access_log=access_log)
+        _run(settings, where, listener, access_log=access_log)
     finally:
         if server is not None:
             server.cleanup()
@@ -132,15 +134,9 @@ def _exit_quietly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for chatty in ("pgserver", "alembic"):  # their INFO lines drown the ones that matter
-        logging.getLogger(chatty).setLevel(logging.WARNING)
-
-
-def _run(settings: Settings, where: str, *, access_log: bool = True) -> None:
+def _run(
+    settings: Settings, where: str, listener: socket.socket, *, access_log: bool = True
+) -> None:
     import uvicorn
 
     from leaseq.app.container import build_container
@@ -150,21 +146,20 @@ def _run(settings: Settings, where: str, *, access_log: bool = True) -> None:
         http_app = container.http_app()
     except AccessConfigError as exc:
         fail(str(exc))
-    typer.echo(f"leaseq listening on http://{_url_host(settings.host)}:{settings.port} ({where})")
     # Everything imported and built so far lives as long as the process: keep it out of
     # the collector's generations, so full collections stay short (latency tails).
     gc.collect()
     gc.freeze()
-    uvicorn.run(
+    config = uvicorn.Config(
         http_app,
-        host=settings.host,
-        port=settings.port,
         log_level="info",
         log_config=None,  # uvicorn's loggers go through our root handler (one format)
         access_log=access_log,
         loop=_fastest("uvloop", "auto"),
         http=_fastest("httptools", "auto"),
     )
+    typer.echo(f"leaseq listening on http://{_url_host(settings.host)}:{settings.port} ({where})")
+    uvicorn.Server(config).run(sockets=[listener])
 
 
 def _fastest(module: str, fallback: str) -> str:
@@ -227,20 +222,24 @@ def _embedded(data_dir: Path) -> tuple[str, Any]:
         fail(f"cannot start the embedded PostgreSQL in {data_dir}: {exc}")
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to (host, port) and listening; a one-line exit when that fails."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         fail(f"cannot bind to {host!r}: {exc.strerror}")
     family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                fail(f"port {port} on {host} is already in use; pick another with --port")
-            fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(address)
+        listener.listen(2048)  # uvicorn's default backlog
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"port {port} on {host} is already in use; pick another with --port")
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+    return listener
 
 
 def _redacted(url: str) -> str:

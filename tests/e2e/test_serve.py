@@ -151,3 +151,23 @@ def process_runs(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_serve_says_listening_only_once_the_port_takes_connections(tmp_path):
+    port = free_port()
+    process = subprocess.Popen(
+        [*LEASEQ, "serve", "--memory", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith(f"leaseq listening on http://127.0.0.1:{port}")
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # no retry: the line promised a bound, listening socket
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
