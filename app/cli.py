@@ -104,7 +104,7 @@ def serve(
         if database_url is None:
             url, server = _embedded(data_dir)
             settings = settings.model_copy(update={"database_url": url})
-            where = f"embedded PostgreSQL in {data_dir.resolve() / 'postgres'}"
+            where = f"embedded PostgreSQL in {data_dir / 'postgres'}"
             migrate = True
         else:
             where = f"PostgreSQL at {_redacted(database_url)}"
