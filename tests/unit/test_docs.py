@@ -27,3 +27,14 @@ def test_no_tracked_file_names_an_absolute_path_of_a_machine() -> None:
         text = path.read_text(errors="replace")
         found += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in MACHINE_PATH.finditer(text)]
     assert found == []
+
+
+def test_every_service_setting_is_documented_in_operations_md() -> None:
+    from leaseq.app.settings import Settings
+
+    documented = set(
+        re.findall(r"^\| `LEASEQ_([A-Z_]+)` \|", (ROOT / "docs/operations.md").read_text(), re.M)
+    )
+    settings = {name.upper() for name in Settings.model_fields}
+    assert settings - documented == set(), "settings missing from docs/operations.md"
+    assert documented - settings == set(), "docs/operations.md lists settings that do not exist"
