@@ -1,6 +1,6 @@
 """Shared parts of leaseq's benchmarks: fresh databases, CPU accounting, child processes.
 
-The CPU accounting follows the peer harness (/work/shared/bench/peers/common.py) so the
+The CPU accounting follows the peer harness (../shared/bench/peers/common.py) so the
 numbers compare: CPU seconds of the Python processes (this one plus named child pids)
 and of the whole PostgreSQL cluster (postmaster, reaped children, live children), over
 the timed interval, with machine-wide steal and iowait as noise indicators.
