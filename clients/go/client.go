@@ -36,8 +36,8 @@ type Option func(*Client) error
 // WithToken sends `Authorization: Bearer token` (scopes produce, work or admin).
 func WithToken(token string) Option {
 	return func(c *Client) error {
-		if strings.ContainsAny(token, "\r\n") {
-			return invalid("token", "must not contain line breaks")
+		if strings.ContainsAny(token, "\r\n\x00") {
+			return invalid("token", "must not contain CR, LF or NUL")
 		}
 		c.token = token
 		return nil

@@ -80,7 +80,7 @@ func TestEnqueueSendsTheDocumentedBodyWithAnSDKIdempotencyKey(t *testing.T) {
 	}
 	task := rec.bodies[0]["tasks"].([]any)[0].(map[string]any)
 	key, _ := task["idempotency_key"].(string)
-	if !strings.HasPrefix(key, "sdk-go:") || len(key) != len("sdk-go:")+32 {
+	if !strings.HasPrefix(key, "sdk:") || !strings.HasSuffix(key, ":0") || len(key) != len("sdk:")+22+len(":0") {
 		t.Errorf("idempotency_key = %q", key)
 	}
 	delete(task, "idempotency_key")
@@ -131,18 +131,10 @@ func TestACallersOwnKeyAnsweredAsDuplicateIsReportedSo(t *testing.T) {
 	}
 }
 
-func TestUnsafeCallsAreNotSentAgainOnceTheRequestMayHaveArrived(t *testing.T) {
+func TestCancelAndRequeueAreNotSentAgainOnceTheRequestMayHaveArrived(t *testing.T) {
 	for name, send := range map[string]func(c *Client) error{
 		"cancel":  func(c *Client) error { return c.Cancel(context.Background(), "t1") },
 		"requeue": func(c *Client) error { return c.Requeue(context.Background(), "t1") },
-		"lease": func(c *Client) error {
-			_, err := c.lease(context.Background(), leaseBody{Queue: "q", WorkerID: "w", MaxTasks: 1, LeaseSeconds: 30})
-			return err
-		},
-		"report": func(c *Client) error {
-			return c.report(context.Background(), []outcome{{TaskID: "t1", Token: "k", Outcome: "complete"}}, &resultsAnswer{})
-		},
-		"release": func(c *Client) error { return c.release(context.Background(), "t1", "k") },
 	} {
 		t.Run(name, func(t *testing.T) {
 			rec := &recorder{replies: []string{"drop", "200 {}"}}
@@ -159,6 +151,47 @@ func TestUnsafeCallsAreNotSentAgainOnceTheRequestMayHaveArrived(t *testing.T) {
 				t.Errorf("after a 503: err = %v, %d requests; want the 503 and 1 request", err, rec.count())
 			}
 		})
+	}
+}
+
+func TestWorkerCallsAreSentAgainWithTheIdenticalBodyAfterALostAnswer(t *testing.T) {
+	for name, send := range map[string]func(c *Client) error{
+		"lease": func(c *Client) error {
+			_, err := c.lease(context.Background(), leaseBody{
+				Queue: "q", WorkerID: "w", MaxTasks: 1, LeaseSeconds: 30, RequestID: "req-1",
+			})
+			return err
+		},
+		"release": func(c *Client) error { return c.release(context.Background(), "t1", "k") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec := &recorder{replies: []string{"drop", unavailable, `200 {"leases":[]}`}}
+			if err := send(quickClient(t, rec.start(t).URL)); err != nil || rec.count() != 3 {
+				t.Fatalf("err = %v after %d requests; want success after 3", err, rec.count())
+			}
+			first, _ := json.Marshal(rec.bodies[0])
+			for _, body := range rec.bodies[1:] {
+				if again, _ := json.Marshal(body); string(again) != string(first) {
+					t.Errorf("re-sent %s, first sent %s", again, first)
+				}
+			}
+		})
+	}
+}
+
+func TestALeaseRequestCarriesAFreshRequestIDEachTime(t *testing.T) {
+	f := newFakeService(t, fakeGrant(1, "job"), fakeGrant(2, "job"))
+	w := NewWorker(f.client(t), WorkerOptions{Queue: "q", Concurrency: 1, PollWait: -1, Logger: testLogger{t}})
+	w.Handle("job", 1, func(ctx context.Context, job *Job) (any, error) { return nil, nil })
+	runWorker(t, w)
+	eventually(t, 5*time.Second, "three lease requests", func() bool { l, _, _, _ := f.snapshot(); return len(l) >= 3 })
+	leases, _, _, _ := f.snapshot()
+	seen := map[string]bool{}
+	for _, l := range leases {
+		if len(l.RequestID) != 22 || seen[l.RequestID] {
+			t.Errorf("request_id %q (seen before: %v)", l.RequestID, seen[l.RequestID])
+		}
+		seen[l.RequestID] = true
 	}
 }
 
@@ -265,15 +298,35 @@ func TestBadInputIsRefusedBeforeAnythingIsSent(t *testing.T) {
 	}
 }
 
-func TestAReportWhoseAnswerWasLostIsNotSentAgain(t *testing.T) {
+func TestAReportWhoseAnswerWasLostIsSentAgainIdentically(t *testing.T) {
 	rec := &recorder{replies: []string{"drop", `200 {"results":[{"task_id":"t1","ok":true,"state":"succeeded"}]}`}}
+	c := quickClient(t, rec.start(t).URL)
+	r := &reporter{client: c, log: testLogger{t}}
+	var state string
+	var got error
+	r.send([]report{{
+		outcome:  outcome{TaskID: "t1", Token: "k", Outcome: "complete", Result: []byte(`{"a":1}`)},
+		deadline: time.Now().Add(time.Minute),
+		answered: func(s string, err error) { state, got = s, err },
+	}})
+	if got != nil || state != "succeeded" || rec.count() != 2 {
+		t.Fatalf("answer %q, %v after %d requests; want succeeded after 2", state, got, rec.count())
+	}
+	first, _ := json.Marshal(rec.bodies[0])
+	if again, _ := json.Marshal(rec.bodies[1]); string(again) != string(first) {
+		t.Errorf("re-sent %s, first sent %s", again, first)
+	}
+}
+
+func TestAReportIsGivenUpOnceItsAttemptsAndItsLeasesAreSpent(t *testing.T) {
+	rec := &recorder{replies: []string{unavailable, unavailable, unavailable, unavailable, unavailable, unavailable}}
 	r := &reporter{client: quickClient(t, rec.start(t).URL), log: testLogger{t}}
 	var got error
 	r.send([]report{{
-		outcome: outcome{TaskID: "t1", Token: "k", Outcome: "complete"}, deadline: time.Now().Add(time.Minute),
-		answered: func(state string, err error) { got = err },
+		outcome: outcome{TaskID: "t1", Token: "k", Outcome: "complete"}, deadline: time.Now(),
+		answered: func(s string, err error) { got = err },
 	}})
-	if !errors.Is(got, ErrUnavailable) || rec.count() != 1 {
-		t.Errorf("answer %v after %d requests; want no answer after 1", got, rec.count())
+	if !errors.Is(got, ErrUnavailable) || rec.count() != reportRetries.attempts {
+		t.Errorf("answer %v after %d requests; want the 503 after %d", got, rec.count(), reportRetries.attempts)
 	}
 }

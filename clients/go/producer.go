@@ -28,15 +28,19 @@ func (c *Client) EnqueueBatch(ctx context.Context, tasks []NewTask) ([]TaskRef, 
 	bodies := make([]taskBody, len(tasks))
 	made := make([]bool, len(tasks)) // the key is the SDK's own
 	trace, _ := TraceParent(ctx)
+	random, err := randomID()
+	if err != nil {
+		return nil, err
+	}
 	for i, t := range tasks {
-		body, generated, err := newTaskBody(t, trace)
+		body, generated, err := newTaskBody(t, trace, sdkKey(random, i))
 		if err != nil {
 			return nil, fmt.Errorf("tasks[%d]: %w", i, err)
 		}
 		bodies[i], made[i] = body, generated
 	}
 	var answer enqueueAnswer
-	err := c.do(ctx, call{
+	err = c.do(ctx, call{
 		method: "POST", path: "/v1/tasks", body: map[string]any{"tasks": bodies},
 		safe: resendEnqueue,
 	}, &answer)
@@ -53,7 +57,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, tasks []NewTask) ([]TaskRef, 
 	return refs, nil
 }
 
-func newTaskBody(t NewTask, trace string) (taskBody, bool, error) {
+func newTaskBody(t NewTask, trace, key string) (taskBody, bool, error) {
 	if t.Queue == "" {
 		return taskBody{}, false, invalid("queue", "must not be empty")
 	}
@@ -86,15 +90,11 @@ func newTaskBody(t NewTask, trace string) (taskBody, bool, error) {
 			BaseSeconds: r.Base.Seconds(), Factor: r.Factor, MaxSeconds: r.Max.Seconds(), Jitter: r.Jitter,
 		}
 	}
-	generated := false
 	if body.IdempotencyKey == "" {
-		key, err := newIdempotencyKey()
-		if err != nil {
-			return taskBody{}, false, err
-		}
-		body.IdempotencyKey, generated = key, true
+		body.IdempotencyKey = key
+		return body, true, nil
 	}
-	return body, generated, nil
+	return body, false, nil
 }
 
 // Get answers the task as it stands (admin scope).

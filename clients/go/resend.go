@@ -9,27 +9,27 @@ import (
 )
 
 // Which calls may be sent again after the request may have reached the service (a
-// reset connection, a timeout, a 5xx answer). A request that certainly never left
-// (connection refused) is sent again whatever the call. See docs/adr/0025-go-sdk.md.
-// Switching a call is a change of its line here.
+// reset connection, a timeout, a 5xx answer); the rules all SDKs follow (see
+// docs/adr/0025-go-sdk.md). A request that certainly never left (connection refused)
+// is sent again whatever the call. Switching a call is a change of its line here.
 const (
 	// Every task carries an idempotency key (the SDK makes one when none is given), so
-	// a re-send answers with the first task.
+	// the identical body re-sent answers with the first tasks.
 	resendEnqueue = true
 	// Reads change nothing.
 	resendReads = true
+	// A lease request carries a request_id: its re-send answers with the grants the
+	// first one got, and claims nothing more.
+	resendLease = true
 	// Extending a live lease twice is extending it once, later; a stale token is refused.
 	resendHeartbeat = true
+	// The identical report re-sent answers as the first one did (the service remembers
+	// the report that ended a task's newest lease).
+	resendReport  = true
+	resendRelease = true
 	// A repeat of an applied cancel or requeue answers invalid_transition.
 	resendCancel  = false
 	resendRequeue = false
-	// The service cannot tell a re-sent lease request from a new one: the first one's
-	// grants would wait out their leases unrun.
-	resendLease = false
-	// Not until reports are idempotent on the service (a repeat of an applied outcome
-	// is refused as lease_lost, and the worker could not tell it from a real loss).
-	resendReport  = false
-	resendRelease = false
 )
 
 // retryRule: `attempts` tries in all; the pause before try n+1 is uniform in

@@ -77,6 +77,10 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 			}
 			continue
 		}
+		requestID, err := randomID()
+		if err != nil {
+			return err
+		}
 		sent := time.Now()
 		// Not cancelled with ctx: a lease request cut off in flight may already hold
 		// tasks on the service, which would wait out their leases. Its answer comes
@@ -84,6 +88,7 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 		grants, err := w.client.lease(r.values, leaseBody{
 			Queue: w.opts.Queue, WorkerID: w.opts.WorkerID, Types: types, MaxTasks: free,
 			LeaseSeconds: w.opts.LeaseDuration.Seconds(), WaitSeconds: w.opts.PollWait.Seconds(),
+			RequestID: requestID,
 		})
 		if err != nil {
 			if isConfigError(err) {

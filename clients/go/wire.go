@@ -144,6 +144,7 @@ type leaseBody struct {
 	MaxTasks     int        `json:"max_tasks"`
 	LeaseSeconds float64    `json:"lease_seconds"`
 	WaitSeconds  float64    `json:"wait_seconds"`
+	RequestID    string     `json:"request_id"` // a re-send answers with the same grants
 }
 
 type grant struct {
