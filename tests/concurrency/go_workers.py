@@ -23,7 +23,7 @@ def go_env() -> dict[str, str]:
     if "HOME" not in env:
         env.setdefault("GOCACHE", str(cache / "build"))
         env.setdefault("GOPATH", str(cache / "path"))
-    env.update(GOPROXY="off", GOTOOLCHAIN="local", GOFLAGS="-mod=mod", GOTELEMETRY="off")
+    env.update(GOPROXY="off", GOTOOLCHAIN="local", GOTELEMETRY="off")
     return env
 
 
