@@ -3,7 +3,7 @@
 // and version, runs their handlers concurrently, renews each lease while its handler
 // runs, and reports the outcome.
 //
-// A worker in ten lines:
+// A worker:
 //
 //	c, err := leaseq.NewClient("http://127.0.0.1:8000")
 //	if err != nil {
@@ -15,7 +15,9 @@
 //	})
 //	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 //	defer stop()
-//	log.Fatal(w.Run(ctx))
+//	if err := w.Run(ctx); err != nil { // returns nil after a graceful shutdown
+//		log.Fatal(err)
+//	}
 //
 // Errors are values: *APIError carries the service's problem+json answer and matches
 // the sentinels (ErrLeaseLost, ErrTaskNotFound, ErrValidation, …) with errors.Is; a

@@ -40,6 +40,9 @@ func newRun(w *Worker, ctx context.Context) *run {
 		r.mu.Lock()
 		r.stoppedAt = time.Now()
 		r.mu.Unlock()
+		if ctx.Err() != nil {
+			w.log.Printf("stopping: no more leasing (a lease request in flight is answered within %v)", w.opts.PollWait)
+		}
 		close(r.stopping)
 	}()
 	return r
