@@ -132,7 +132,7 @@ func (c *Client) do(ctx context.Context, k call, out any) error {
 	if k.body != nil {
 		var err error
 		if body, err = json.Marshal(k.body); err != nil {
-			return fmt.Errorf("%w: the request body cannot be encoded as JSON: %v", ErrValidation, err)
+			return &bodyError{err}
 		}
 	}
 	rule := c.retries
@@ -203,6 +203,17 @@ func (c *Client) once(ctx context.Context, k call, body []byte, out any) error {
 	}
 	return nil
 }
+
+// bodyError: a request body encoding/json cannot encode (a NaN, a channel, …).
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string {
+	return fmt.Sprintf("%v: the request body cannot be encoded as JSON: %v", ErrValidation, e.err)
+}
+
+func (e *bodyError) Is(target error) bool { return target == ErrValidation }
+
+func (e *bodyError) Unwrap() error { return e.err }
 
 func taskPath(id string, action string) string {
 	path := "/v1/tasks/" + url.PathEscape(id)

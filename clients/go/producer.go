@@ -2,6 +2,8 @@ package leaseq
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -44,6 +46,10 @@ func (c *Client) EnqueueBatch(ctx context.Context, tasks []NewTask) ([]TaskRef, 
 		method: "POST", path: "/v1/tasks", body: map[string]any{"tasks": bodies},
 		safe: resendEnqueue,
 	}, &answer)
+	var unencodable *bodyError
+	if errors.As(err, &unencodable) {
+		return nil, whichPayload(tasks, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +61,16 @@ func (c *Client) EnqueueBatch(ctx context.Context, tasks []NewTask) ([]TaskRef, 
 		refs[i] = TaskRef{ID: a.ID, State: a.State, Deduplicated: a.Deduplicated && !made[i]}
 	}
 	return refs, nil
+}
+
+// whichPayload names the task whose payload cannot be encoded.
+func whichPayload(tasks []NewTask, err error) error {
+	for i, t := range tasks {
+		if _, encodeErr := json.Marshal(t.Payload); encodeErr != nil {
+			return invalid(fmt.Sprintf("tasks[%d].payload", i), "cannot be encoded as JSON: %v", encodeErr)
+		}
+	}
+	return err
 }
 
 func newTaskBody(t NewTask, trace, key string) (taskBody, bool, error) {
