@@ -23,6 +23,7 @@ type report struct {
 type reporter struct {
 	client  *Client
 	log     Logger
+	running func() int // handlers still running (nil: unknown)
 	mu      sync.Mutex
 	waiting []report
 	wake    chan struct{}
@@ -30,8 +31,10 @@ type reporter struct {
 	done    chan struct{}
 }
 
-func newReporter(client *Client, log Logger) *reporter {
-	r := &reporter{client: client, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func newReporter(client *Client, log Logger, running func() int) *reporter {
+	r := &reporter{
+		client: client, log: log, running: running, wake: make(chan struct{}, 1), done: make(chan struct{}),
+	}
 	go r.loop()
 	return r
 }
@@ -62,6 +65,7 @@ func (r *reporter) close() {
 func (r *reporter) loop() {
 	defer close(r.done)
 	for range r.wake {
+		r.settle()
 		for {
 			r.mu.Lock()
 			n := len(r.waiting)
@@ -81,6 +85,33 @@ func (r *reporter) loop() {
 			r.send(batch)
 		}
 	}
+}
+
+// settle lets the rest of a wave of handlers submit before the report goes out (they
+// finish together; one report of many costs the service about what one of one does):
+// while handlers still run, it waits as long as results keep arriving, until none has
+// for waveQuiet (or waveMax has passed). With no handler running it sends at once.
+func (r *reporter) settle() {
+	if r.running == nil {
+		return
+	}
+	quiet := time.NewTimer(waveQuiet)
+	defer quiet.Stop()
+	longest := time.Now().Add(waveMax)
+	for r.running() > 0 && r.waitingCount() < maxReportBatch && time.Now().Before(longest) {
+		select {
+		case <-r.wake:
+			resetTimer(quiet, waveQuiet)
+		case <-quiet.C:
+			return
+		}
+	}
+}
+
+func (r *reporter) waitingCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.waiting)
 }
 
 // send reports a batch; a call that failed is sent again while the re-send rules allow

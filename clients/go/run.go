@@ -7,6 +7,11 @@ import (
 	"time"
 )
 
+const (
+	waveQuiet = 200 * time.Microsecond // a wave is over when no slot has freed for this long
+	waveMax   = 2 * time.Millisecond   // … and at the latest
+)
+
 // run is one Run of a worker: the claim loop, the slots, and the shutdown.
 type run struct {
 	w        *Worker
@@ -28,10 +33,10 @@ type run struct {
 
 func newRun(w *Worker, ctx context.Context) *run {
 	r := &run{
-		w: w, values: detached{ctx}, reporter: newReporter(w.client, w.log),
-		executions: map[*execution]struct{}{},
-		slotFreed:  make(chan struct{}, 1), stopping: make(chan struct{}), ended: make(chan struct{}),
+		w: w, values: detached{ctx}, executions: map[*execution]struct{}{},
+		slotFreed: make(chan struct{}, 1), stopping: make(chan struct{}), ended: make(chan struct{}),
 	}
+	r.reporter = newReporter(w.client, w.log, r.handlersRunning)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -65,6 +70,12 @@ func (r *run) free() int {
 	return free
 }
 
+func (r *run) handlersRunning() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.handling
+}
+
 func (r *run) claimUntilDone(ctx context.Context) error {
 	w := r.w
 	w.log.Printf("worker %s started: queue %s, concurrency %d, lease %v",
@@ -74,11 +85,15 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 	for ctx.Err() == nil {
 		free := r.free()
 		if free <= 0 {
-			select {
-			case <-r.slotFreed:
-			case <-ctx.Done():
+			r.forgetPokes() // wake-ups from before this count say nothing new
+			if free = r.free(); free <= 0 {
+				select {
+				case <-r.slotFreed:
+					r.settle()
+				case <-ctx.Done():
+				}
+				continue
 			}
-			continue
 		}
 		requestID, err := randomID()
 		if err != nil {
@@ -114,6 +129,9 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 		}
 		for _, g := range grants {
 			r.start(g, sent)
+		}
+		if len(grants) > 0 {
+			r.settle() // short handlers end at once: ask for their slots too, in one request
 		}
 		if len(grants) == 0 && w.opts.PollWait == 0 {
 			sleep(ctx, claimBackoff.pause(3))
@@ -165,6 +183,31 @@ func (r *run) executionEnded(e *execution) {
 	delete(r.executions, e)
 	r.mu.Unlock()
 	r.wg.Done()
+}
+
+func (r *run) forgetPokes() {
+	select {
+	case <-r.slotFreed:
+	default:
+	}
+}
+
+// settle lets the rest of a wave of handlers finish before the next lease request: they
+// finish together, and a request for many tasks costs the service about what one for a
+// single task does. It waits while slots keep freeing, until none has freed for
+// waveQuiet (or all are free, or waveMax has passed).
+func (r *run) settle() {
+	quiet := time.NewTimer(waveQuiet)
+	defer quiet.Stop()
+	longest := time.Now().Add(waveMax)
+	for r.free() < r.w.opts.Concurrency && time.Now().Before(longest) {
+		select {
+		case <-r.slotFreed:
+			resetTimer(quiet, waveQuiet)
+		case <-quiet.C:
+			return
+		}
+	}
 }
 
 func (r *run) poke() {

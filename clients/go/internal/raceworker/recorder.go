@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/leaseq/leaseq/clients/go/internal/monoclock"
 )
 
 // recorder sits between the SDK and the network and writes what each lease call asked
@@ -51,16 +53,16 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 			_ = json.NewDecoder(body).Decode(&c.body)
 		}
 	}
-	c.sent = monotonic()
+	c.sent = monoclock.Seconds()
 	resp, err := r.inner.RoundTrip(req)
 	if err != nil {
-		c.answered = monotonic()
+		c.answered = monoclock.Seconds()
 		r.unanswered(c)
 		return nil, err
 	}
 	data, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	c.answered = monotonic()
+	c.answered = monoclock.Seconds()
 	if err != nil {
 		r.unanswered(c)
 		return nil, err
