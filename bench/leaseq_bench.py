@@ -9,7 +9,9 @@ Measurements (each on a freshly created, migrated database):
               over HTTP, concurrency c each) against one `leaseq serve`; timed until the
               database shows all N succeeded. With `--sdks python go` (the default) each
               run is measured with the Python SDK's worker and then the Go SDK's
-              (clients/go, built with `go build`; rows marked "sdk": "go").
+              (clients/go, built with `go build`; rows marked "sdk": "go"; their
+              mean_claim/report_batch are tasks per lease/report request, the Python
+              rows' the sizes asked for and sent).
   inprocess   the same workload with the worker, TaskService and PostgresTaskStore in this
               one process (InProcessTransport): what HTTP costs.
   latency     a worker process (c=10, long polling) idles 3 s; 200 tasks are enqueued one
