@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from leaseq.adapters.http import routes_health, routes_leases, routes_queues, routes_tasks
 from leaseq.adapters.http.auth import CHALLENGE
+from leaseq.adapters.http.body_routes import schema_components
 from leaseq.adapters.http.console import mount_console
 from leaseq.adapters.http.fast_path import FastPath
 from leaseq.adapters.http.limits import BodyLimitMiddleware
@@ -65,7 +66,7 @@ def create_app(runtime: Runtime, options: HttpOptions) -> FastAPI:
         app.include_router(module.router)
     mount_console(app, options.console_sample_seconds)
     _install_error_handlers(app)
-    install_openapi(app)
+    install_openapi(app, schema_components(routes_leases.BODY_ROUTES + routes_tasks.BODY_ROUTES))
     # Outermost first in the stack: metrics see every answer, including a 413.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=options.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
