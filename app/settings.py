@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leaseq.domain import DEFAULT_LIMITS, Limits
@@ -48,6 +49,10 @@ class Settings(BaseSettings):
     log_transitions: Literal["all", "notable", "none"] = "all"
     # OTLP/HTTP collector base URL (the `otlp` extra); OTEL_EXPORTER_OTLP_ENDPOINT works too
     otlp_endpoint: str | None = None
+
+    # distinct queue and type label values in the task metrics; the rest count as "_other"
+    metrics_max_queues: int = Field(default=100, ge=1)
+    metrics_max_types: int = Field(default=100, ge=1)
 
     # how often the console samples queue counts for its throughput sparkline (and polls)
     console_sample_seconds: float = 5.0

@@ -11,12 +11,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from leaseq.adapters.http import routes_health, routes_leases, routes_queues, routes_tasks
 from leaseq.adapters.http.auth import CHALLENGE
 from leaseq.adapters.http.body_routes import schema_components
 from leaseq.adapters.http.console import mount_console
+from leaseq.adapters.http.dev_host import check_loopback_host
 from leaseq.adapters.http.fast_path import FastPath
 from leaseq.adapters.http.limits import BodyLimitMiddleware
 from leaseq.adapters.http.metrics import MetricsMiddleware, ServiceMetrics
@@ -24,6 +26,8 @@ from leaseq.adapters.http.openapi_doc import install_openapi
 from leaseq.adapters.http.options import HttpOptions
 from leaseq.adapters.http.problems import (
     INTERNAL,
+    ClientGone,
+    HostNotAllowed,
     HttpProblem,
     MethodNotAllowed,
     RequestInvalid,
@@ -60,6 +64,7 @@ def create_app(runtime: Runtime, options: HttpOptions) -> FastAPI:
     )
     metrics = ServiceMetrics(waiting=lambda: _waiting(runtime), registry=options.registry)
     app.state.runtime = runtime
+    app.development = not options.access.enabled
     app.state.options = options
     app.state.metrics = metrics
     for module in (routes_tasks, routes_leases, routes_queues, routes_health):
@@ -87,10 +92,20 @@ class ServiceApp(FastAPI):
 
     fast_path: FastPath | None = None
 
+    development = False  # no tokens: only loopback Host headers are answered
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.fast_path is not None and scope["type"] == "http":
-            await self.fast_path.serve(self, scope, receive, send, super().__call__)
-            return
+        if scope["type"] == "http":
+            if self.development:
+                try:
+                    check_loopback_host(scope)
+                except HostNotAllowed as error:
+                    await ProblemResponse(problem_body(error), 403)(scope, receive, send)
+                    self.state.metrics.requests.labels("unmatched", scope["method"], "403").inc()
+                    return
+            if self.fast_path is not None:
+                await self.fast_path.serve(self, scope, receive, send, super().__call__)
+                return
         await super().__call__(scope, receive, send)
 
     def exception_handler_for(self, error: Exception) -> Any:
@@ -104,6 +119,7 @@ class ServiceApp(FastAPI):
 def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LeaseqError, _problem)
     app.add_exception_handler(HttpProblem, _problem)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_exception)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
@@ -115,6 +131,11 @@ async def _problem(request: Request, error: Exception) -> ProblemResponse:
         log.warning("%s %s answered %s: %s", request.method, request.url.path, kind.code, error)
     headers = CHALLENGE if isinstance(error, Unauthorized) else None
     return ProblemResponse(problem_body(error), status_code=kind.status, headers=headers)
+
+
+async def _client_gone(request: Request, error: Exception) -> ProblemResponse:
+    """Nobody reads this answer; it is counted in the metrics all the same."""
+    return await _problem(request, ClientGone("the client went away before its body arrived"))
 
 
 async def _invalid_request(request: Request, error: RequestValidationError) -> ProblemResponse:

@@ -250,7 +250,7 @@ async def test_an_unexpected_error_is_a_500_problem_on_both_paths() -> None:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with (
             app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://leaseq.test") as client,
+            httpx.AsyncClient(transport=transport, base_url="http://localhost") as client,
         ):
             answers.append(answer(await client.post("/v1/leases", json=LEASE, headers=WORK)))
     assert answers[0] == answers[1]
