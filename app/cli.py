@@ -113,6 +113,7 @@ def _configure_logging() -> None:
 def _run(settings: Settings, where: str, *, access_log: bool = True) -> None:
     import uvicorn
 
+    from leaseq.adapters.http.server import server_config
     from leaseq.app.container import build_container
 
     container = build_container(settings)
@@ -125,25 +126,16 @@ def _run(settings: Settings, where: str, *, access_log: bool = True) -> None:
     # the collector's generations, so full collections stay short (latency tails).
     gc.collect()
     gc.freeze()
-    uvicorn.run(
+    config = server_config(
         http_app,
         host=settings.host,
         port=settings.port,
-        log_level="info",
-        log_config=None,  # uvicorn's loggers go through our root handler (one format)
+        header_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
+        keep_alive_timeout=settings.keep_alive_timeout_seconds,
         access_log=access_log,
-        loop=_fastest("uvloop", "auto"),
-        http=_fastest("httptools", "auto"),
     )
-
-
-def _fastest(module: str, fallback: str) -> str:
-    """uvloop and httptools when installed (uvicorn[standard] brings both)."""
-    try:
-        __import__(module)
-    except ImportError:
-        return fallback
-    return module
+    uvicorn.Server(config).run()
 
 
 @app.command("migrate")
