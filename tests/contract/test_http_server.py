@@ -26,7 +26,7 @@ async def slow_server() -> AsyncIterator[tuple[str, int]]:
     async with served(container, header_timeout=HEADER_TIMEOUT, body_timeout=BODY_TIMEOUT) as (
         _,
         url,
-        server,
+        _server,
     ):
         yield url, int(url.rsplit(":", 1)[1])
 
@@ -91,7 +91,7 @@ async def test_a_long_poll_whose_client_went_away_is_granted_no_lease():
         httpx.AsyncClient(base_url=url, headers=ADMIN, timeout=10) as http,
     ):
         body = orjson.dumps({"queue": "q", "worker_id": "gone", "wait_seconds": 15})
-        reader, writer = await open_connection(
+        _, writer = await open_connection(
             int(url.rsplit(":", 1)[1]),
             HEAD
             + b"authorization: Bearer admin-secret\r\ncontent-length: "
@@ -100,8 +100,11 @@ async def test_a_long_poll_whose_client_went_away_is_granted_no_lease():
             + body,
         )
         service = app.state.runtime.service
-        while service.waiting == 0:  # the long poll is waiting
+        for _ in range(500):  # until the long poll waits (another process's event: polled)
+            if service.waiting:
+                break
             await asyncio.sleep(0.01)
+        assert service.waiting == 1
         writer.close()
         for _ in range(100):  # the service sees the client go (http.disconnect)
             if not service.waiting:
