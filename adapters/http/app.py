@@ -141,7 +141,7 @@ async def _client_gone(request: Request, error: Exception) -> ProblemResponse:
 async def _invalid_request(request: Request, error: RequestValidationError) -> ProblemResponse:
     errors = [
         {
-            "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body",
+            "field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "body",
             "message": e.get("msg", "invalid"),
         }
         for e in error.errors()
