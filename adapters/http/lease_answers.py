@@ -3,9 +3,9 @@
 Two ways a granted lease could be left with nobody to hold it, both closed here:
 - the client of a long poll went away (`http.disconnect`) while it waited: the wait ends,
   nothing more is claimed, and whatever a claim granted meanwhile is released at once;
-- a granted task cannot be written as JSON (a value stored before the service refused
-  such values): it is failed with an error that says so, visible in the dead-letter list,
-  so it neither blocks the queue nor holds a lease; the other leases are answered.
+- a granted task cannot be written as JSON at all (no encoder writes it exactly): it is
+  failed with an error that says so, visible in the dead-letter list, so it neither blocks
+  the queue nor holds a lease; the other leases are answered.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import asyncio
 import contextlib
 import logging
 
-import orjson
 from starlette.responses import Response
 from starlette.types import Receive
 
 from leaseq.adapters.http import representations as rep
 from leaseq.adapters.http.body_routes import Call
+from leaseq.adapters.http.responses import json_bytes
 from leaseq.domain import DomainError, Task
 from leaseq.ports import LeaseRequest
 
@@ -36,8 +36,8 @@ async def granted_answer(call: Call, request: LeaseRequest, wait_seconds: float)
     parts: list[bytes] = []
     for task in granted:
         try:
-            parts.append(orjson.dumps(rep.lease_json(task)))
-        except (TypeError, ValueError) as error:
+            parts.append(json_bytes(rep.lease_json(task)))
+        except (TypeError, ValueError, UnicodeEncodeError) as error:
             log.error("lease of task %s cannot be answered: %s", task.id, error)
             await _give_up(call, task, f"{UNANSWERABLE}: {error}")
     body = b'{"leases":[' + b",".join(parts) + b"]}"
