@@ -144,6 +144,8 @@ def problem_body(error: BaseException) -> dict[str, Any]:
 def _detail(error: BaseException, kind: ProblemType) -> str:
     if kind is INTERNAL:
         return "the service failed to answer; the error was logged"
+    if isinstance(error, StoreError) and not isinstance(error, StoreUnavailable | SchemaOutOfDate):
+        return "the database refused the request; the error was logged"  # no driver text
     if isinstance(error, HttpProblem):
         return error.detail
     return str(error)
