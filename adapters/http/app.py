@@ -80,7 +80,6 @@ def create_app(runtime: Runtime, options: HttpOptions) -> FastAPI:
     else:  # with tracing on, every request goes through the span middleware
         app.fast_path = FastPath(
             routes_leases.HOT_ROUTES.plus(routes_tasks.HOT_ROUTES),
-            max_body_bytes=options.max_body_bytes,
             metrics=metrics,
             error_handler=app.exception_handler_for,
         )

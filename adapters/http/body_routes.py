@@ -24,21 +24,28 @@ from starlette.types import Receive
 
 from leaseq.adapters.http.auth import authorize
 from leaseq.adapters.http.decoding import decode, decoder
+from leaseq.adapters.http.limits import read_body
 from leaseq.adapters.http.options import HttpOptions
+from leaseq.adapters.http.problems import RequestInvalid
 from leaseq.app.access import Scope
 from leaseq.app.services import TaskService
 
 SCHEMA_REF = "#/components/schemas/{name}"
 
 
-@attrs.frozen
 class Call:
-    """What a body route's endpoint is called with, besides its body."""
+    """What a body route's endpoint is called with, besides its body (a plain class: one
+    is made per request)."""
 
-    service: TaskService
-    options: HttpOptions
-    params: dict[str, Any]  # path parameters
-    receive: Receive  # the request's channel, to see the client go away (long polls)
+    __slots__ = ("options", "params", "receive", "service")
+
+    def __init__(
+        self, service: TaskService, options: HttpOptions, params: dict[str, Any], receive: Receive
+    ) -> None:
+        self.service = service
+        self.options = options
+        self.params = params  # path parameters
+        self.receive = receive  # the request's channel, to see the client go (long polls)
 
 
 Endpoint = Callable[[Any, Call], Awaitable[Response]]
@@ -46,30 +53,43 @@ Endpoint = Callable[[Any, Call], Awaitable[Response]]
 
 @attrs.frozen
 class BodyRoute:
-    """A route's body schema, the scope it needs and its endpoint. `documented` is the
-    schema the OpenAPI document shows when the decoded one differs (a batch whose items
-    are decoded one by one)."""
+    """A route's body schema (decoded, and shown in the OpenAPI document), the scope it
+    needs and its endpoint. `per_item`, for a batch: the schema with its items left as raw
+    JSON, decoded when `schema` refuses the body, so each item is judged on its own."""
 
     schema: type[msgspec.Struct]
     scope: Scope
     endpoint: Endpoint
-    documented: type[msgspec.Struct] | None = None
+    per_item: type[msgspec.Struct] | None = None
     decoder: msgspec.json.Decoder[Any] = attrs.field(init=False)
+    item_decoder: msgspec.json.Decoder[Any] | None = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "decoder", decoder(self.schema))
-
-    @property
-    def shown(self) -> type[msgspec.Struct]:
-        return self.documented or self.schema
+        items = None if self.per_item is None else decoder(self.per_item)
+        object.__setattr__(self, "item_decoder", items)
 
     async def answer(self, request: Request) -> Response:
         authorize(request, self.scope)
-        raw = await request.body()
-        body = decode(self.decoder, request.headers.get("content-type"), raw)
         state = request.app.state
-        call = Call(state.runtime.service, state.options, request.path_params, request.receive)
+        options: HttpOptions = state.options
+        raw = await read_body(request.scope, request.receive, options.max_body_bytes)
+        body = self.read(request.headers.get("content-type"), raw)
+        call = Call(state.runtime.service, options, request.path_params, request.receive)
         return await self.endpoint(body, call)
+
+    def read(self, content_type: str | None, raw: bytes) -> Any:
+        """The body as its schema, or (a batch with a bad item) as `per_item`."""
+        try:
+            return decode(self.decoder, content_type, raw)
+        except RequestInvalid:
+            if self.item_decoder is None:
+                raise
+            try:
+                return decode(self.item_decoder, content_type, raw)
+            except RequestInvalid:
+                pass
+            raise
 
 
 def add_body_route(router: APIRouter, path: str, route: BodyRoute, **options: Any) -> None:
@@ -85,7 +105,7 @@ def add_body_route(router: APIRouter, path: str, route: BodyRoute, **options: An
         methods=["POST"],
         name=route.endpoint.__name__.lstrip("_"),
         openapi_extra={
-            "requestBody": request_body(route.shown),
+            "requestBody": request_body(route.schema),
             "parameters": [
                 {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                 for name in re.findall(r"{(\w+)}", path)
@@ -103,6 +123,6 @@ def request_body(schema: type[msgspec.Struct]) -> dict[str, Any]:
 def schema_components(routes: list[BodyRoute]) -> dict[str, Any]:
     """The JSON Schema of every body, for the OpenAPI document's components."""
     _, components = msgspec.json.schema_components(
-        [route.shown for route in routes], ref_template=SCHEMA_REF
+        [route.schema for route in routes], ref_template=SCHEMA_REF
     )
     return components

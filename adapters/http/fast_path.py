@@ -23,7 +23,6 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from leaseq.adapters.http.body_routes import BodyRoute
-from leaseq.adapters.http.limits import limited
 from leaseq.adapters.http.metrics import ServiceMetrics
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -64,12 +63,10 @@ class FastPath:
         self,
         routes: FastRoutes,
         *,
-        max_body_bytes: int,
         metrics: ServiceMetrics,
         error_handler: Callable[[Exception], ErrorHandler],
     ) -> None:
         self._routes = routes
-        self._max_body_bytes = max_body_bytes
         self._metrics = metrics
         self._error_handler = error_handler
         self.served = 0
@@ -88,7 +85,7 @@ class FastPath:
         template, route, params = found
         scope["app"] = app
         scope["path_params"] = params
-        request = Request(scope, limited(scope, receive, self._max_body_bytes))
+        request = Request(scope, receive)  # the route reads the body within the limit
         try:
             response = await route.answer(request)
         except Exception as error:

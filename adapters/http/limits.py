@@ -4,6 +4,7 @@ drained (up to a bound) before the 413, so the client RECEIVES it instead of a r
 
 from __future__ import annotations
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leaseq.adapters.http.problems import BodyTooLarge
@@ -22,6 +23,35 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         await self.app(scope, limited(scope, receive, self.max_body_bytes), send)
+
+
+async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
+    """The whole request body, or `BodyTooLarge` past `max_bytes` (drained first, as
+    above), or Starlette's `ClientDisconnect` when the client goes before it arrives."""
+    declared = content_length(scope)
+    if declared is not None and declared > max_bytes:
+        if declared <= max_bytes * DRAIN_FACTOR:
+            await _drain(receive)
+        raise _too_large(declared, max_bytes)
+    message = await receive()
+    if message["type"] != "http.request":
+        raise ClientDisconnect()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False) and len(body) <= max_bytes:
+        return body  # the usual case: one message
+    chunks, size = [body], len(body)
+    while message.get("more_body", False) and size <= max_bytes:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > max_bytes:
+        if message.get("more_body", False):
+            await _drain(receive, max_bytes * DRAIN_FACTOR - size)
+        raise _too_large(size, max_bytes)
+    return b"".join(chunks)
 
 
 def limited(scope: Scope, receive: Receive, max_bytes: int) -> Receive:

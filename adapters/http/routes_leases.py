@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter
+from msgspec import Raw
 from starlette.responses import Response
 
 from leaseq.adapters.http import representations as rep
@@ -90,7 +91,7 @@ async def _release(body: ReleaseIn, call: Call) -> Response:
 _RESULT = decoder(ResultIn)
 
 
-async def _results(body: ResultsBatch, call: Call) -> Response:
+async def _results(body: ResultsIn | ResultsBatch, call: Call) -> Response:
     """Report many outcomes at once; each answer is the task, or the problem that one
     call alone would have answered (a malformed item included: the others still apply)."""
     limit = call.options.limits.max_batch
@@ -99,12 +100,17 @@ async def _results(body: ResultsBatch, call: Call) -> Response:
     answers: list[dict[str, Any] | None] = [None] * len(body.results)
     outcomes: list[Outcome] = []
     positions: list[tuple[int, str]] = []
-    for index, raw in enumerate(body.results):
-        try:
-            item = _RESULT.decode(raw)
-        except Exception as error:  # each item's own refusal, worded like a body's
-            answers[index] = _malformed(index, raw, error)
-            continue
+    given_items = cast("list[ResultIn | Raw]", body.results)
+    for index, given in enumerate(given_items):
+        item: ResultIn
+        if isinstance(given, ResultIn):
+            item = given
+        else:  # the schema refused an item of this batch: each is decoded on its own
+            try:
+                item = _RESULT.decode(given)
+            except Exception as error:  # each item's own refusal, worded like a body's
+                answers[index] = _malformed(index, given, error)
+                continue
         try:
             outcomes.append(_outcome(item))
             positions.append((index, item.task_id))
@@ -133,7 +139,7 @@ async def _results(body: ResultsBatch, call: Call) -> Response:
 
 LEASE = BodyRoute(LeaseIn, Scope.WORK, _lease)
 HEARTBEAT = BodyRoute(HeartbeatIn, Scope.WORK, _heartbeat)
-RESULTS = BodyRoute(ResultsBatch, Scope.WORK, _results, documented=ResultsIn)
+RESULTS = BodyRoute(ResultsIn, Scope.WORK, _results, per_item=ResultsBatch)
 COMPLETE = BodyRoute(CompleteIn, Scope.WORK, _complete)
 RETRY = BodyRoute(RetryTaskIn, Scope.WORK, _retry)
 FAIL = BodyRoute(FailIn, Scope.WORK, _fail)
