@@ -221,3 +221,22 @@ async def test_a_bad_task_id_in_a_path_is_task_not_found(client, bad_id):
     assert_problem(await client.post(f"/v1/tasks/{bad_id}/cancel"), 404, "task_not_found")
     response = await client.post(f"/v1/tasks/{bad_id}/heartbeat", json={"token": "t"})
     assert_problem(response, 404, "task_not_found")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/tasks?queue=q%00",
+        "/console/tasks?type=%ED%A0%80",
+        "/console/tasks?state=%00",
+        "/console/tasks?cursor=%00",
+        "/console/dead?queue=%00",
+        "/console/tasks/%00",
+        "/console/tasks/x%00y",
+    ],
+)
+async def test_the_console_answers_bad_query_and_path_values_with_a_4xx_page(client, path):
+    signed = await client.post("/console/sign-in", data={"token": "admin-secret"})
+    assert signed.status_code == 303
+    response = await client.get(path)
+    assert response.status_code in (404, 422), response.text
