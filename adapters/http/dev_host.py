@@ -17,13 +17,25 @@ def check_loopback_host(scope: Scope) -> None:
         if name == b"host":
             host = value.decode("latin-1")
             break
-    if host is None or not is_loopback_host(host):
+    if host is None or not _verdict(host):
         shown = "no Host header" if host is None else f"Host {host[:100]!r}"
         raise HostNotAllowed(
             "with authentication off (development mode) the service answers only requests "
             f"to localhost, 127.0.0.1 or [::1] (any port); this one has {shown}",
             errors=[{"field": "Host", "message": "must be a loopback host"}],
         )
+
+
+_VERDICTS: dict[str, bool] = {}  # the few Host values a development service sees
+
+
+def _verdict(host: str) -> bool:
+    found = _VERDICTS.get(host)
+    if found is None:
+        if len(_VERDICTS) >= 64:
+            _VERDICTS.clear()
+        found = _VERDICTS[host] = is_loopback_host(host)
+    return found
 
 
 def is_loopback_host(host: str) -> bool:

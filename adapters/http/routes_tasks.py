@@ -91,17 +91,19 @@ def _spec(item: TaskIn, opts: HttpOptions) -> TaskSpec:
         if retry is None
         else RetryPolicy(retry.base_seconds, retry.factor, retry.max_seconds, retry.jitter)
     )
+    # positional: TaskSpec(queue, type, payload, type_version, labels, priority, run_at,
+    # max_attempts, retry_policy, idempotency_key), a keyword call costs more per task
     return TaskSpec(
-        queue=item.queue,
-        type=item.type,
-        payload=item.payload,
-        type_version=item.type_version,
-        labels=item.labels,
-        priority=item.priority,
-        run_at=run_at,
-        max_attempts=item.max_attempts,
-        retry_policy=policy,
-        idempotency_key=item.idempotency_key,
+        item.queue,
+        item.type,
+        item.payload,
+        item.type_version,
+        item.labels,
+        item.priority,
+        run_at,
+        item.max_attempts,
+        policy,
+        item.idempotency_key,
     )
 
 
