@@ -14,6 +14,7 @@ class Scope(enum.StrEnum):
     PRODUCE = "produce"  # enqueue
     WORK = "work"  # leases, heartbeats, results
     ADMIN = "admin"  # everything
+    METRICS = "metrics"  # GET /metrics only (a Prometheus scraper's token)
 
 
 class AccessConfigError(ValueError):
@@ -59,7 +60,7 @@ def parse_tokens(text: str | None) -> dict[str, frozenset[Scope]]:
             scopes = frozenset(Scope(s.strip()) for s in scope_text.split(",") if s.strip())
         except ValueError:
             raise AccessConfigError(
-                f"unknown scope in {scope_text!r}; scopes are produce, work, admin"
+                f"unknown scope in {scope_text!r}; scopes are produce, work, admin, metrics"
             ) from None
         if not scopes:
             raise AccessConfigError("a token needs at least one scope")

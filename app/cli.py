@@ -139,6 +139,7 @@ def _run(
 ) -> None:
     import uvicorn
 
+    from leaseq.adapters.http.server import server_config
     from leaseq.app.container import build_container
 
     container = build_container(settings)
@@ -150,25 +151,17 @@ def _run(
     # the collector's generations, so full collections stay short (latency tails).
     gc.collect()
     gc.freeze()
-    config = uvicorn.Config(
+    config = server_config(
         http_app,
-        log_level="info",
-        log_config=None,  # uvicorn's loggers go through our root handler (one format)
+        host=settings.host,
+        port=settings.port,
+        header_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
+        keep_alive_timeout=settings.keep_alive_timeout_seconds,
         access_log=access_log,
-        loop=_fastest("uvloop", "auto"),
-        http=_fastest("httptools", "auto"),
     )
     typer.echo(f"leaseq listening on http://{_url_host(settings.host)}:{settings.port} ({where})")
     uvicorn.Server(config).run(sockets=[listener])
-
-
-def _fastest(module: str, fallback: str) -> str:
-    """uvloop and httptools when installed (uvicorn[standard] brings both)."""
-    try:
-        __import__(module)
-    except ImportError:
-        return fallback
-    return module
 
 
 @app.command("migrate")

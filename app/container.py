@@ -192,7 +192,13 @@ class Container(containers.DeclarativeContainer):
     tracer_provider = providers.Singleton(_tracer_provider, settings)
     tracer = providers.Callable(_tracer, tracer_provider)
     registry = providers.Singleton(CollectorRegistry)
-    metric_events = providers.Singleton(PrometheusTaskEvents, registry)
+    metric_events = providers.Singleton(
+        lambda registry, s: PrometheusTaskEvents(
+            registry, max_queues=s.metrics_max_queues, max_types=s.metrics_max_types
+        ),
+        registry,
+        settings,
+    )
     log_events = providers.Singleton(
         lambda s: LoggingTaskEvents(payloads=s.log_payloads, transitions=s.log_transitions),
         settings,

@@ -27,12 +27,17 @@ class Waiter:
         self._group = group
         self._turn = asyncio.Event()
 
-    async def wait_turn(self, timeout: float) -> bool:
-        """Wait for a turn (True) or until `timeout` seconds pass (False)."""
+    async def wait_turn(self, timeout: float, gone: asyncio.Event | None = None) -> bool:
+        """Wait for a turn (True) or until `timeout` seconds pass or `gone` is set (False)."""
         if not self._turn.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
-                    await self._turn.wait()
+                    if gone is None:
+                        await self._turn.wait()
+                    else:
+                        await _first_of(self._turn, gone)
+        if gone is not None and gone.is_set():
+            return False
         if not self._turn.is_set():
             return False
         self._turn.clear()
@@ -49,6 +54,15 @@ class Waiter:
     @property
     def holds_turn(self) -> bool:
         return self._turn.is_set()
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 class _Group:

@@ -95,29 +95,36 @@ class TaskService:
         return new
 
     # workers
-    async def lease(self, request: LeaseRequest, wait_seconds: float = 0.0) -> list[Task]:
-        """Claim ready tasks; when none is ready, wait up to `wait_seconds` for one."""
-        granted = await self._claim(request, wait_seconds)
+    async def lease(
+        self, request: LeaseRequest, wait_seconds: float = 0.0, *, gone: asyncio.Event | None = None
+    ) -> list[Task]:
+        """Claim ready tasks; when none is ready, wait up to `wait_seconds` for one. Once
+        `gone` is set (the caller went away) the wait ends and nothing more is claimed; a
+        claim already under way finishes, and what it granted is the caller's to release."""
+        granted = await self._claim(request, wait_seconds, gone)
         for task in granted:
             self._events.transitioned(task, Transition.LEASED)
         return granted
 
-    async def _claim(self, request: LeaseRequest, wait_seconds: float) -> list[Task]:
+    async def _claim(
+        self, request: LeaseRequest, wait_seconds: float, gone: asyncio.Event | None
+    ) -> list[Task]:
         wait = min(max(wait_seconds, 0.0), self._long_poll.max_wait)
         if wait <= 0:
             return await self._store.lease(request)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         async with self._hub.waiter(request.queue, request.types) as waiter:
-            while True:
+            while gone is None or not gone.is_set():
                 granted = await self._store.lease(request)
                 if granted:
                     if len(granted) >= request.limit:
                         waiter.pass_turn()  # a full batch: the queue may hold more
                     return granted
                 remaining = deadline - loop.time()
-                if remaining <= 0 or not await waiter.wait_turn(remaining):
+                if remaining <= 0 or not await waiter.wait_turn(remaining, gone):
                     return []
+            return []
 
     async def heartbeat(self, task_id: UUID, token: str, lease_for: timedelta) -> Task:
         try:

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leaseq.domain import DEFAULT_LIMITS, Limits
@@ -28,10 +29,22 @@ class Settings(BaseSettings):
     tokens: str | None = None
     tokens_file: Path | None = None
 
-    max_body_bytes: int = 2 * 1024 * 1024
-    max_batch: int = DEFAULT_LIMITS.max_batch
-    max_lease_seconds: float = DEFAULT_LIMITS.max_lease.total_seconds()
-    max_wait_seconds: float = 20.0
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # The request schemas (OpenAPI) show the defaults: a setting may only lower them.
+    max_batch: int = Field(default=DEFAULT_LIMITS.max_batch, ge=1, le=DEFAULT_LIMITS.max_batch)
+    max_lease_seconds: float = Field(
+        default=DEFAULT_LIMITS.max_lease.total_seconds(),
+        ge=DEFAULT_LIMITS.min_lease.total_seconds(),
+        le=DEFAULT_LIMITS.max_lease.total_seconds(),
+    )
+    max_wait_seconds: float = Field(default=20.0, ge=0.0, le=60.0)
+
+    # Read deadlines of the server `leaseq serve` runs (ADR 0018): a request's headers must
+    # arrive within header_timeout of the connection (or of its first byte), its body within
+    # body_timeout of its headers; idle kept-alive connections close after keep_alive.
+    header_timeout_seconds: float = Field(default=10.0, gt=0.0, le=30.0)
+    body_timeout_seconds: float = Field(default=30.0, gt=0.0, le=600.0)
+    keep_alive_timeout_seconds: int = Field(default=5, ge=1, le=300)
     ready_check_interval_seconds: float = 1.0
 
     expiry_interval_seconds: float = 1.0
@@ -48,6 +61,10 @@ class Settings(BaseSettings):
     log_transitions: Literal["all", "notable", "none"] = "all"
     # OTLP/HTTP collector base URL (the `otlp` extra); OTEL_EXPORTER_OTLP_ENDPOINT works too
     otlp_endpoint: str | None = None
+
+    # distinct queue and type label values in the task metrics; the rest count as "_other"
+    metrics_max_queues: int = Field(default=100, ge=1)
+    metrics_max_types: int = Field(default=100, ge=1)
 
     # how often the console samples queue counts for its throughput sparkline (and polls)
     console_sample_seconds: float = 5.0

@@ -6,9 +6,8 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import chain
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from attrs import frozen
@@ -21,6 +20,17 @@ from leaseq.domain.task import JSON, TaskSpec
 # backslash followed by "u0000", which is plain text that jsonb keeps.
 NUL_MESSAGE = "must not contain the NUL character (\\u0000)"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}")
+NAME_PATTERN_ANCHORED = f"^{NAME_PATTERN.pattern}$"  # the same rule, as JSON Schema writes it
+
+# What the service can answer exactly, whatever stored it (docs/api.md, Numbers): the
+# integers of 64 bits (signed); a JSON text can only hold a longer one in 19 digits or more.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+
+# When a task may be scheduled: a window every store, driver and client keeps exactly (no
+# year 1 or 9999 turned into -infinity/infinity, no overflow when an offset is applied).
+RUN_AT_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+RUN_AT_END = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 @frozen
@@ -68,16 +78,6 @@ def check_int(field: str, value: object, low: int, high: int) -> int:
 
 # One encoder for every call: json.dumps with options builds a new one each time.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-# Its C core, built once (encode() builds it per call). Without the circular-reference
-# markers, which a refused value could leave behind: a cycle ends in RecursionError, and
-# the full check then refuses it as too deep.
-_C_ENCODER = (
-    None
-    if c_make_encoder is None
-    else c_make_encoder(
-        None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, False
-    )
-)
 _CONTAINERS = (dict, list, tuple)  # what the encoder (and `_check_depth`) descends into
 _STR = frozenset({str})
 _LEAVES = frozenset({str, int, float, bool, type(None)})  # exact types: nothing inside
@@ -108,10 +108,12 @@ def _plain(field: str, value: JSON, max_depth: int) -> str | None:
     that `_encode_checked` decides and words the refusal, as it always has.
     """
     try:
-        text = _ENCODER.encode(value) if _C_ENCODER is None else "".join(_C_ENCODER(value, 0))
+        text = _ENCODER.encode(value)
     except Exception:  # every refusal is judged (and worded) by the full check
         return None
     if "\\u0000" in text:  # a NUL, or the plain text backslash-u0000
+        return None
+    if _LONG_DIGITS.search(text) is not None:  # an integer past 64 bits may hide in it
         return None
     if text.count("[") + text.count("{") > max_depth:  # there may be deeper nesting
         _check_depth(field, value, max_depth)
@@ -152,6 +154,8 @@ def _encode_checked(field: str, value: JSON, *, max_bytes: int, max_depth: int) 
         text = _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise ValidationError(field, f"must be JSON (no NaN or Infinity): {exc}") from None
+    if _LONG_DIGITS.search(text) is not None:
+        check_integers(field, value)
     size = len(text.encode("utf-8", errors="surrogatepass"))
     if size > max_bytes:
         raise PayloadTooLarge(field, size, max_bytes)
@@ -183,6 +187,21 @@ def _check_depth(field: str, value: Any, max_depth: int) -> None:
         if depth > max_depth:
             raise ValidationError(field, f"nested deeper than {max_depth} levels")
         stack.extend((child, depth + 1) for child in children)
+
+
+def check_integers(field: str, value: Any) -> None:
+    """Refuse an integer outside 64 bits (signed) anywhere within `value`."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, int) and not INT_MIN <= item <= INT_MAX:
+            raise ValidationError(
+                field, f"integers must lie within 64 bits (signed): {INT_MIN} to {INT_MAX}"
+            )
 
 
 def check_labels(labels: Mapping[str, str], limits: Limits = DEFAULT_LIMITS) -> None:
@@ -268,10 +287,10 @@ def _flat_array(payloads: list[JSON], limits: Limits) -> str | None:
         if not (keys <= _STR and values <= _LEAVES):
             return None
     try:
-        text = _ENCODER.encode(payloads) if _C_ENCODER is None else "".join(_C_ENCODER(payloads, 0))
+        text = _ENCODER.encode(payloads)
     except Exception:  # NaN, or what else: judged (and worded) payload by payload
         return None
-    if "\\u0000" in text:
+    if "\\u0000" in text or _LONG_DIGITS.search(text) is not None:
         return None
     if text.isascii():
         size = len(text)
@@ -310,7 +329,7 @@ def _checked(specs: Sequence[TaskSpec], limits: Limits, *, encode: bool) -> list
             validate_policy(spec.retry_policy)
             policy = spec.retry_policy
         if spec.run_at is not None:
-            check_aware("run_at", spec.run_at)
+            check_run_at("run_at", spec.run_at)
             if spec.delay is not None:
                 raise ValidationError("delay_seconds", "give run_at or delay_seconds, not both")
         if spec.delay is not None:
@@ -350,6 +369,18 @@ def is_storable_text(value: str) -> bool:
 def check_aware(field: str, value: datetime) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise ValidationError(field, "must be a timestamp with a time zone")
+    return value
+
+
+def check_run_at(field: str, value: datetime) -> datetime:
+    """An aware instant inside [RUN_AT_MIN, RUN_AT_END)."""
+    check_aware(field, value)
+    if not RUN_AT_MIN <= value < RUN_AT_END:
+        raise ValidationError(
+            field,
+            f"must lie from {RUN_AT_MIN.isoformat()} up to (not including) "
+            f"{RUN_AT_END.isoformat()}",
+        )
     return value
 
 

@@ -207,15 +207,16 @@ MUTANTS: tuple[Mutant, ...] = (
         "adapters/http/routes_tasks.py",
         (
             (
-                "from typing import Annotated, Any\n",
-                "from typing import Annotated, Any\n"
-                "from datetime import UTC, datetime, timedelta\n",
+                "from typing import Annotated\n",
+                "from typing import Annotated\nfrom datetime import UTC, datetime, timedelta\n",
             ),
             (
-                "        run_at=item.run_at,\n        delay=delay,\n",
-                "        run_at=item.run_at if delay is None\n"
-                "        else datetime.now(UTC) + timedelta(hours=1) + delay,\n",
+                "        item.run_at,\n        item.max_attempts,\n",
+                "        item.run_at if delay is None\n"
+                "        else datetime.now(UTC) + timedelta(hours=1) + delay,\n"
+                "        item.max_attempts,\n",
             ),
+            ("        item.idempotency_key,\n        delay,\n", "        item.idempotency_key,\n"),
         ),
         ("tests/contract/test_http_time_authority.py",),
         "the service schedules delay_seconds by its own clock, an hour fast",
@@ -223,8 +224,8 @@ MUTANTS: tuple[Mutant, ...] = (
     m(
         "service-drops-delay",
         "adapters/http/routes_tasks.py",
-        "        run_at=item.run_at,\n        delay=delay,\n",
-        "        run_at=item.run_at,\n",
+        "        item.idempotency_key,\n        delay,\n",
+        "        item.idempotency_key,\n",
         ("tests/contract/test_http_time_authority.py",),
         "delay_seconds is ignored: the task is ready at once",
     ),

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from leaseq.adapters.http import (
@@ -21,7 +22,9 @@ from leaseq.adapters.http import (
     routes_tasks,
 )
 from leaseq.adapters.http.auth import CHALLENGE
+from leaseq.adapters.http.body_routes import schema_components
 from leaseq.adapters.http.console import mount_console
+from leaseq.adapters.http.dev_host import check_loopback_host
 from leaseq.adapters.http.fast_path import FastPath
 from leaseq.adapters.http.limits import BodyLimitMiddleware
 from leaseq.adapters.http.metrics import MetricsMiddleware, ServiceMetrics
@@ -29,6 +32,8 @@ from leaseq.adapters.http.openapi_doc import install_openapi
 from leaseq.adapters.http.options import HttpOptions
 from leaseq.adapters.http.problems import (
     INTERNAL,
+    ClientGone,
+    HostNotAllowed,
     HttpProblem,
     MethodNotAllowed,
     RequestInvalid,
@@ -65,13 +70,14 @@ def create_app(runtime: Runtime, options: HttpOptions) -> FastAPI:
     )
     metrics = ServiceMetrics(waiting=lambda: _waiting(runtime), registry=options.registry)
     app.state.runtime = runtime
+    app.development = not options.access.enabled
     app.state.options = options
     app.state.metrics = metrics
     for module in (routes_tasks, routes_leases, routes_queues, routes_health, routes_index):
         app.include_router(module.router)
     mount_console(app, options.console_sample_seconds)
     _install_error_handlers(app)
-    install_openapi(app)
+    install_openapi(app, schema_components(routes_leases.BODY_ROUTES + routes_tasks.BODY_ROUTES))
     # Outermost first in the stack: metrics see every answer, including a 413.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=options.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
@@ -80,7 +86,6 @@ def create_app(runtime: Runtime, options: HttpOptions) -> FastAPI:
     else:  # with tracing on, every request goes through the span middleware
         app.fast_path = FastPath(
             routes_leases.HOT_ROUTES.plus(routes_tasks.HOT_ROUTES),
-            max_body_bytes=options.max_body_bytes,
             metrics=metrics,
             error_handler=app.exception_handler_for,
         )
@@ -92,10 +97,20 @@ class ServiceApp(FastAPI):
 
     fast_path: FastPath | None = None
 
+    development = False  # no tokens: only loopback Host headers are answered
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.fast_path is not None and scope["type"] == "http":
-            await self.fast_path.serve(self, scope, receive, send, super().__call__)
-            return
+        if scope["type"] == "http":
+            if self.development:
+                try:
+                    check_loopback_host(scope)
+                except HostNotAllowed as error:
+                    await ProblemResponse(problem_body(error), 403)(scope, receive, send)
+                    self.state.metrics.requests.labels("unmatched", scope["method"], "403").inc()
+                    return
+            if self.fast_path is not None:
+                await self.fast_path.serve(self, scope, receive, send, super().__call__)
+                return
         await super().__call__(scope, receive, send)
 
     def exception_handler_for(self, error: Exception) -> Any:
@@ -109,6 +124,7 @@ class ServiceApp(FastAPI):
 def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LeaseqError, _problem)
     app.add_exception_handler(HttpProblem, _problem)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_exception)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
@@ -122,10 +138,15 @@ async def _problem(request: Request, error: Exception) -> ProblemResponse:
     return ProblemResponse(problem_body(error), status_code=kind.status, headers=headers)
 
 
+async def _client_gone(request: Request, error: Exception) -> ProblemResponse:
+    """Nobody reads this answer; it is counted in the metrics all the same."""
+    return await _problem(request, ClientGone("the client went away before its body arrived"))
+
+
 async def _invalid_request(request: Request, error: RequestValidationError) -> ProblemResponse:
     errors = [
         {
-            "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body",
+            "field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "body",
             "message": e.get("msg", "invalid"),
         }
         for e in error.errors()

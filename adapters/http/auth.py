@@ -1,10 +1,11 @@
-"""Bearer-token authentication and scope checks, as FastAPI dependencies."""
+"""Bearer-token authentication and scope checks: one check, used by every route (as a
+FastAPI dependency, and by the body routes before they read a byte of the body)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import Request
+from starlette.requests import HTTPConnection, Request
 
 from leaseq.adapters.http.problems import Forbidden, Unauthorized
 from leaseq.app.access import AccessTokens, Scope
@@ -12,21 +13,32 @@ from leaseq.app.access import AccessTokens, Scope
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="leaseq"'}
 
 
-def require(scope: Scope) -> Callable[[Request], Awaitable[None]]:
-    """A dependency refusing requests whose token lacks `scope` (admin holds every scope)."""
+def authorize(connection: HTTPConnection, scope: Scope) -> None:
+    """Refuse the request unless its bearer token holds `scope` (admin holds every scope);
+    with no tokens configured (development mode) every request passes."""
+    tokens: AccessTokens = connection.app.state.options.access
+    if not tokens.enabled:
+        return
+    secret = _bearer(connection.headers.get("authorization"))
+    if secret is None:
+        raise Unauthorized("send 'Authorization: Bearer <token>'")
+    if not secret.isprintable() or not secret.isascii():
+        raise Unauthorized(
+            "the bearer token holds characters no token has (printable ASCII only)",
+            errors=[{"field": "Authorization", "message": "not a token"}],
+        )
+    scopes = tokens.scopes_of(secret)
+    if scopes is None:
+        raise Unauthorized("the bearer token is not known to this service")
+    if not AccessTokens.allows(scopes, scope):
+        raise Forbidden(f"this token lacks the '{scope.value}' scope", scope=scope.value)
 
-    async def check(request: Request) -> None:  # async: no thread-pool hop per request
-        tokens: AccessTokens = request.app.state.options.access
-        if not tokens.enabled:
-            return
-        secret = _bearer(request.headers.get("authorization"))
-        if secret is None:
-            raise Unauthorized("send 'Authorization: Bearer <token>'")
-        scopes = tokens.scopes_of(secret)
-        if scopes is None:
-            raise Unauthorized("the bearer token is not known to this service")
-        if not AccessTokens.allows(scopes, scope):
-            raise Forbidden(f"this token lacks the '{scope.value}' scope", scope=scope.value)
+
+def require(scope: Scope) -> Callable[[Request], Awaitable[None]]:
+    """`authorize` as a FastAPI dependency."""
+
+    async def check(request: Request) -> None:  # async: no thread-pool hop
+        authorize(request, scope)
 
     return check
 

@@ -1,12 +1,13 @@
-"""Request-body limit as an ASGI middleware: the body is read (or drained) before the
-answer, so a client that sent too much RECEIVES its 413 instead of a reset connection."""
+"""The request-body size limit, enforced on the receive channel: nothing is read before the
+route asks for the body (after its token was checked), and a body over the limit is
+drained (up to a bound) before the 413, so the client RECEIVES it instead of a reset."""
 
 from __future__ import annotations
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from leaseq.adapters.http.problems import BodyTooLarge, problem_body
-from leaseq.adapters.http.responses import ProblemResponse
+from leaseq.adapters.http.problems import BodyTooLarge
 
 # Past this many bytes we stop draining and let the connection close.
 DRAIN_FACTOR = 16
@@ -21,51 +22,75 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
-            await self._drain(receive, declared)
-            await self._refuse(scope, receive, send, declared)
-            return
-        body, size = await self._read(receive)
-        if size > self.max_body_bytes:
-            await self._refuse(scope, receive, send, size)
-            return
-        await self.app(scope, replay(body, receive), send)
+        await self.app(scope, limited(scope, receive, self.max_body_bytes), send)
 
-    async def _read(self, receive: Receive) -> tuple[bytes, int]:
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size <= self.max_body_bytes:
-                chunks.append(chunk)
-            elif size > self.max_body_bytes * DRAIN_FACTOR:
-                break
-            more = message.get("more_body", False)
-        return b"".join(chunks), size
 
-    async def _drain(self, receive: Receive, declared: int) -> None:
-        if declared > self.max_body_bytes * DRAIN_FACTOR:
+async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
+    """The whole request body, or `BodyTooLarge` past `max_bytes` (drained first, as
+    above), or Starlette's `ClientDisconnect` when the client goes before it arrives."""
+    declared = content_length(scope)
+    if declared is not None and declared > max_bytes:
+        if declared <= max_bytes * DRAIN_FACTOR:
+            await _drain(receive)
+        raise _too_large(declared, max_bytes)
+    message = await receive()
+    if message["type"] != "http.request":
+        raise ClientDisconnect()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False) and len(body) <= max_bytes:
+        return body  # the usual case: one message
+    chunks, size = [body], len(body)
+    while message.get("more_body", False) and size <= max_bytes:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > max_bytes:
+        if message.get("more_body", False):
+            await _drain(receive, max_bytes * DRAIN_FACTOR - size)
+        raise _too_large(size, max_bytes)
+    return b"".join(chunks)
+
+
+def limited(scope: Scope, receive: Receive, max_bytes: int) -> Receive:
+    """`receive`, raising `BodyTooLarge` once the body (declared or read) passes `max_bytes`."""
+    declared = content_length(scope)
+    size = 0
+
+    async def guarded() -> Message:
+        nonlocal size
+        if declared is not None and declared > max_bytes:
+            if declared <= max_bytes * DRAIN_FACTOR:
+                await _drain(receive)
+            raise _too_large(declared, max_bytes)
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > max_bytes:
+                if message.get("more_body", False):
+                    await _drain(receive, max_bytes * DRAIN_FACTOR - size)
+                raise _too_large(size, max_bytes)
+        return message
+
+    return guarded
+
+
+async def _drain(receive: Receive, budget: float = float("inf")) -> None:
+    more = True
+    while more and budget > 0:
+        message = await receive()
+        if message["type"] != "http.request":
             return
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            more = message.get("more_body", False)
+        budget -= len(message.get("body", b""))
+        more = message.get("more_body", False)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
-        error = BodyTooLarge(
-            f"the request body of {size} bytes exceeds the limit of {self.max_body_bytes} bytes",
-            limit=self.max_body_bytes,
-        )
-        response = ProblemResponse(problem_body(error), status_code=413)
-        await response(scope, receive, send)
+
+def _too_large(size: int, limit: int) -> BodyTooLarge:
+    return BodyTooLarge(
+        f"the request body of {size} bytes exceeds the limit of {limit} bytes", limit=limit
+    )
 
 
 def content_length(scope: Scope) -> int | None:
@@ -76,20 +101,3 @@ def content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
-
-
-def replay(body: bytes, receive: Receive) -> Receive:
-    """`receive` as if `body` (read whole) had not been read yet."""
-    return replay_messages([{"type": "http.request", "body": body, "more_body": False}], receive)
-
-
-def replay_messages(consumed: list[Message], receive: Receive) -> Receive:
-    """`receive` as if the messages `consumed` had not been read yet."""
-    pending = list(consumed)
-
-    async def replayed() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replayed

@@ -25,13 +25,19 @@ def problem(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, bodies: dict[str, Any]) -> None:
+    """The app's document, with `bodies` (the request bodies' JSON Schemas) as components."""
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             doc = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
             _problems_as_problem_json(doc)
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            clashes = set(schemas) & set(bodies)
+            assert not clashes, f"request and response schemas share names: {clashes}"
+            schemas.update(bodies)
             app.openapi_schema = doc
         return app.openapi_schema
 

@@ -54,6 +54,24 @@ class MethodNotAllowed(HttpProblem):
     code = "method_not_allowed"
 
 
+class RequestTimeout(HttpProblem):
+    """The request's headers or body did not arrive within the server's read timeout."""
+
+    code = "request_timeout"
+
+
+class HostNotAllowed(HttpProblem):
+    """Development mode (no tokens) answers only requests addressed to a loopback host."""
+
+    code = "host_not_allowed"
+
+
+class ClientGone(HttpProblem):
+    """The client went away before its request body arrived whole (nobody reads the answer)."""
+
+    code = "client_disconnected"
+
+
 class RequestInvalid(HttpProblem):
     """The request did not match its schema (pydantic); `errors` lists each field."""
 
@@ -87,6 +105,9 @@ PROBLEM_TABLE: dict[type[Exception], ProblemType] = {
     RouteNotFound: ProblemType(404, "not_found", "Not found"),
     MethodNotAllowed: ProblemType(405, "method_not_allowed", "Method not allowed"),
     RequestInvalid: ProblemType(422, "validation_error", "Validation error"),
+    RequestTimeout: ProblemType(408, "request_timeout", "Request timeout"),
+    HostNotAllowed: ProblemType(403, "host_not_allowed", "Host not allowed"),
+    ClientGone: ProblemType(400, "client_disconnected", "Client disconnected"),
 }
 
 INTERNAL = ProblemType(500, "internal_error", "Internal server error")
@@ -123,6 +144,8 @@ def problem_body(error: BaseException) -> dict[str, Any]:
 def _detail(error: BaseException, kind: ProblemType) -> str:
     if kind is INTERNAL:
         return "the service failed to answer; the error was logged"
+    if isinstance(error, StoreError) and not isinstance(error, StoreUnavailable | SchemaOutOfDate):
+        return "the database refused the request; the error was logged"  # no driver text
     if isinstance(error, HttpProblem):
         return error.detail
     return str(error)

@@ -2,53 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any, cast
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
+from msgspec import Raw
+from starlette.responses import Response
 
 from leaseq.adapters.http import representations as rep
-from leaseq.adapters.http.auth import require
-from leaseq.adapters.http.fast_path import FastRoutes
-from leaseq.adapters.http.json_body import OrjsonRoute
-from leaseq.adapters.http.lean_route import lean, lean_spec
-from leaseq.adapters.http.openapi_doc import problem
-from leaseq.adapters.http.options import HttpOptions, duration, options, service, task_id
-from leaseq.adapters.http.problems import problem_body
-from leaseq.adapters.http.responses import OrjsonResponse
-from leaseq.adapters.http.schemas import (
+from leaseq.adapters.http.bodies import (
     CompleteIn,
     FailIn,
     HeartbeatIn,
-    HeartbeatOut,
     LeaseIn,
-    LeasesOut,
     ReleaseIn,
     ResultIn,
+    ResultsBatch,
     ResultsIn,
-    ResultsOut,
     RetryTaskIn,
-    TaskOut,
 )
+from leaseq.adapters.http.body_routes import BodyRoute, Call, add_body_route
+from leaseq.adapters.http.decoding import decoder, where
+from leaseq.adapters.http.fast_path import FastRoutes
+from leaseq.adapters.http.lease_answers import granted_answer
+from leaseq.adapters.http.openapi_doc import problem
+from leaseq.adapters.http.options import duration, task_id
+from leaseq.adapters.http.problems import problem_body
+from leaseq.adapters.http.responses import OrjsonResponse
+from leaseq.adapters.http.schemas import HeartbeatOut, LeasesOut, ResultsOut, TaskOut
 from leaseq.app.access import Scope
-from leaseq.app.services import TaskService
 from leaseq.domain import DomainError, ValidationError
 from leaseq.ports import Complete, Fail, LeaseRequest, Outcome, Retry, TypeFilter
 
-router = APIRouter(
-    route_class=OrjsonRoute,
-    tags=["work"],
-    dependencies=[Depends(require(Scope.WORK))],
-    responses=problem(401, 403, 413, 422, 503),
-)
+router = APIRouter(tags=["work"], responses=problem(401, 403, 408, 413, 422, 503))
 
-Service = Annotated[TaskService, Depends(service)]
-Options = Annotated[HttpOptions, Depends(options)]
 FENCED = problem(404, 409)
 
 
-async def lease(body: LeaseIn, svc: Service, opts: Options) -> OrjsonResponse:
+async def _lease(body: LeaseIn, call: Call) -> Response:
     """Claim up to `max_tasks` ready tasks; waits up to `wait_seconds` when none is ready."""
-    if not 0 <= body.wait_seconds <= opts.max_wait_seconds:
+    opts = call.options
+    if body.wait_seconds > opts.max_wait_seconds:
         raise ValidationError(
             "wait_seconds", f"must lie between 0 and {opts.max_wait_seconds:g} seconds"
         )
@@ -60,75 +53,83 @@ async def lease(body: LeaseIn, svc: Service, opts: Options) -> OrjsonResponse:
         lease_for=duration("lease_seconds", body.lease_seconds),
         types=types,
     )
-    granted = await svc.lease(request, body.wait_seconds)
-    return OrjsonResponse({"leases": [rep.lease_json(t) for t in granted]})
+    return await granted_answer(call, request, body.wait_seconds)
 
 
-async def heartbeat(id: str, body: HeartbeatIn, svc: Service) -> OrjsonResponse:
+async def _heartbeat(body: HeartbeatIn, call: Call) -> Response:
     """Extend a live lease to now + lease_seconds."""
     lease_for = duration("lease_seconds", body.lease_seconds)
-    task = await svc.heartbeat(task_id(id), body.token, lease_for)
+    task = await call.service.heartbeat(task_id(call.params["id"]), body.token, lease_for)
     return OrjsonResponse(rep.heartbeat_json(task))
 
 
-@router.post("/v1/tasks/{id}/complete", responses={200: {"model": TaskOut}, **FENCED})
-async def complete(id: str, body: CompleteIn, svc: Service) -> OrjsonResponse:
+async def _complete(body: CompleteIn, call: Call) -> Response:
     """leased → succeeded, with the handler's result."""
-    task = await svc.complete(task_id(id), body.token, body.result)
+    task = await call.service.complete(task_id(call.params["id"]), body.token, body.result)
     return OrjsonResponse(rep.task_json(task))
 
 
-@router.post("/v1/tasks/{id}/retry", responses={200: {"model": TaskOut}, **FENCED})
-async def retry(id: str, body: RetryTaskIn, svc: Service) -> OrjsonResponse:
+async def _retry(body: RetryTaskIn, call: Call) -> Response:
     """leased → pending after a delay (or dead when the attempts are used up)."""
     delay = None if body.delay_seconds is None else duration("delay_seconds", body.delay_seconds)
-    task = await svc.retry(task_id(id), body.token, body.error, delay)
+    task = await call.service.retry(task_id(call.params["id"]), body.token, body.error, delay)
     return OrjsonResponse(rep.task_json(task))
 
 
-@router.post("/v1/tasks/{id}/fail", responses={200: {"model": TaskOut}, **FENCED})
-async def fail(id: str, body: FailIn, svc: Service) -> OrjsonResponse:
+async def _fail(body: FailIn, call: Call) -> Response:
     """leased → dead with a fatal error."""
-    task = await svc.fail(task_id(id), body.token, body.error)
+    task = await call.service.fail(task_id(call.params["id"]), body.token, body.error)
     return OrjsonResponse(rep.task_json(task))
 
 
-@router.post("/v1/tasks/{id}/release", responses={200: {"model": TaskOut}, **FENCED})
-async def release(id: str, body: ReleaseIn, svc: Service) -> OrjsonResponse:
+async def _release(body: ReleaseIn, call: Call) -> Response:
     """Give the task back without consuming the attempt (graceful shutdown)."""
-    task = await svc.release(task_id(id), body.token)
+    task = await call.service.release(task_id(call.params["id"]), body.token)
     return OrjsonResponse(rep.task_json(task))
 
 
-async def results(body: ResultsIn, svc: Service, opts: Options) -> OrjsonResponse:
+_RESULT = decoder(ResultIn)
+
+
+async def _results(body: ResultsIn | ResultsBatch, call: Call) -> Response:
     """Report many outcomes at once; each answer is the task, or the problem that one
-    call alone would have answered."""
-    if len(body.results) > opts.limits.max_batch:
-        raise ValidationError("results", f"at most {opts.limits.max_batch} results per request")
+    call alone would have answered (a malformed item included: the others still apply)."""
+    limit = call.options.limits.max_batch
+    if len(body.results) > limit:
+        raise ValidationError("results", f"at most {limit} results per request")
     answers: list[dict[str, Any] | None] = [None] * len(body.results)
     outcomes: list[Outcome] = []
-    positions: list[int] = []
-    for index, item in enumerate(body.results):
+    positions: list[tuple[int, str]] = []
+    given_items = cast("list[ResultIn | Raw]", body.results)
+    for index, given in enumerate(given_items):
+        item: ResultIn
+        if isinstance(given, ResultIn):
+            item = given
+        else:  # the schema refused an item of this batch: each is decoded on its own
+            try:
+                item = _RESULT.decode(given)
+            except Exception as error:  # each item's own refusal, worded like a body's
+                answers[index] = _malformed(index, given, error)
+                continue
         try:
             outcomes.append(_outcome(item))
-            positions.append(index)
+            positions.append((index, item.task_id))
         except DomainError as error:
             answers[index] = _refused(item.task_id, error)
-    reported = await svc.report(outcomes) if outcomes else []
-    for index, answer in zip(positions, reported, strict=True):
-        item = body.results[index]
+    reported = await call.service.report(outcomes) if outcomes else []
+    for (index, item_id), answer in zip(positions, reported, strict=True):
         if isinstance(answer, DomainError):
-            answers[index] = _refused(item.task_id, answer)
+            answers[index] = _refused(item_id, answer)
         elif body.include_tasks:
             answers[index] = {
-                "task_id": item.task_id,
+                "task_id": item_id,
                 "ok": True,
                 "state": answer.state.value,
                 "task": rep.task_json(answer),
             }
         else:
             answers[index] = {
-                "task_id": item.task_id,
+                "task_id": item_id,
                 "ok": True,
                 "state": answer.state.value,
                 "updated_at": rep.timestamp(answer.updated_at),
@@ -136,54 +137,36 @@ async def results(body: ResultsIn, svc: Service, opts: Options) -> OrjsonRespons
     return OrjsonResponse({"results": answers})
 
 
-async def _lean_lease(
-    body: LeaseIn, svc: TaskService, opts: HttpOptions, params: dict[str, Any]
-) -> OrjsonResponse:
-    return await lease(body, svc, opts)
-
-
-async def _lean_heartbeat(
-    body: HeartbeatIn, svc: TaskService, opts: HttpOptions, params: dict[str, Any]
-) -> OrjsonResponse:
-    return await heartbeat(params["id"], body, svc)
-
-
-async def _lean_results(
-    body: ResultsIn, svc: TaskService, opts: HttpOptions, params: dict[str, Any]
-) -> OrjsonResponse:
-    return await results(body, svc, opts)
-
-
-LEASE = lean_spec(LeaseIn, Scope.WORK, _lean_lease)
-HEARTBEAT = lean_spec(HeartbeatIn, Scope.WORK, _lean_heartbeat)
-RESULTS = lean_spec(ResultsIn, Scope.WORK, _lean_results)
+LEASE = BodyRoute(LeaseIn, Scope.WORK, _lease)
+HEARTBEAT = BodyRoute(HeartbeatIn, Scope.WORK, _heartbeat)
+RESULTS = BodyRoute(ResultsIn, Scope.WORK, _results, per_item=ResultsBatch)
+COMPLETE = BodyRoute(CompleteIn, Scope.WORK, _complete)
+RETRY = BodyRoute(RetryTaskIn, Scope.WORK, _retry)
+FAIL = BodyRoute(FailIn, Scope.WORK, _fail)
+RELEASE = BodyRoute(ReleaseIn, Scope.WORK, _release)
+BODY_ROUTES = [LEASE, HEARTBEAT, RESULTS, COMPLETE, RETRY, FAIL, RELEASE]
 # What the app's fast path serves in front of the framework (adapters/http/fast_path.py).
 HOT_ROUTES = FastRoutes(
     exact={"/v1/leases": LEASE, "/v1/results": RESULTS}, task_actions={"heartbeat": HEARTBEAT}
 )
 
-# The worker's hot routes: declared as usual (OpenAPI), served by lean handlers.
-router.add_api_route(
-    "/v1/leases",
-    lease,
-    methods=["POST"],
-    responses={200: {"model": LeasesOut}},
-    route_class_override=lean(LEASE),
-)
-router.add_api_route(
+add_body_route(router, "/v1/leases", LEASE, responses={200: {"model": LeasesOut}})
+add_body_route(
+    router,
     "/v1/tasks/{id}/heartbeat",
-    heartbeat,
-    methods=["POST"],
+    HEARTBEAT,
     responses={200: {"model": HeartbeatOut}, **FENCED},
-    route_class_override=lean(HEARTBEAT),
 )
-router.add_api_route(
-    "/v1/results",
-    results,
-    methods=["POST"],
-    responses={200: {"model": ResultsOut}},
-    route_class_override=lean(RESULTS),
-)
+for _action, _route in (
+    ("complete", COMPLETE),
+    ("retry", RETRY),
+    ("fail", FAIL),
+    ("release", RELEASE),
+):
+    add_body_route(
+        router, f"/v1/tasks/{{id}}/{_action}", _route, responses={200: {"model": TaskOut}, **FENCED}
+    )
+add_body_route(router, "/v1/results", RESULTS, responses={200: {"model": ResultsOut}})
 
 
 def _outcome(item: ResultIn) -> Outcome:
@@ -199,5 +182,26 @@ def _outcome(item: ResultIn) -> Outcome:
     return Fail(tid, item.token, item.error)
 
 
-def _refused(task_id_text: str, error: DomainError) -> dict[str, Any]:
+def _refused(task_id_text: str | None, error: DomainError) -> dict[str, Any]:
     return {"task_id": task_id_text, "ok": False, "problem": problem_body(error)}
+
+
+def _malformed(index: int, raw: Any, error: Exception) -> dict[str, Any]:
+    """The answer to an item its schema refuses: its task_id when one can be read."""
+    field, message = where(str(error)) if str(error) else ("", "invalid")
+    if isinstance(error, RecursionError):
+        field, message = "", "JSON nested too deeply to read"
+    name = f"results.{index}" + (f".{field}" if field != "body" and field else "")
+    refusal = ValidationError(name, message)
+    return _refused(_item_task_id(raw), refusal)
+
+
+_ID_ONLY = decoder(dict[str, object])
+
+
+def _item_task_id(raw: Any) -> str | None:
+    try:
+        found = _ID_ONLY.decode(raw).get("task_id")
+    except Exception:
+        return None
+    return found if isinstance(found, str) and found.isprintable() else None

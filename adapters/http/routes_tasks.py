@@ -2,118 +2,111 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from operator import attrgetter
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from leaseq.adapters.http import representations as rep
 from leaseq.adapters.http.auth import require
-from leaseq.adapters.http.enqueue_body import (
-    DEFAULT_RETRY,
-    EachEnqueue,
-    PlainEnqueue,
-    PlainTask,
-    plain_enqueue,
-)
+from leaseq.adapters.http.bodies import EnqueueIn, TaskIn
+from leaseq.adapters.http.body_routes import BodyRoute, Call, add_body_route
 from leaseq.adapters.http.fast_path import FastRoutes
-from leaseq.adapters.http.json_body import OrjsonRoute
-from leaseq.adapters.http.lean_route import lean, lean_spec
 from leaseq.adapters.http.openapi_doc import problem
-from leaseq.adapters.http.options import HttpOptions, duration, options, service, task_id
+from leaseq.adapters.http.options import duration, service, task_id
 from leaseq.adapters.http.responses import OrjsonResponse
-from leaseq.adapters.http.schemas import (
-    EnqueueIn,
-    EnqueueOut,
-    HistoryOut,
-    TaskIn,
-    TaskOut,
-    TaskPageOut,
-)
+from leaseq.adapters.http.schemas import EnqueueOut, HistoryOut, TaskOut, TaskPageOut
 from leaseq.app.access import Scope
 from leaseq.app.services import TaskService
 from leaseq.domain import RetryPolicy, TaskSpec, TaskState, ValidationError
+from leaseq.domain.validation import NAME_PATTERN_ANCHORED
 from leaseq.ports import TaskFilter
 
-router = APIRouter(
-    prefix="/v1/tasks",
-    tags=["tasks"],
-    responses=problem(401, 403, 503),
-    route_class=OrjsonRoute,
-)
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses=problem(401, 403, 503))
 
 Service = Annotated[TaskService, Depends(service)]
-Options = Annotated[HttpOptions, Depends(options)]
+DEFAULT_RETRY = RetryPolicy()  # frozen: one shared instance, validated once
 
 
-async def enqueue(body: EnqueueIn, svc: Service, opts: Options) -> Response:
+async def _enqueue(body: EnqueueIn, call: Call) -> Response:
     """Enqueue a batch of tasks atomically."""
-    return await _enqueue(body, svc, opts)
-
-
-async def _enqueue(
-    body: EnqueueIn | PlainEnqueue | EachEnqueue, svc: TaskService, opts: HttpOptions
-) -> Response:
-    count = len(body.payloads if isinstance(body, EachEnqueue) else body.tasks)
-    if not count:
-        raise ValidationError("tasks", "give at least one task")
-    if count > opts.limits.max_batch:
+    opts, tasks = call.options, body.tasks
+    if len(tasks) > opts.limits.max_batch:
         raise ValidationError("tasks", f"at most {opts.limits.max_batch} tasks per request")
-    if isinstance(body, EachEnqueue):
-        new = await svc.enqueue_each(body.spec, body.payloads)
+    if _payloads_only_differ(tasks):
+        new = await call.service.enqueue_each(_spec(tasks[0]), [t.payload for t in tasks])
         return Response(rep.new_tasks_body(new), 201, media_type="application/json")
-    specs = [item if isinstance(item, TaskSpec) else _spec(item) for item in body.tasks]
-    answers = await svc.enqueue(specs)
+    answers = await call.service.enqueue([_spec(task) for task in tasks])
     status = 200 if all(a.deduplicated for a in answers) else 201
     return OrjsonResponse({"tasks": rep.enqueued_json(answers)}, status_code=status)
 
 
-async def _lean_enqueue(
-    body: PlainEnqueue | EachEnqueue, svc: TaskService, opts: HttpOptions, params: dict[str, Any]
-) -> Response:
-    return await _enqueue(body, svc, opts)
+_SHARED = attrgetter("queue", "type", "type_version", "priority", "max_attempts")
+_ONCE_EACH = attrgetter("run_at", "delay_seconds", "retry", "idempotency_key")
+_NONE_EACH = (None, None, None, None)
 
 
-ENQUEUE = lean_spec(EnqueueIn, Scope.PRODUCE, _lean_enqueue, plain_enqueue)
+def _payloads_only_differ(tasks: list[TaskIn]) -> bool:
+    """Whether the batch is one spec and its payloads (what an SDK batch is): the same
+    names, numbers and labels, and no time, retry policy or key of its own (ADR 0015).
+    Found by C loops over the decoded tasks."""
+    first = tasks[0]
+    return (
+        set(map(_ONCE_EACH, tasks)) == {_NONE_EACH}
+        and len(set(map(_SHARED, tasks))) == 1
+        and all(t.labels == first.labels for t in tasks)
+    )
+
+
+ENQUEUE = BodyRoute(EnqueueIn, Scope.PRODUCE, _enqueue)
+BODY_ROUTES = [ENQUEUE]
 # What the app's fast path serves in front of the framework (adapters/http/fast_path.py).
 HOT_ROUTES = FastRoutes(exact={"/v1/tasks": ENQUEUE}, task_actions={})
 
-# The producer's hot route: declared as usual (OpenAPI), bodies of plain values are read
-# without pydantic (enqueue_body.py); everything else is FastAPI's, as before.
-router.add_api_route(
+add_body_route(
+    router,
     "",
-    enqueue,
-    methods=["POST"],
+    ENQUEUE,
     status_code=201,
-    dependencies=[Depends(require(Scope.PRODUCE))],
     responses={
         201: {"model": EnqueueOut, "description": "created (some may be deduplicated)"},
         200: {"model": EnqueueOut, "description": "every task was deduplicated"},
-        **problem(413, 422),
+        **problem(408, 413, 422),
     },
-    route_class_override=lean(ENQUEUE),
 )
 
 
-def _spec(item: TaskIn | PlainTask) -> TaskSpec:
-    # A delay travels to the store, which adds it to its own clock (ADR 0003).
+def _spec(item: TaskIn) -> TaskSpec:
+    # A delay travels to the store, which adds it to its own clock (ADR 0003); the domain
+    # refuses it beside run_at, or out of range.
     delay = None
     if item.delay_seconds is not None:
         delay = duration("delay_seconds", item.delay_seconds)
-    retry = RetryPolicy(**item.retry.model_dump()) if item.retry is not None else DEFAULT_RETRY
-    return TaskSpec(
-        queue=item.queue,
-        type=item.type,
-        payload=item.payload,
-        type_version=item.type_version,
-        labels=item.labels,
-        priority=item.priority,
-        run_at=item.run_at,
-        delay=delay,
-        max_attempts=item.max_attempts,
-        retry_policy=retry,
-        idempotency_key=item.idempotency_key,
+    retry = item.retry
+    policy = (
+        DEFAULT_RETRY
+        if retry is None
+        else RetryPolicy(retry.base_seconds, retry.factor, retry.max_seconds, retry.jitter)
     )
+    # positional: TaskSpec(queue, type, payload, type_version, labels, priority, run_at,
+    # max_attempts, retry_policy, idempotency_key, delay), a keyword call costs more per task
+    return TaskSpec(
+        item.queue,
+        item.type,
+        item.payload,
+        item.type_version,
+        item.labels,
+        item.priority,
+        item.run_at,
+        item.max_attempts,
+        policy,
+        item.idempotency_key,
+        delay,
+    )
+
+
+Name = Annotated[str | None, Query(min_length=1, max_length=128, pattern=NAME_PATTERN_ANCHORED)]
 
 
 @router.get(
@@ -123,11 +116,11 @@ def _spec(item: TaskIn | PlainTask) -> TaskSpec:
 )
 async def list_tasks(
     svc: Service,
-    queue: str | None = None,
+    queue: Name = None,
     state: TaskState | None = None,
-    type: str | None = None,
-    limit: Annotated[int, Query()] = 100,
-    cursor: str | None = None,
+    type: Name = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=64, pattern=r"^[0-9A-Fa-f-]+$")] = None,
 ) -> OrjsonResponse:
     """List tasks oldest first; `state=dead` is the dead-letter list."""
     page = await svc.list(TaskFilter(queue, state, type, limit, cursor))
@@ -152,7 +145,7 @@ async def get_task(id: str, svc: Service) -> OrjsonResponse:
     responses={200: {"model": HistoryOut}, **problem(404, 422)},
 )
 async def task_history(
-    id: str, svc: Service, limit: Annotated[int, Query()] = 100
+    id: str, svc: Service, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> OrjsonResponse:
     """The task's most recent transitions (at most `limit`, 1..1000), oldest first."""
     events = await svc.history(task_id(id), limit)

@@ -1,108 +1,23 @@
-"""Request and response models of API v1; requests are parsed with them, responses are
-documented by them (routes return the plain dicts of `representations`)."""
+"""Response models of API v1, for the OpenAPI document only: routes answer the plain dicts
+of `representations`. (Request bodies are msgspec Structs: bodies.py.)"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel
 
 from leaseq.domain import TaskState
 
-Seconds = Annotated[float, Field(allow_inf_nan=False)]
 JsonValue = Any
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class RetryIn(_In):
-    base_seconds: Seconds = 1.0
-    factor: Seconds = 2.0
-    max_seconds: Seconds = 3600.0
-    jitter: Seconds = 0.2
-
-
-class TaskIn(_In):
-    queue: str
-    type: str
-    type_version: int = 1
-    payload: JsonValue = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    priority: int = 0
-    run_at: datetime | None = None
-    delay_seconds: Seconds | None = None
-    max_attempts: int = 20
-    retry: RetryIn | None = None
-    idempotency_key: str | None = None
-
-
-class EnqueueIn(_In):
-    tasks: list[TaskIn]
-
-
-class TypeIn(_In):
-    type: str
-    version: int = 1
-
-
-class LeaseIn(_In):
-    queue: str
-    worker_id: str
-    types: list[TypeIn] | None = None
-    max_tasks: int = 1
-    lease_seconds: Seconds = 30.0
-    wait_seconds: Seconds = 0.0
-
-
-class HeartbeatIn(_In):
-    token: str
-    lease_seconds: Seconds = 30.0
-
-
-class CompleteIn(_In):
-    token: str
-    result: JsonValue = None
-
-
-class RetryTaskIn(_In):
-    token: str
-    error: str
-    delay_seconds: Seconds | None = None
-
-
-class FailIn(_In):
-    token: str
-    error: str
-
-
-class ReleaseIn(_In):
-    token: str
-
-
-class ResultIn(_In):
-    task_id: str
-    token: str
-    outcome: Literal["complete", "retry", "fail"]
-    result: JsonValue = None
-    error: str | None = None
-    delay_seconds: Seconds | None = None
-
-    @model_validator(mode="after")
-    def _error_for_failures(self) -> ResultIn:
-        if self.outcome != "complete" and self.error is None:
-            raise ValueError(f"outcome {self.outcome!r} needs an 'error'")
-        return self
-
-
-class ResultsIn(_In):
-    results: list[ResultIn]
-    # false: each accepted answer carries the task's new state (and when it changed) but
-    # not the whole task
-    # (a worker needs no more, and the task objects are most of the answer's cost)
-    include_tasks: bool = True
+class RetryOut(BaseModel):
+    base_seconds: float
+    factor: float
+    max_seconds: float
+    jitter: float
 
 
 # -- responses (documentation) -----------------------------------------------------------
@@ -125,7 +40,7 @@ class TaskOut(BaseModel):
     run_at: datetime
     attempts: int
     max_attempts: int
-    retry: RetryIn
+    retry: RetryOut
     idempotency_key: str | None
     state: TaskState
     epoch: int
@@ -193,7 +108,7 @@ class ProblemOut(BaseModel):
 
 
 class ResultOut(BaseModel):
-    task_id: str
+    task_id: str | None  # None: an item so malformed that it names no task
     ok: bool
     state: Literal["pending", "leased", "succeeded", "dead", "cancelled"] | None = None
     updated_at: datetime | None = None  # with include_tasks=false: when the state changed

@@ -9,11 +9,37 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from leaseq.domain import DomainError, Enqueued, NewTasks, Task, TaskState, Transition
 from leaseq.ports import QueueStats
 
+OTHER = "_other"  # no queue or type name starts with "_": it names none of them
+
+
+class LabelCap:
+    """At most `limit` distinct values of one label; later newcomers are counted as OTHER.
+
+    Queue and type names are chosen by producers: without a cap, every new name is a new
+    time series in every scraper, forever."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._kept: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value in self._kept:
+            return value
+        if len(self._kept) < self.limit:
+            self._kept.add(value)
+            return value
+        return OTHER
+
 
 class PrometheusTaskEvents:
-    """Implements the TaskEvents port on a prometheus_client registry."""
+    """Implements the TaskEvents port on a prometheus_client registry; queue and type label
+    values are capped (`max_queues`, `max_types`, documented in docs/operations.md)."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, *, max_queues: int = 100, max_types: int = 100
+    ) -> None:
+        self.queue_label = LabelCap(max_queues)
+        self.type_label = LabelCap(max_types)
         self.transitions = Counter(
             "leaseq_task_transitions_total",
             "Task transitions accepted, by queue, type and transition",
@@ -68,7 +94,10 @@ class PrometheusTaskEvents:
         key = (queue, type_, transition.value)
         child = self._children.get(key)
         if child is None:
-            child = self._children[key] = self.transitions.labels(*key)
+            labels = (self.queue_label(queue), self.type_label(type_), transition.value)
+            child = self.transitions.labels(*labels)
+            if labels == key:  # a capped name is looked up again: it may be kept later
+                self._children[key] = child
         return child
 
     def enqueued(self, answers: Sequence[Enqueued]) -> None:
@@ -93,13 +122,31 @@ class PrometheusTaskEvents:
     def queue_stats(self, stats: Sequence[QueueStats]) -> None:
         for gauge in (self.depth, self.ready, self.scheduled, self.oldest):
             gauge.clear()  # a queue that no longer holds tasks disappears
-        for one in stats:
+        for queue, (counts, ready, scheduled, oldest) in self._by_label(stats).items():
             for state in TaskState:
-                self.depth.labels(one.queue, state.value).set(one.counts.get(state, 0))
-            self.ready.labels(one.queue).set(one.ready)
-            self.scheduled.labels(one.queue).set(one.scheduled)
+                self.depth.labels(queue, state.value).set(counts.get(state, 0))
+            self.ready.labels(queue).set(ready)
+            self.scheduled.labels(queue).set(scheduled)
+            self.oldest.labels(queue).set(oldest)
+
+    def _by_label(
+        self, stats: Sequence[QueueStats]
+    ) -> dict[str, tuple[dict[TaskState, int], int, int, float]]:
+        """Each queue's numbers under its label value; the queues past the cap add up."""
+        found: dict[str, tuple[dict[TaskState, int], int, int, float]] = {}
+        for one in stats:
+            queue = self.queue_label(one.queue)
+            counts, ready, scheduled, oldest = found.get(queue, ({}, 0, 0, 0.0))
+            for state, count in one.counts.items():
+                counts[state] = counts.get(state, 0) + count
             age = one.oldest_ready_age
-            self.oldest.labels(one.queue).set(0.0 if age is None else age.total_seconds())
+            found[queue] = (
+                counts,
+                ready + one.ready,
+                scheduled + one.scheduled,
+                max(oldest, 0.0 if age is None else age.total_seconds()),
+            )
+        return found
 
     def watch_pool(self, status: Callable[[], tuple[int, int]]) -> None:
         """Read the pool's (checked out, size) at each scrape; cheap counters in memory."""

@@ -17,6 +17,8 @@ from tests.conftest import create_database, database_url, drop_database
 
 TOKENS = "prod-secret:produce;work-secret:work;admin-secret:admin"
 ADMIN = {"Authorization": "Bearer admin-secret"}
+# A loopback host: with no tokens (development mode) the service answers only those.
+BASE_URL = "http://localhost:8000"
 
 
 def settings_for(backend: str, database_url: str | None, **overrides: object) -> Settings:
@@ -35,7 +37,7 @@ async def running_app(container: Container) -> AsyncIterator[tuple[FastAPI, http
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://leaseq.test", headers=ADMIN
+            transport=transport, base_url=BASE_URL, headers=ADMIN
         ) as client:
             yield app, client
 

@@ -102,12 +102,12 @@ async def test_enqueue_with_delay_seconds_schedules_the_task_in_the_future(clien
 @pytest.mark.parametrize(
     ("task", "field"),
     [
-        ({"queue": "bad queue!", "type": "t"}, "queue"),
-        ({"queue": "q", "type": "t", "priority": 10**6}, "priority"),
-        ({"queue": "q", "type": "t", "run_at": "2030-01-01T00:00:00"}, "run_at"),
+        ({"queue": "bad queue!", "type": "t"}, "tasks.0.queue"),
+        ({"queue": "q", "type": "t", "priority": 10**6}, "tasks.0.priority"),
+        ({"queue": "q", "type": "t", "run_at": "2030-01-01T00:00:00"}, "tasks.0.run_at"),
         ({"queue": "q", "type": "t", "delay_seconds": 1, "run_at": "2030-01-01T00:00:00Z"}, None),
-        ({"queue": "q", "type": "t", "delay_seconds": -5}, "delay_seconds"),
-        ({"queue": "q", "type": "t", "retry": {"factor": 0.1}}, "retry.factor"),
+        ({"queue": "q", "type": "t", "delay_seconds": -5}, "tasks.0.delay_seconds"),
+        ({"queue": "q", "type": "t", "retry": {"factor": 0.1}}, "tasks.0.retry.factor"),
         ({"queue": "q", "type": 7}, "tasks.0.type"),
         ({"queue": "q"}, "tasks.0.type"),
     ],
@@ -400,9 +400,27 @@ async def test_results_without_tasks_answer_the_new_state_only(client):
     assert second["ok"] is False and second["problem"]["type"] == "lease_lost"
 
 
-async def test_results_retry_without_an_error_is_a_validation_error(client):
-    body = {"results": [{"task_id": MISSING_ID, "token": "t", "outcome": "retry"}]}
-    assert_problem(await client.post("/v1/results", json=body), 422, "validation_error")
+async def test_a_malformed_result_item_is_refused_alone_and_the_good_ones_apply(client):
+    ids, token = await enqueued_and_leased(client, 2)
+    body = {
+        "results": [
+            {"task_id": ids[0], "token": token[ids[0]], "outcome": "retry"},  # no error
+            {"task_id": ids[1], "token": token[ids[1]], "outcome": "complete", "result": 1},
+            {"task_id": ids[0], "token": "bad\u0000token", "outcome": "complete"},
+            {"task_id": 7, "outcome": "complete"},
+            "not an object",
+        ]
+    }
+    response = await client.post("/v1/results", json=body)
+    assert response.status_code == 200, response.text
+    answers = response.json()["results"]
+    assert [a["ok"] for a in answers] == [False, True, False, False, False]
+    fields = [a["problem"]["errors"][0]["field"] for a in answers if not a["ok"]]
+    assert fields == ["results.0", "results.2.token", "results.3.task_id", "results.4"]
+    assert [a["task_id"] for a in answers] == [ids[0], ids[1], ids[0], None, None]
+    assert all(a["problem"]["status"] == 422 for a in answers if not a["ok"])
+    assert (await client.get(f"/v1/tasks/{ids[1]}")).json()["state"] == "succeeded"
+    assert (await client.get(f"/v1/tasks/{ids[0]}")).json()["state"] == "leased"
 
 
 # -- queues, health, metrics, routing ----------------------------------------------------

@@ -27,8 +27,8 @@ UNKNOWN = {"Authorization": "Bearer x"}
 NO_TOKEN = {"Authorization": ""}
 TASK = {"queue": "q", "type": "t", "payload": {"n": 1}}
 BAD_TASK = {**TASK, "type": "bad type"}
-# What the SDK sends for each task: a batch of these differing only in payloads is read
-# as one spec and its payloads (enqueue_body.EachEnqueue).
+# What the SDK sends for each task: a batch of these differing only in payloads is
+# enqueued as one spec and its payloads (routes_tasks._payloads_only_differ).
 SDK_TASK = {**TASK, "type_version": 1, "labels": {}, "priority": 0, "max_attempts": 20}
 
 # (name, path, request options, served by the fast path itself)
@@ -46,27 +46,27 @@ CASES: list[tuple[str, str, dict[str, Any], bool]] = [
         True,
     ),
     ("no tasks asked for", "/v1/leases", {"json": {**LEASE, "max_tasks": 0}}, True),
-    ("schema refuses", "/v1/leases", {"json": {"worker_id": "w"}}, False),
+    ("schema refuses", "/v1/leases", {"json": {"worker_id": "w"}}, True),
     (
         "not json",
         "/v1/leases",
         {"content": b"{", "headers": JSON_TYPE},
-        False,
+        True,
     ),
-    ("a list", "/v1/leases", {"json": [LEASE]}, False),
+    ("a list", "/v1/leases", {"json": [LEASE]}, True),
     (
         "text/plain",
         "/v1/leases",
         {"content": b"queue=q", "headers": TEXT_TYPE},
-        False,
+        True,
     ),
-    ("too large", "/v1/leases", {"json": {**LEASE, "worker_id": "w" * LIMIT}}, False),
+    ("too large", "/v1/leases", {"json": {**LEASE, "worker_id": "w" * LIMIT}}, True),
     ("stale result", "/v1/results", {"json": {"results": [RESULT]}}, True),
     (
         "retry without error",
         "/v1/results",
         {"json": {"results": [{**RESULT, "outcome": "retry"}]}},
-        False,
+        True,
     ),
     ("unknown task", f"/v1/tasks/{MISSING_ID}/heartbeat", {"json": {"token": "t"}}, True),
     ("not a uuid", "/v1/tasks/nope/heartbeat", {"json": {"token": "t"}}, True),
@@ -87,9 +87,9 @@ CASES: list[tuple[str, str, dict[str, Any], bool]] = [
         "enqueue, schema refuses",
         "/v1/tasks",
         {"json": {"tasks": [{**TASK, "priority": "x"}]}},
-        False,
+        True,
     ),
-    ("enqueue, no list", "/v1/tasks", {"json": {"tasks": TASK}, "headers": PRODUCE}, False),
+    ("enqueue, no list", "/v1/tasks", {"json": {"tasks": TASK}, "headers": PRODUCE}, True),
     (
         "SDK batch, bad type name",
         "/v1/tasks",
@@ -250,7 +250,7 @@ async def test_an_unexpected_error_is_a_500_problem_on_both_paths() -> None:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with (
             app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://leaseq.test") as client,
+            httpx.AsyncClient(transport=transport, base_url="http://localhost") as client,
         ):
             answers.append(answer(await client.post("/v1/leases", json=LEASE, headers=WORK)))
     assert answers[0] == answers[1]
@@ -287,33 +287,62 @@ async def test_an_enqueue_is_answered_on_the_fast_path_as_on_the_full_stack(
     )
 
 
+# Every shape an enqueue body takes, each named with whether it is one spec and its
+# payloads (enqueued column-wise, ADR 0015) or task by task.
+ENQUEUE_SHAPES: list[tuple[str, list[dict[str, Any]], bool]] = [
+    ("one minimal task", [{"queue": "q", "type": "q"}], True),
+    ("one SDK task", [SDK_TASK], True),
+    ("an SDK batch", [SDK_TASK, {**SDK_TASK, "payload": {"n": 2}}, SDK_TASK], True),
+    ("other labels", [SDK_TASK, {**SDK_TASK, "labels": {"k": "v"}}], False),
+    ("other priority", [SDK_TASK, {**SDK_TASK, "priority": 1}], False),
+    ("a run_at", [SDK_TASK, {**SDK_TASK, "run_at": "2030-01-01T00:00:00Z"}], False),
+    ("a delay", [{**SDK_TASK, "delay_seconds": 5}, {**SDK_TASK, "delay_seconds": 5}], False),
+    ("a retry policy", [{**SDK_TASK, "retry": {"factor": 3}}] * 2, False),
+    ("keys", [{**SDK_TASK, "idempotency_key": "k"}] * 2, False),
+    ("a bool for an int", [SDK_TASK, {**SDK_TASK, "priority": True}], False),
+    ("a float for an int", [{**SDK_TASK, "priority": 1.0}], False),
+    ("a bad name in a batch", [SDK_TASK, {**SDK_TASK, "type": "bad type"}], False),
+]
+
+
 @pytest.mark.parametrize(
-    "second",
-    [
-        {**SDK_TASK, "payload": {"n": 2}},
-        {**SDK_TASK, "priority": True},  # == 1, the first task's priority here
-        {**SDK_TASK, "priority": 1.0},
-        {**SDK_TASK, "labels": {"k": "v"}},
-        {**SDK_TASK, "run_at": "2030-01-01T00:00:00Z"},
-    ],
-    ids=["payload only", "a bool", "a float", "other labels", "more fields"],
+    ("shapes", "column_wise"), [c[1:] for c in ENQUEUE_SHAPES], ids=[c[0] for c in ENQUEUE_SHAPES]
 )
-async def test_an_sdk_batch_is_answered_on_the_fast_path_as_on_the_full_stack(
-    pair: tuple[ServiceApp, httpx.AsyncClient, httpx.AsyncClient], second: dict[str, Any]
+async def test_every_enqueue_shape_is_answered_on_the_fast_path_as_on_the_full_stack(
+    pair: tuple[ServiceApp, httpx.AsyncClient, httpx.AsyncClient],
+    shapes: list[dict[str, Any]],
+    column_wise: bool,
 ) -> None:
-    _, fast, full = pair
-    first = {**SDK_TASK, "priority": 1} if second.get("priority") in (True, 1.0) else SDK_TASK
-    body = {"tasks": [first, second, first]}
+    app, fast, full = pair
+    assert app.fast_path is not None
+    service = app.state.runtime.service
+    each_calls = []
+    enqueue_each = service.enqueue_each
+
+    async def counted(*args: Any) -> Any:
+        each_calls.append(args)
+        return await enqueue_each(*args)
+
+    service.enqueue_each = counted
     found = []
     for client in (fast, full):
-        created = await client.post("/v1/tasks", json=body, headers=PRODUCE)
+        before = app.fast_path.served
+        created = await client.post("/v1/tasks", json={"tasks": shapes}, headers=PRODUCE)
         tasks = created.json().get("tasks", [])
         stored = [(await client.get(f"/v1/tasks/{t['id']}")).json() for t in tasks]
         found.append(
             (
                 created.status_code,
+                created.headers["content-type"],
+                created.json() if created.status_code >= 400 else None,
                 [(t["state"], t["deduplicated"]) for t in tasks],
-                [(t["payload"], t["priority"], t["labels"], t["run_at"][:4]) for t in stored],
+                [
+                    (t["payload"], t["priority"], t["labels"], t["run_at"][:4], t["retry"])
+                    for t in stored
+                ],
             )
         )
+        if client is fast:
+            assert app.fast_path.served - before == 1
     assert found[0] == found[1]
+    assert len(each_calls) == (1 if column_wise else 0)

@@ -35,7 +35,13 @@ def _nested(depth: int) -> object:
 PAYLOADS = {
     "unicode": {"text": "Grüße, 東京, שלום, 🚀\u200d👩‍💻", "escapes": 'quote " slash \\ tab \t'},
     "key order": {"z": 1, "a": 2, "m": {"b": 1, "a": 2}},
-    "numbers": {"big": 10**30, "tiny": 1e-300, "huge": 1e300, "neg": -0.5, "pi": 3.141592653589793},
+    "numbers": {
+        "big": 2**63 - 1,
+        "tiny": 1e-300,
+        "huge": 1e300,
+        "neg": -0.5,
+        "pi": 3.141592653589793,
+    },
     "deep": _nested(64),
     "large": {"blob": "x" * (1024 * 1024 - 100)},
     "scalar": "just a string",

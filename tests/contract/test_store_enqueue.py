@@ -95,7 +95,7 @@ async def test_every_answer_of_a_mixed_batch_is_the_task_as_stored(
             spec(idempotency_key="old", payload={"other": 1}),
             spec(run_at=later, max_attempts=3, retry_policy=RetryPolicy(2.0, 3.0, 60.0, 0.0)),
             spec(idempotency_key="new", payload=None),
-            spec(type_version=7, payload=[2**70, 0.1, {"z": 1, "a": 2}]),
+            spec(type_version=7, payload=[2**63 - 1, 0.1, {"z": 1, "a": 2}]),
         ],
         now=clock.now(),
     )
@@ -239,7 +239,7 @@ async def test_enqueue_each_stores_what_enqueue_of_each_spec_would(
     store: TaskStore, clock: FakeClock
 ) -> None:
     shared = spec(priority=3, labels={"k": "v"}, max_attempts=4, payload="ignored")
-    payloads: list[Any] = [{"i": 1}, [1, 2.5, None], "text", None, {"n": {"deep": 2**70}}]
+    payloads: list[Any] = [{"i": 1}, [1, 2.5, None], "text", None, {"n": {"deep": -(2**63)}}]
     new = await store.enqueue_each(shared, payloads, now=clock.now())
     assert len(new) == len(payloads) and list(new.payloads) == payloads
     assert new.created_at == clock.now() and list(new.ids) == sorted(new.ids)

@@ -62,3 +62,22 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback() -> None
     [line] = quiet.stderr.strip().splitlines()
     assert "no_such_module_here" in line and "--debug" in line
     assert "Traceback" in loud.stderr
+
+
+def test_a_header_timeout_past_30_seconds_or_a_limit_past_the_schema_is_refused() -> None:
+    env = os.environ | {
+        "LEASEQ_HEADER_TIMEOUT_SECONDS": "31",
+        "LEASEQ_MAX_BATCH": "5000",
+        "LEASEQ_MAX_WAIT_SECONDS": "61",
+    }
+    result = subprocess.run(
+        [*LEASEQ, "serve", "--memory", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    for name in ("HEADER_TIMEOUT_SECONDS", "MAX_BATCH", "MAX_WAIT_SECONDS"):
+        assert f"LEASEQ_{name}: Input should be less than or equal to" in line

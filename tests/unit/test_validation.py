@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -80,7 +80,7 @@ def test_a_naive_run_at_is_refused() -> None:
 json_values = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers()
+    | st.integers(min_value=v.INT_MIN, max_value=v.INT_MAX)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
     lambda children: (
@@ -106,6 +106,52 @@ def test_any_json_value_of_storable_text_encodes_to_itself(value: Any) -> None:
         return
     encoded = v.encode_json("payload", value, max_bytes=10**6, max_depth=64)
     assert json.loads(encoded) == value
+
+
+@pytest.mark.parametrize("number", [2**63, -(2**63) - 1, 2**70, -(10**30)])
+@pytest.mark.parametrize("where", ["alone", "in a list", "in an object", "deep"])
+def test_an_integer_past_64_bits_is_refused_wherever_it_lies(number: int, where: str) -> None:
+    value = {
+        "alone": number,
+        "in a list": [1, number],
+        "in an object": {"a": "1234567890123456789012", "n": number},
+        "deep": {"a": [{"b": [number]}]},
+    }[where]
+    with pytest.raises(ValidationError, match="64 bits") as refused:
+        v.check_spec(spec(payload=value))
+    assert refused.value.field == "payload"
+    with pytest.raises(ValidationError, match="64 bits"):
+        v.check_result(value)
+    with pytest.raises(ValidationError, match="64 bits"):
+        v.check_each(spec(), [1, value])
+
+
+@pytest.mark.parametrize("number", [v.INT_MAX, v.INT_MIN, 0, -1])
+def test_an_integer_within_64_bits_is_kept_even_among_long_digit_strings(number: int) -> None:
+    value = {"n": number, "s": "12345678901234567890123"}
+    assert json.loads(v.check_spec(spec(payload=value))) == value
+
+
+@pytest.mark.parametrize(
+    "run_at",
+    [
+        datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 1, 1, tzinfo=UTC),
+        datetime.max.replace(tzinfo=UTC),
+        datetime(9999, 12, 31, 20, tzinfo=timezone(timedelta(hours=-5))),
+    ],
+)
+def test_a_run_at_outside_the_window_is_refused(run_at: datetime) -> None:
+    assert refused_field(run_at=run_at) == "run_at"
+
+
+@pytest.mark.parametrize(
+    "run_at",
+    [v.RUN_AT_MIN, v.RUN_AT_END - timedelta(microseconds=1), datetime(2030, 1, 1, tzinfo=UTC)],
+)
+def test_a_run_at_inside_the_window_is_accepted(run_at: datetime) -> None:
+    v.check_spec(spec(run_at=run_at))
 
 
 odd_values = st.recursive(

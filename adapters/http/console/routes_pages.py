@@ -17,6 +17,7 @@ from leaseq.adapters.http.options import service
 from leaseq.adapters.http.responses import OrjsonResponse
 from leaseq.app.services import TaskService
 from leaseq.domain import TaskNotFound, TaskState, ValidationError
+from leaseq.domain import validation as v
 from leaseq.ports import QueueStats, TaskFilter
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -102,6 +103,9 @@ async def _task_list(
     tasks: list[Any] = []
     next_cursor = None
     try:
+        for name in ("queue", "type"):
+            if filters[name]:
+                v.check_name(name, filters[name])
         chosen = TaskState(filters["state"]) if filters["state"] else None
         page = await svc.list(
             TaskFilter(

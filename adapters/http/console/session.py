@@ -1,25 +1,28 @@
-"""Console sign-in sessions: HMAC-signed cookie values and per-session CSRF tokens.
+"""Console sign-in sessions: cookies signed by itsdangerous, and per-session CSRF tokens.
 
-The cookie never holds the admin token. It holds `<expires>.<nonce>.<signature>`, where the
-signature is HMAC-SHA256 keyed by the admin token that signed in. Verifying tries every
-configured admin token, so sessions need no server-side state (any replica can check them)
-and removing a token from the configuration ends every session it opened.
+The cookie never holds the admin token. It holds a random nonce and the time it was
+issued, signed (HMAC, itsdangerous' `URLSafeTimedSerializer`) with the admin token that
+signed in. Verifying tries every configured admin token, so sessions need no server-side
+state (any replica can check them) and removing a token from the configuration ends every
+session it opened. Anything that does not verify — tampered, forged, expired, issued in
+the future, absurd — is no session: the console redirects to the sign-in form.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
 
 from attrs import frozen
+from itsdangerous import BadData, Signer, TimestampSigner, URLSafeTimedSerializer
 
 from leaseq.app.access import AccessTokens, Scope
 
 COOKIE = "leaseq_console"
 LIFETIME = timedelta(hours=12)
+_SESSION_SALT = "leaseq.console.session"
+_CSRF_SALT = "leaseq.console.csrf"
 
 
 @frozen
@@ -30,44 +33,53 @@ class Session:
     expires_at: datetime
 
 
-def _mac(key: bytes, message: str) -> str:
-    digest = hmac.new(key, message.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
 def admin_keys(access: AccessTokens) -> list[bytes]:
     return [secret for secret, scopes in access.grants if AccessTokens.allows(scopes, Scope.ADMIN)]
 
 
+def _serializer(key: bytes, now: datetime) -> URLSafeTimedSerializer:
+    """Signs and checks with `now` (the service's clock) as the current time."""
+
+    class SignerAtNow(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(now.timestamp())
+
+    return URLSafeTimedSerializer(key, salt=_SESSION_SALT, signer=SignerAtNow)
+
+
+def _csrf(key: bytes, nonce: str) -> str:
+    return Signer(key, salt=_CSRF_SALT).get_signature(nonce).decode()
+
+
 def issue(admin_secret: bytes, now: datetime) -> str:
     """A new cookie value for a session opened with `admin_secret`."""
-    expires = int((now + LIFETIME).timestamp())
-    nonce = secrets.token_urlsafe(16)
-    return f"{expires}.{nonce}.{_mac(admin_secret, f'session|{expires}|{nonce}')}"
+    return _serializer(admin_secret, now).dumps(secrets.token_urlsafe(16))
 
 
 def verify(value: str | None, access: AccessTokens, now: datetime) -> Session | None:
     """The session a cookie value proves, or None (malformed, forged, expired, revoked)."""
-    if not value:
+    if not value or len(value) > 512:
         return None
-    parts = value.split(".")
-    if len(parts) != 3 or not parts[0].isdigit():
-        return None
-    expires, nonce, signature = parts
-    expires_at = datetime.fromtimestamp(int(expires), tz=now.tzinfo)
-    found: bytes | None = None
+    found: tuple[bytes, str, datetime] | None = None
     for key in admin_keys(access):  # no early exit: the time spent names no token
-        if hmac.compare_digest(_mac(key, f"session|{expires}|{nonce}"), signature):
-            found = key
-    if found is None or expires_at <= now:
+        try:
+            nonce, issued = _serializer(key, now).loads(
+                value, max_age=int(LIFETIME.total_seconds()) - 1, return_timestamp=True
+            )
+        except (BadData, ValueError, OverflowError):
+            continue
+        if isinstance(nonce, str):
+            found = (key, nonce, issued)
+    if found is None:
         return None
-    return Session(csrf=_mac(found, f"csrf|{nonce}"), expires_at=expires_at)
+    key, nonce, issued = found
+    return Session(csrf=_csrf(key, nonce), expires_at=issued + LIFETIME)
 
 
 def development_session(key: bytes, now: datetime) -> Session:
     """With authentication off there is no sign-in, but forms still carry a CSRF token
     (keyed by a per-process secret) so another site cannot post to a local console."""
-    return Session(csrf=_mac(key, "csrf|development"), expires_at=now + LIFETIME)
+    return Session(csrf=_csrf(key, "development"), expires_at=now + LIFETIME)
 
 
 def csrf_matches(session: Session, presented: str | None) -> bool:
