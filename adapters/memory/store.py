@@ -17,6 +17,7 @@ from uuid import UUID
 from attrs import evolve
 
 from leaseq.adapters.memory.notifier import InMemoryNotifier
+from leaseq.adapters.memory.producer import ProducerFeatures
 from leaseq.adapters.system import SecretTokenGenerator, SystemClock, Uuid7Generator
 from leaseq.domain import (
     DEFAULT_LIMITS,
@@ -25,6 +26,8 @@ from leaseq.domain import (
     Enqueued,
     Limits,
     NewTasks,
+    QueueSettings,
+    Schedule,
     Task,
     TaskEvent,
     TaskNotFound,
@@ -56,7 +59,7 @@ HISTORY_PER_TASK = 1000
 THROUGHPUT_WINDOW = timedelta(minutes=1)
 
 
-class InMemoryTaskStore:
+class InMemoryTaskStore(ProducerFeatures):
     def __init__(
         self,
         *,
@@ -74,6 +77,8 @@ class InMemoryTaskStore:
         self._tasks: dict[UUID, Task] = {}
         self._by_key: dict[tuple[str, str], UUID] = {}
         self._history: dict[UUID, deque[TaskEvent]] = {}
+        self._queues: dict[str, QueueSettings] = {}
+        self._schedules: dict[str, Schedule] = {}
 
     # -- producers -------------------------------------------------------------------
 
@@ -124,6 +129,8 @@ class InMemoryTaskStore:
     async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
         now = self._now(now)
         _check_lease_request(request, self._limits)
+        if self._is_paused(request.queue):  # ADR 0028: a paused queue grants nothing
+            return []
         in_scope = [
             t for t in self._tasks.values() if t.queue == request.queue and _wanted(t, request)
         ]
@@ -378,6 +385,8 @@ class InMemoryTaskStore:
         if events is None:
             events = self._history[after.id] = deque(maxlen=HISTORY_PER_TASK)
         events.append(event_of(transition, before, after, at))
+        if after.state.is_terminal and (before is None or not before.state.is_terminal):
+            self._announce_final(after.id)
 
     def _wake(self, queue: str) -> None:
         if self._notifier is not None:
