@@ -16,6 +16,10 @@ class QueueView:
     settings: QueueSettings
 
     @property
+    def queue(self) -> str:
+        return self.stats.queue
+
+    @property
     def paused(self) -> bool:
         return self.settings.paused
 
