@@ -47,11 +47,16 @@ PAIRS: list[Any] = [
 
 
 @pytest.fixture(params=PAIRS)
-async def pair(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Pair]:
+def opener(request: pytest.FixtureRequest) -> Callable[[FakeClock], Any]:
     if request.param is postgres_pair:
-        request.getfixturevalue("pg_databases")
-    opened: Callable[[FakeClock], Any] = request.param
-    async with opened(clock) as found:
+        request.getfixturevalue("pg_databases")  # sync: it sets up with its own loop
+    found: Callable[[FakeClock], Any] = request.param
+    return found
+
+
+@pytest.fixture
+async def pair(opener: Callable[[FakeClock], Any], clock: FakeClock) -> AsyncIterator[Pair]:
+    async with opener(clock) as found:
         yield found
 
 
