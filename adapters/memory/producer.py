@@ -7,6 +7,7 @@ awaiting between its read and its write, like the rest of the store.
 from __future__ import annotations
 
 import builtins
+import copy
 from datetime import datetime
 from uuid import UUID
 
@@ -71,7 +72,13 @@ class ProducerFeatures:
         task = self._tasks.get(task_id)
         if task is None:
             raise TaskNotFound(task_id)
-        return evolve(task, labels=dict(task.labels))
+        # a copy, as every answer of the store: the caller never holds its internals
+        return evolve(
+            task,
+            payload=copy.deepcopy(task.payload),
+            result=copy.deepcopy(task.result),
+            labels=dict(task.labels),
+        )
 
     def _announce_final(self, task_id: UUID) -> None:
         if self._notifier is not None:
