@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
-from leaseq.sdk import Client, TaskNotFound
+from leaseq.sdk import Client, SyncClient, TaskNotFound
+from leaseq.sdk.transport.inprocess import InProcessTransport
 
 MISSING = "01900000-0000-7000-8000-000000000000"
 
@@ -45,3 +47,13 @@ def _request():  # type: ignore[no-untyped-def]
     from leaseq.sdk.types import LeaseRequest
 
     return LeaseRequest(queue="emails", worker_id="w", max_tasks=1, lease_seconds=30)
+
+
+def test_the_sync_client_waits_too(service: Any) -> None:
+    with SyncClient(InProcessTransport(service)) as client:
+        queued = client.enqueue("q", "t")
+        client.cancel(queued.id)
+        assert client.wait(queued.id, timeout=5).state == "cancelled"
+        pending = client.enqueue("q", "t")
+        with pytest.raises(TimeoutError):
+            client.wait(pending.id, timeout=0.2)
