@@ -146,3 +146,29 @@ async def test_fires_missed_while_nothing_ran_enqueue_only_the_latest(
     [task] = (await store.list(TaskFilter(queue="reports"))).tasks
     assert task.run_at == at(30)
     assert (await store.get_schedule("reports")).next_fire_at == at(35)
+
+
+@pytest.mark.parametrize(
+    ("day", "fire_times"),
+    [
+        # spring forward (02:00 → 03:00): 02:30 does not exist; it fires at 03:00 local
+        ("2026-03-29", ["2026-03-28T01:30:00+00:00", "2026-03-29T01:00:00+00:00"]),
+        # fall back (03:00 → 02:00): 02:30 happens twice; it fires once, the first time
+        ("2026-10-25", ["2026-10-24T00:30:00+00:00", "2026-10-25T00:30:00+00:00"]),
+    ],
+)
+async def test_a_schedule_at_0230_in_berlin_fires_once_on_a_dst_day(
+    store: ServiceStore, clock: FakeClock, day: str, fire_times: list[str]
+) -> None:
+    calendar = CronsimCalendar()
+    schedules = ScheduleService(store, calendar)
+    rule = ScheduleSpec("nightly", "30 2 * * *", "Europe/Berlin", spec(queue="nightly"))
+    start = datetime.fromisoformat(f"{day}T00:00:00+00:00") - timedelta(days=1)
+    first = calendar.next_after(rule.cron, rule.timezone, start)
+    await store.put_schedule(rule, next_fire_at=first, now=start)
+    instant = start
+    while instant < start + timedelta(days=2):  # every 10 minutes through both days
+        instant += timedelta(minutes=10)
+        await schedules.fire_due(now=instant)
+    tasks = (await store.list(TaskFilter(queue="nightly"))).tasks
+    assert [t.run_at.isoformat() for t in tasks] == fire_times
