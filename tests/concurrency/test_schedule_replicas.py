@@ -88,6 +88,7 @@ async def test_two_running_services_on_one_database_fire_one_task_per_second(
     assert len(set(fire_times)) == len(fire_times)
     assert all(t.microsecond == 0 for t in fire_times)
     assert {r["enqueued"] for r in rows} == {1}
-    assert deleted["last_fire_at"] == fire_times[-1].isoformat()
+    # a fire time being enqueued while the schedule was deleted may still make its task
+    assert deleted["last_fire_at"] in [t.isoformat() for t in fire_times]
     gaps = [b - a for a, b in itertools.pairwise(fire_times)]
     print(f"{len(rows)} fire times, gaps {sorted({g.total_seconds() for g in gaps})}")
