@@ -17,7 +17,7 @@ from attrs import frozen
 
 from leaseq.app.observers import NoTaskEvents
 from leaseq.app.schedules import ScheduleService
-from leaseq.ports import Clock, TaskEvents, TaskStore
+from leaseq.ports import TaskEvents, TaskStore
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,10 @@ async def refresh_stats(store: TaskStore, events: TaskEvents) -> int:
     return 0
 
 
-async def prune_finished(store: TaskStore, clock: Clock, plan: MaintenancePlan) -> int:
-    """One prune pass: delete tasks that finished longer ago than the retention."""
-    return await store.prune(finished_before=clock.now() - plan.retention, limit=plan.prune_batch)
+async def prune_finished(store: TaskStore, plan: MaintenancePlan) -> int:
+    """One prune pass: delete tasks that finished longer ago than the retention, by the
+    store's clock (ADR 0003)."""
+    return await store.prune(retention=plan.retention, limit=plan.prune_batch)
 
 
 class Maintenance:
@@ -61,7 +62,6 @@ class Maintenance:
     def __init__(
         self,
         store: TaskStore,
-        clock: Clock,
         plan: MaintenancePlan,
         events: TaskEvents | None = None,
         schedules: ScheduleService | None = None,
@@ -69,7 +69,6 @@ class Maintenance:
         self._events: TaskEvents = events or NoTaskEvents()
         self._schedules = schedules
         self._store = store
-        self._clock = clock
         self._plan = plan
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -88,7 +87,7 @@ class Maintenance:
                 _every(
                     plan.prune_interval,
                     "prune",
-                    lambda: prune_finished(self._store, self._clock, plan),
+                    lambda: prune_finished(self._store, plan),
                 ),
                 name="leaseq-prune",
             ),

@@ -14,7 +14,6 @@ from leaseq.app.queue_control import QueueAdmin
 from leaseq.app.schedules import ScheduleService
 from leaseq.app.services import LongPoll, TaskService
 from leaseq.ports import (
-    Clock,
     CronCalendar,
     JitterSource,
     Notifier,
@@ -40,7 +39,6 @@ class Runtime:
         *,
         open_store: StoreOpener,
         notifier: Notifier,
-        clock: Clock,
         jitter: JitterSource,
         long_poll: LongPoll,
         maintenance: MaintenancePlan | None,
@@ -52,7 +50,6 @@ class Runtime:
         self._calendar = calendar
         self._open_store = open_store
         self._notifier = notifier
-        self._clock = clock
         self._jitter = jitter
         self._long_poll = long_poll
         self._plan = maintenance
@@ -94,9 +91,7 @@ class Runtime:
         if self._calendar is not None:
             self._schedules = ScheduleService(store, self._calendar, self._events)
         if self._plan is not None:
-            self._maintenance = Maintenance(
-                store, self._clock, self._plan, self._events, self._schedules
-            )
+            self._maintenance = Maintenance(store, self._plan, self._events, self._schedules)
             self._maintenance.start()
         return self._service
 

@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from leaseq.adapters.http import (
     routes_health,
+    routes_index,
     routes_leases,
     routes_queues,
     routes_schedules,
@@ -67,7 +68,14 @@ def create_app(runtime: Runtime, options: HttpOptions) -> FastAPI:
     app.state.runtime = runtime
     app.state.options = options
     app.state.metrics = metrics
-    for module in (routes_tasks, routes_leases, routes_queues, routes_schedules, routes_health):
+    for module in (
+        routes_tasks,
+        routes_leases,
+        routes_queues,
+        routes_schedules,
+        routes_health,
+        routes_index,
+    ):
         app.include_router(module.router)
     mount_console(app, options.console_sample_seconds)
     _install_error_handlers(app)

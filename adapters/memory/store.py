@@ -35,6 +35,7 @@ from leaseq.domain import (
     TaskState,
     Transition,
     ValidationError,
+    claims,
 )
 from leaseq.domain import transitions as tr
 from leaseq.domain import validation as v
@@ -52,11 +53,12 @@ from leaseq.ports import (
     TaskPage,
     TokenGenerator,
 )
-from leaseq.ports.tasks import TypeFilter
 
 # The most events a task keeps (the port's largest history page); older ones drop off.
 HISTORY_PER_TASK = 1000
 THROUGHPUT_WINDOW = timedelta(minutes=1)
+# A retention is a duration like a delay, of at most ten years.
+RETENTION_LIMITS = Limits(max_delay=timedelta(days=3650))
 
 
 class InMemoryTaskStore(ProducerFeatures):
@@ -128,22 +130,15 @@ class InMemoryTaskStore(ProducerFeatures):
 
     async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
         now = self._now(now)
-        _check_lease_request(request, self._limits)
+        claims.check_lease_request(request, self._limits)
         if self._is_paused(request.queue):  # ADR 0028: a paused queue grants nothing
             return []
-        in_scope = [
-            t for t in self._tasks.values() if t.queue == request.queue and _wanted(t, request)
-        ]
-        for task in in_scope:
-            if task.lease_is_due_to_expire(now) and task.attempts >= task.max_attempts:
-                self._tasks[task.id] = tr.expire(task, now=now)
-                self._record(Transition.DEAD_LETTERED, task, self._tasks[task.id], now)
-        claimable = sorted(
-            (t for t in in_scope if tr.is_claimable(self._tasks[t.id], now)),
-            key=tr.claim_order,
-        )
+        plan = claims.plan_claim(self._tasks.values(), request, now)
+        for task in plan.exhausted:
+            self._tasks[task.id] = tr.expire(task, now=now)
+            self._record(Transition.DEAD_LETTERED, task, self._tasks[task.id], now)
         granted = []
-        for task in claimable[: request.limit]:
+        for task in plan.granted:
             if task.lease_is_due_to_expire(now):
                 expired = tr.expire(task, now=now)
                 self._record(Transition.EXPIRED, task, expired, now)
@@ -330,7 +325,10 @@ class InMemoryTaskStore(ProducerFeatures):
                 self._wake(task.queue)
         return len(due)
 
-    async def prune(self, *, finished_before: datetime, limit: int) -> int:
+    async def prune(self, *, retention: timedelta, limit: int, now: datetime | None = None) -> int:
+        v.check_int("limit", limit, 0, 100_000)
+        v.check_delay("retention", retention, RETENTION_LIMITS)
+        finished_before = self._now(now) - retention
         done = sorted(
             (
                 t
@@ -391,22 +389,6 @@ class InMemoryTaskStore(ProducerFeatures):
     def _wake(self, queue: str) -> None:
         if self._notifier is not None:
             self._notifier.notify_now(queue)
-
-
-def _check_lease_request(request: LeaseRequest, limits: Limits) -> None:
-    v.check_name("queue", request.queue)
-    v.check_owner(request.owner, limits)
-    v.check_int("max_tasks", request.limit, 1, limits.max_batch)
-    v.check_lease_for(request.lease_for, limits)
-    for pair in request.types or ():
-        v.check_name("types.type", pair.type)
-        v.check_int("types.version", pair.version, limits.min_type_version, limits.max_type_version)
-
-
-def _wanted(task: Task, request: LeaseRequest) -> bool:
-    if request.types is None:
-        return True
-    return TypeFilter(task.type, task.type_version) in request.types
 
 
 def _parse_cursor(cursor: str | None) -> UUID | None:

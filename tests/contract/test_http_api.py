@@ -495,3 +495,11 @@ async def test_token_without_the_scope_is_403(client):
 
 async def test_health_endpoints_need_no_token(client):
     assert (await client.get("/healthz", headers={"Authorization": ""})).status_code == 200
+
+
+async def test_the_root_sends_a_browser_to_the_console_and_lists_the_links_otherwise(client):
+    browser = await client.get("/", headers={"Accept": "text/html", "Authorization": ""})
+    assert browser.status_code == 307 and browser.headers["location"] == "/console"
+    links = (await client.get("/", headers={"Authorization": ""})).json()["links"]
+    for path in links.values():  # every link leads somewhere
+        assert (await client.get(path)).status_code in (200, 303, 307), path
