@@ -11,7 +11,7 @@ from datetime import datetime
 from leaseq.app.observers import NoTaskEvents
 from leaseq.domain import DomainError, Schedule, ScheduleNotFound, ScheduleSpec
 from leaseq.domain.schedule import check_schedule, fire_spec, plan_firing
-from leaseq.ports import CronCalendar, ServiceStore, TaskEvents
+from leaseq.ports import CronCalendar, DueSchedules, ServiceStore, TaskEvents
 
 log = logging.getLogger(__name__)
 
@@ -51,26 +51,29 @@ class ScheduleService:
     async def delete(self, name: str) -> Schedule:
         return await self._store.delete_schedule(name)
 
-    async def fire_due(self, *, limit: int = 100, now: datetime | None = None) -> int:
-        """Enqueue the task of each due schedule's fire time and move the schedule on.
-        Exactly one task per fire time, however many replicas fire at once: the task's
-        idempotency key names the fire time, and moving on is a compare-and-set. Returns
-        how many tasks were created."""
-        due = await self._store.due_schedules(limit=limit, now=now)
+    async def fire_due(self, *, limit: int = 100) -> int:
+        """Enqueue the task of each due schedule's fire time and move the schedule on
+        (the maintenance loop's step). Returns how many tasks were created."""
+        return await self.fire(await self._store.due_schedules(limit=limit))
+
+    async def fire(self, due: DueSchedules) -> int:
+        """Fire `due` (the store's answer, judged by its clock). Exactly one task per fire
+        time, however many replicas fire at once: the task's idempotency key names the
+        fire time, and moving on is a compare-and-set. Returns how many were created."""
         created = 0
         for schedule in due.schedules:
             try:
-                created += await self._fire(schedule, due.at, now)
+                created += await self._fire(schedule, due.at)
             except DomainError as error:  # one bad schedule must not stop the others
                 log.warning("schedule %s could not fire: %s", schedule.name, error)
         return created
 
-    async def _fire(self, schedule: Schedule, at: datetime, now: datetime | None) -> int:
+    async def _fire(self, schedule: Schedule, at: datetime) -> int:
         next_after = functools.partial(self._calendar.next_after, schedule.cron, schedule.timezone)
         firing = plan_firing(schedule, at, next_after)
         if firing is None:
             return 0
-        [answer] = await self._store.enqueue([fire_spec(schedule, firing.fire_at)], now=now)
+        [answer] = await self._store.enqueue([fire_spec(schedule, firing.fire_at)])
         if not answer.deduplicated:
             self._events.enqueued([answer])
         await self._store.advance_schedule(
@@ -80,6 +83,5 @@ class ScheduleService:
             fired_at=firing.fire_at,
             following=firing.following,
             task_id=answer.task_id,
-            now=now,
         )
         return 0 if answer.deduplicated else 1

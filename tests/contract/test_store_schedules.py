@@ -19,6 +19,12 @@ from tests.support import FakeClock, spec
 EVERY_5 = ScheduleSpec("reports", "*/5 * * * *", "UTC", spec(queue="reports", type="report"))
 
 
+async def fire(store: ServiceStore, schedules: ScheduleService, now: datetime) -> int:
+    """The maintenance loop's step, at `now` (the store is told the instant; the service
+    never passes one, ADR 0003)."""
+    return await schedules.fire(await store.due_schedules(limit=100, now=now))
+
+
 def at(minute: int, second: int = 0) -> datetime:
     return datetime(2030, 1, 1, 12, minute, second, tzinfo=UTC)
 
@@ -114,9 +120,9 @@ async def test_firing_enqueues_one_task_per_fire_time_however_often_it_runs(
 ) -> None:
     schedules = ScheduleService(store, CronsimCalendar())
     await store.put_schedule(EVERY_5, next_fire_at=at(5), now=clock.now())
-    assert await schedules.fire_due(now=at(4, 59)) == 0
-    assert await schedules.fire_due(now=at(5, 1)) == 1
-    assert await schedules.fire_due(now=at(5, 2)) == 0  # moved on: not due again
+    assert await fire(store, schedules, at(4, 59)) == 0
+    assert await fire(store, schedules, at(5, 1)) == 1
+    assert await fire(store, schedules, at(5, 2)) == 0  # moved on: not due again
     [task] = (await store.list(TaskFilter(queue="reports"))).tasks
     assert task.state is TaskState.PENDING
     assert (task.run_at, task.idempotency_key) == (at(5), schedule_key("reports", at(5)))
@@ -132,7 +138,7 @@ async def test_two_firings_of_one_fire_time_make_one_task(
     replicas = ScheduleService(store, calendar), ScheduleService(store, calendar)
     await store.put_schedule(EVERY_5, next_fire_at=at(5), now=clock.now())
     due = await store.due_schedules(limit=10, now=at(5))
-    created = [await replica._fire(due.schedules[0], due.at, at(5)) for replica in replicas]
+    created = [await replica.fire(due) for replica in replicas]
     assert sorted(created) == [0, 1]
     assert len((await store.list(TaskFilter(queue="reports"))).tasks) == 1
 
@@ -142,7 +148,7 @@ async def test_fires_missed_while_nothing_ran_enqueue_only_the_latest(
 ) -> None:
     schedules = ScheduleService(store, CronsimCalendar())
     await store.put_schedule(EVERY_5, next_fire_at=at(5), now=clock.now())
-    assert await schedules.fire_due(now=at(32)) == 1  # 12:05 … 12:30 were all missed
+    assert await fire(store, schedules, at(32)) == 1  # 12:05 … 12:30 were all missed
     [task] = (await store.list(TaskFilter(queue="reports"))).tasks
     assert task.run_at == at(30)
     assert (await store.get_schedule("reports")).next_fire_at == at(35)
@@ -169,6 +175,6 @@ async def test_a_schedule_at_0230_in_berlin_fires_once_on_a_dst_day(
     instant = start
     while instant < start + timedelta(days=2):  # every 10 minutes through both days
         instant += timedelta(minutes=10)
-        await schedules.fire_due(now=instant)
+        await fire(store, schedules, instant)
     tasks = (await store.list(TaskFilter(queue="nightly"))).tasks
     assert [t.run_at.isoformat() for t in tasks] == fire_times
