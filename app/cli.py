@@ -16,7 +16,7 @@ import pydantic
 import typer
 
 from leaseq.adapters.telemetry.logs import configure_logging
-from leaseq.app import operator_cli
+from leaseq.app import admin_cli, operator_cli
 from leaseq.app.access import AccessConfigError
 from leaseq.app.settings import Settings
 from leaseq.domain import LeaseqError
@@ -29,6 +29,7 @@ app = typer.Typer(
     add_completion=False,
 )
 operator_cli.register(app)
+admin_cli.register(app)
 
 
 def _print_version(asked: bool) -> None:

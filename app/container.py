@@ -19,10 +19,12 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
+from leaseq.adapters.cron import CronsimCalendar
 from leaseq.adapters.http import HttpOptions, create_app
 from leaseq.adapters.memory import InMemoryNotifier, InMemoryTaskStore
 from leaseq.adapters.system import RandomJitter, SecretTokenGenerator, SystemClock, Uuid7Generator
-from leaseq.adapters.telemetry import LoggingTaskEvents, PrometheusTaskEvents, TracedTaskStore
+from leaseq.adapters.telemetry import LoggingTaskEvents, PrometheusTaskEvents
+from leaseq.adapters.telemetry.traced_producer import TracedServiceStore
 from leaseq.app.access import AccessConfigError, AccessTokens, load_access_tokens
 from leaseq.app.maintenance import MaintenancePlan
 from leaseq.app.observers import TaskEventsFanOut
@@ -30,13 +32,21 @@ from leaseq.app.runtime import Runtime, store_answers
 from leaseq.app.services import LongPoll
 from leaseq.app.settings import Settings
 from leaseq.domain import Limits
-from leaseq.ports import Clock, IdGenerator, Notifier, SchemaOutOfDate, TaskStore, TokenGenerator
+from leaseq.ports import (
+    Clock,
+    IdGenerator,
+    Notifier,
+    SchemaOutOfDate,
+    ServiceStore,
+    TaskStore,
+    TokenGenerator,
+)
 
 log = logging.getLogger(__name__)
 
 
-def _memory_opener(store: InMemoryTaskStore) -> Callable[[], Awaitable[TaskStore]]:
-    async def open_store() -> TaskStore:
+def _memory_opener(store: InMemoryTaskStore) -> Callable[[], Awaitable[ServiceStore]]:
+    async def open_store() -> ServiceStore:
         return store
 
     return open_store
@@ -44,29 +54,29 @@ def _memory_opener(store: InMemoryTaskStore) -> Callable[[], Awaitable[TaskStore
 
 def _postgres_opener(
     url: str, limits: Limits, ids: IdGenerator, tokens: TokenGenerator
-) -> Callable[[], Awaitable[TaskStore]]:
-    async def open_store() -> TaskStore:
+) -> Callable[[], Awaitable[ServiceStore]]:
+    async def open_store() -> ServiceStore:
         from leaseq.adapters.postgres import open_postgres_store
 
-        store: TaskStore = await open_postgres_store(url, limits=limits, ids=ids, tokens=tokens)
+        store: ServiceStore = await open_postgres_store(url, limits=limits, ids=ids, tokens=tokens)
         return store
 
     return open_store
 
 
 def _observed_opener(
-    open_store: Callable[[], Awaitable[TaskStore]],
+    open_store: Callable[[], Awaitable[ServiceStore]],
     tracer: Tracer | None,
     metrics: PrometheusTaskEvents,
-) -> Callable[[], Awaitable[TaskStore]]:
+) -> Callable[[], Awaitable[ServiceStore]]:
     """Opens the store, watches its connection pool, and traces it when tracing is on."""
 
-    async def open_observed() -> TaskStore:
+    async def open_observed() -> ServiceStore:
         store = await open_store()
         pool_status: Any = getattr(store, "pool_status", None)
         if pool_status is not None:
             metrics.watch_pool(pool_status)
-        return store if tracer is None else TracedTaskStore(store, tracer)
+        return store if tracer is None else TracedServiceStore(store, tracer)
 
     return open_observed
 
@@ -146,6 +156,7 @@ def _plan(settings: Settings) -> MaintenancePlan:
         prune_batch=settings.prune_batch,
         retention=timedelta(seconds=settings.retention_seconds),
         stats_interval=settings.stats_interval_seconds,
+        schedule_interval=settings.schedule_interval_seconds,
     )
 
 
@@ -171,6 +182,7 @@ class Container(containers.DeclarativeContainer):
     ids: providers.Provider[IdGenerator] = providers.Singleton(Uuid7Generator)
     tokens: providers.Provider[TokenGenerator] = providers.Singleton(SecretTokenGenerator)
     jitter = providers.Singleton(RandomJitter)
+    calendar = providers.Singleton(CronsimCalendar)
     limits = providers.Callable(lambda s: s.limits(), settings)
     database_url = providers.Callable(_database_url, settings)
 
@@ -226,6 +238,7 @@ class Container(containers.DeclarativeContainer):
         maintenance=providers.Callable(_plan, settings),
         readiness=readiness,
         events=events,
+        calendar=calendar,
     )
     access = providers.Singleton(secured_access, settings)
     http_options = providers.Singleton(

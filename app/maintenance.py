@@ -1,5 +1,5 @@
-"""Background maintenance: the lease-expiry sweep, the pruning of finished tasks, and the
-periodic reading of queue statistics for the metrics gauges.
+"""Background maintenance: the lease-expiry sweep, the pruning of finished tasks, the
+periodic reading of queue statistics for the metrics gauges, and the firing of schedules.
 
 Each loop runs one bounded iteration per interval; an exception is logged and the loop
 carries on, so a database hiccup never stops maintenance for good. Safe in every replica.
@@ -16,6 +16,7 @@ from datetime import timedelta
 from attrs import frozen
 
 from leaseq.app.observers import NoTaskEvents
+from leaseq.app.schedules import ScheduleService
 from leaseq.ports import TaskEvents, TaskStore
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,8 @@ class MaintenancePlan:
     prune_batch: int = 1000
     retention: timedelta = timedelta(days=7)
     stats_interval: float = 5.0  # gauges read store.stats() this often, never per scrape
+    schedule_interval: float = 1.0  # due schedules are fired this often (ADR 0029)
+    schedule_batch: int = 100
 
 
 async def sweep_expired(
@@ -61,8 +64,10 @@ class Maintenance:
         store: TaskStore,
         plan: MaintenancePlan,
         events: TaskEvents | None = None,
+        schedules: ScheduleService | None = None,
     ) -> None:
         self._events: TaskEvents = events or NoTaskEvents()
+        self._schedules = schedules
         self._store = store
         self._plan = plan
         self._tasks: list[asyncio.Task[None]] = []
@@ -95,6 +100,18 @@ class Maintenance:
                 name="leaseq-stats-refresh",
             ),
         ]
+        schedules = self._schedules
+        if schedules is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    _every(
+                        plan.schedule_interval,
+                        "schedule firing",
+                        lambda: schedules.fire_due(limit=plan.schedule_batch),
+                    ),
+                    name="leaseq-schedules",
+                )
+            )
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -10,12 +10,21 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from leaseq.app.maintenance import Maintenance, MaintenancePlan
+from leaseq.app.queue_control import QueueAdmin
+from leaseq.app.schedules import ScheduleService
 from leaseq.app.services import LongPoll, TaskService
-from leaseq.ports import JitterSource, Notifier, TaskEvents, TaskStore
+from leaseq.ports import (
+    CronCalendar,
+    JitterSource,
+    Notifier,
+    ServiceStore,
+    TaskEvents,
+    TaskStore,
+)
 
 log = logging.getLogger(__name__)
 
-StoreOpener = Callable[[], Awaitable[TaskStore]]
+StoreOpener = Callable[[], Awaitable[ServiceStore]]
 ReadinessCheck = Callable[[TaskStore], Awaitable[None]]
 
 
@@ -35,23 +44,39 @@ class Runtime:
         maintenance: MaintenancePlan | None,
         readiness: ReadinessCheck = store_answers,
         events: TaskEvents | None = None,
+        calendar: CronCalendar | None = None,
     ) -> None:
         self._events = events
+        self._calendar = calendar
         self._open_store = open_store
         self._notifier = notifier
         self._jitter = jitter
         self._long_poll = long_poll
         self._plan = maintenance
         self._readiness = readiness
-        self._store: TaskStore | None = None
+        self._store: ServiceStore | None = None
         self._service: TaskService | None = None
         self._maintenance: Maintenance | None = None
+        self._queues: QueueAdmin | None = None
+        self._schedules: ScheduleService | None = None
 
     @property
     def service(self) -> TaskService:
         if self._service is None:
             raise RuntimeError("the runtime is not started")
         return self._service
+
+    @property
+    def queues(self) -> QueueAdmin:
+        if self._queues is None:
+            raise RuntimeError("the runtime is not started")
+        return self._queues
+
+    @property
+    def schedules(self) -> ScheduleService:
+        if self._schedules is None:
+            raise RuntimeError("the runtime is not started, or has no cron calendar")
+        return self._schedules
 
     async def start(self) -> TaskService:
         if self._service is not None:
@@ -62,8 +87,11 @@ class Runtime:
         self._service = TaskService(
             store, self._notifier, self._jitter, self._long_poll, events=self._events
         )
+        self._queues = QueueAdmin(store)
+        if self._calendar is not None:
+            self._schedules = ScheduleService(store, self._calendar, self._events)
         if self._plan is not None:
-            self._maintenance = Maintenance(store, self._plan, self._events)
+            self._maintenance = Maintenance(store, self._plan, self._events, self._schedules)
             self._maintenance.start()
         return self._service
 
@@ -78,6 +106,7 @@ class Runtime:
         if self._service is not None:
             await self._service.close()
             self._service = None
+        self._queues = self._schedules = None
         await self._notifier.close()
         if self._store is not None:
             await self._store.close()

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from attrs import frozen
 
+from leaseq.app.awaiting import await_final
 from leaseq.app.long_poll import LongPollHub
 from leaseq.app.observers import NoTaskEvents
 from leaseq.domain import (
@@ -183,6 +184,11 @@ class TaskService:
     # operators
     async def get(self, task_id: UUID) -> Task:
         return await self._store.get(task_id)
+
+    async def wait(self, task_id: UUID, wait_seconds: float) -> Task:
+        """The task as soon as it is final, or as it stands after `wait_seconds`
+        (app/awaiting.py). Raises TaskNotFound."""
+        return await await_final(self._store, self._notifier, task_id, wait_seconds)
 
     async def list(self, filter: TaskFilter) -> TaskPage:
         return await self._store.list(filter)

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     prune_batch: int = 1000
     retention_seconds: float = 7 * 24 * 3600.0
     stats_interval_seconds: float = 5.0  # how often the queue gauges are refreshed
+    schedule_interval_seconds: float = 1.0  # how often due schedules are fired
 
     log_format: str = "console"  # or "json": one object a line
     log_payloads: bool = False  # task payloads in transition logs (may be personal data)

@@ -11,13 +11,16 @@ from leaseq.domain.errors import (
     LeaseLost,
     LeaseqError,
     PayloadTooLarge,
+    ScheduleNotFound,
     TaskCancelled,
     TaskNotFound,
     ValidationError,
 )
 from leaseq.domain.history import TaskEvent, Transition
 from leaseq.domain.lease import Lease
+from leaseq.domain.queue import QueueSettings
 from leaseq.domain.retry import RetryPolicy
+from leaseq.domain.schedule import Firing, Schedule, ScheduleSpec
 from leaseq.domain.task import (
     JSON,
     TERMINAL_STATES,
@@ -35,6 +38,7 @@ __all__ = [
     "TERMINAL_STATES",
     "DomainError",
     "Enqueued",
+    "Firing",
     "InvalidTransition",
     "Lease",
     "LeaseConflict",
@@ -44,7 +48,11 @@ __all__ = [
     "Limits",
     "NewTasks",
     "PayloadTooLarge",
+    "QueueSettings",
     "RetryPolicy",
+    "Schedule",
+    "ScheduleNotFound",
+    "ScheduleSpec",
     "Task",
     "TaskCancelled",
     "TaskEvent",

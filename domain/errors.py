@@ -92,3 +92,11 @@ class PayloadTooLarge(ValidationError):
         super().__init__(field, f"{size} bytes exceeds the limit of {limit} bytes")
         self.size = size
         self.limit = limit
+
+
+class ScheduleNotFound(DomainError):
+    code = "schedule_not_found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"schedule {name} does not exist")
+        self.name = name

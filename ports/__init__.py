@@ -1,11 +1,15 @@
 """Ports: the Protocols the use cases depend on; adapters implement them."""
 
 from leaseq.domain.claims import LeaseRequest, TypeFilter
+from leaseq.ports.awaiting import TaskWatch
 from leaseq.ports.clock import Clock
 from leaseq.ports.errors import SchemaOutOfDate, StoreError, StoreUnavailable
 from leaseq.ports.events import TaskEvents
 from leaseq.ports.ids import IdGenerator, JitterSource, TokenGenerator
 from leaseq.ports.notify import Notifier
+from leaseq.ports.queues import QueueControl
+from leaseq.ports.schedules import CronCalendar, DueSchedules, ScheduleStore
+from leaseq.ports.store import ServiceStore
 from leaseq.ports.tasks import (
     Complete,
     Fail,
@@ -20,21 +24,27 @@ from leaseq.ports.tasks import (
 __all__ = [
     "Clock",
     "Complete",
+    "CronCalendar",
+    "DueSchedules",
     "Fail",
     "IdGenerator",
     "JitterSource",
     "LeaseRequest",
     "Notifier",
     "Outcome",
+    "QueueControl",
     "QueueStats",
     "Retry",
+    "ScheduleStore",
     "SchemaOutOfDate",
+    "ServiceStore",
     "StoreError",
     "StoreUnavailable",
     "TaskEvents",
     "TaskFilter",
     "TaskPage",
     "TaskStore",
+    "TaskWatch",
     "TokenGenerator",
     "TypeFilter",
 ]

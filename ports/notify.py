@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
+from uuid import UUID
 
 
 class Notifier(Protocol):
@@ -23,6 +25,12 @@ class Notifier(Protocol):
 
     async def wait(self, queue: str, timeout: float) -> bool:
         """Wait until `queue` is announced or `timeout` seconds pass; True when woken."""
+        ...
+
+    def final_event(self, task_id: UUID) -> asyncio.Event:
+        """The event set when `task_id` is next announced final (or when announcements
+        may have been missed, e.g. on reconnect). Waiters of one task share it; take it
+        before reading the task's state, so that no announcement falls in between."""
         ...
 
     async def close(self) -> None: ...

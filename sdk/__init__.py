@@ -20,6 +20,7 @@ from leaseq.sdk.errors import (
 from leaseq.sdk.outcomes import Fatal, Retry
 from leaseq.sdk.retrying import RetryRule
 from leaseq.sdk.sync import SyncClient
+from leaseq.sdk.transactional import enqueue_tx
 from leaseq.sdk.types import (
     EnqueueResult,
     LeaseInfo,
@@ -61,4 +62,5 @@ __all__ = [
     "Unauthorized",
     "ValidationFailed",
     "Worker",
+    "enqueue_tx",
 ]

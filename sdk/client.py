@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -13,7 +14,7 @@ from attrs import evolve
 
 from leaseq.sdk.retrying import DEFAULT_RETRIES, RetryRule, with_retries
 from leaseq.sdk.tracing import trace_labels
-from leaseq.sdk.transport.base import TaskId, Transport
+from leaseq.sdk.transport.base import FINAL_STATES, MAX_AWAIT, TaskId, Transport
 from leaseq.sdk.types import (
     JSON,
     EnqueueResult,
@@ -157,6 +158,25 @@ class Client:
         return await with_retries(
             lambda: self.transport.stats(queue), safe=True, rule=self._retries
         )
+
+    async def wait(self, task_id: TaskId, *, timeout: float | None = None) -> TaskInfo:
+        """The task once it is final (succeeded, dead or cancelled), long-polling the
+        service (`GET /v1/tasks/{id}?wait_seconds=`, 60 s a round): woken when the task
+        finishes, no polling. `timeout` in seconds (None: no limit); TimeoutError when it
+        passes first. Raises TaskNotFound."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            wait = MAX_AWAIT if deadline is None else min(MAX_AWAIT, deadline - loop.time())
+            if wait <= 0:
+                raise TimeoutError(f"task {task_id} is not final after {timeout} s")
+            task = await with_retries(
+                functools.partial(self.transport.wait, task_id, wait),
+                safe=True,
+                rule=self._retries,
+            )
+            if task.state in FINAL_STATES:
+                return task
 
     async def wait_for(
         self, task_id: TaskId, *, timeout: float = 30.0, interval: float = 0.05

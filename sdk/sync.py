@@ -75,6 +75,9 @@ class SyncClient:
     def stats(self, queue: str | None = None) -> builtins.list[QueueInfo]:
         return self._run(self._client.stats(queue))
 
+    def wait(self, task_id: TaskId, *, timeout: float | None = None) -> TaskInfo:
+        return self._run(self._client.wait(task_id, timeout=timeout))
+
     def wait_for(self, task_id: TaskId, *, timeout: float = 30.0) -> TaskInfo:
         return self._run(self._client.wait_for(task_id, timeout=timeout))
 

@@ -229,6 +229,63 @@ MUTANTS: tuple[Mutant, ...] = (
         ("tests/contract/test_http_time_authority.py",),
         "delay_seconds is ignored: the task is ready at once",
     ),
+    # -- the producer features (ADRs 0027-0029) -----------------------------------------
+    m(
+        "pg-lease-ignores-pause",
+        "adapters/postgres/queries.py",
+        '_IN_SCOPE = f"""t.queue = :queue AND {_NOT_PAUSED}',
+        '_IN_SCOPE = f"""t.queue = :queue AND true',
+        ("tests/contract/test_store_pause.py", *PG),
+        "a paused queue's tasks are still leased by the PostgreSQL store",
+    ),
+    m(
+        "memory-lease-ignores-pause",
+        "adapters/memory/store.py",
+        "        if self._is_paused(request.queue):",
+        "        if False:",
+        ("tests/contract/test_store_pause.py", *MEM),
+        "a paused queue's tasks are still leased by the memory store",
+    ),
+    m(
+        "sql-enqueue-priority-bound",
+        "adapters/postgres/migrations/versions/0003_producer_features.py",
+        "priority NOT BETWEEN -1000 AND 1000",
+        "priority NOT BETWEEN -1000 AND 2000",
+        ("tests/contract/test_sql_enqueue.py",),
+        "leaseq_enqueue accepts a priority POST /v1/tasks refuses",
+    ),
+    m(
+        "sql-enqueue-no-wakeup",
+        "adapters/postgres/migrations/versions/0003_producer_features.py",
+        "PERFORM pg_notify('leaseq_wakeup', q);",
+        "NULL;",
+        ("tests/contract/test_sql_enqueue.py", "-k", "wakes"),
+        "a task enqueued in SQL wakes no waiting worker at commit",
+    ),
+    m(
+        "pg-watch-marks-nothing",
+        "adapters/postgres/producer_queries.py",
+        "UPDATE leaseq_tasks t SET awaited = true",
+        "UPDATE leaseq_tasks t SET awaited = false",
+        ("tests/contract/test_store_awaiting.py", *PG),
+        "awaiting a task on PostgreSQL is never woken by its final state",
+    ),
+    m(
+        "schedule-without-fire-key",
+        "domain/schedule.py",
+        "        idempotency_key=schedule_key(schedule.name, fire_at),\n",
+        "        idempotency_key=None,\n",
+        ("tests/contract/test_store_schedules.py", "-k", "two_firings"),
+        "two replicas firing one fire time enqueue two tasks",
+    ),
+    m(
+        "schedule-back-fills",
+        "domain/schedule.py",
+        "        fire_at = _latest_at_or_before(now, fire_at, next_after)\n",
+        "",
+        ("tests/contract/test_store_schedules.py", "-k", "missed"),
+        "after an outage a schedule enqueues its oldest missed fire time, not its latest",
+    ),
 )
 
 

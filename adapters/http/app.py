@@ -19,6 +19,7 @@ from leaseq.adapters.http import (
     routes_index,
     routes_leases,
     routes_queues,
+    routes_schedules,
     routes_tasks,
 )
 from leaseq.adapters.http.auth import CHALLENGE
@@ -73,11 +74,21 @@ def create_app(runtime: Runtime, options: HttpOptions) -> FastAPI:
     app.development = not options.access.enabled
     app.state.options = options
     app.state.metrics = metrics
-    for module in (routes_tasks, routes_leases, routes_queues, routes_health, routes_index):
+    for module in (
+        routes_tasks,
+        routes_leases,
+        routes_queues,
+        routes_schedules,
+        routes_health,
+        routes_index,
+    ):
         app.include_router(module.router)
     mount_console(app, options.console_sample_seconds)
     _install_error_handlers(app)
-    install_openapi(app, schema_components(routes_leases.BODY_ROUTES + routes_tasks.BODY_ROUTES))
+    body_routes = (
+        routes_leases.BODY_ROUTES + routes_tasks.BODY_ROUTES + routes_schedules.BODY_ROUTES
+    )
+    install_openapi(app, schema_components(body_routes))
     # Outermost first in the stack: metrics see every answer, including a 413.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=options.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

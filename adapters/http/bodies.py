@@ -80,19 +80,21 @@ class RetryIn(Struct, kw_only=True, frozen=True):  # frozen: hashable, compared 
     jitter: Annotated[float, Meta(ge=0.0, le=1.0)] = 0.2
 
 
+_LabelMap = dict[
+    Annotated[str, Meta(min_length=1, max_length=L.max_label_key_chars)],
+    Annotated[str, Meta(max_length=L.max_label_value_chars)],
+]
+Labels = Annotated[_LabelMap, Meta(max_length=L.max_labels)]
+Priority = Annotated[int, Meta(ge=L.min_priority, le=L.max_priority)]
+
+
 class TaskIn(_Body):
     queue: Name
     type: Name
     type_version: TypeVersion = 1
     payload: JsonValue = None
-    labels: Annotated[
-        dict[
-            Annotated[str, Meta(min_length=1, max_length=L.max_label_key_chars)],
-            Annotated[str, Meta(max_length=L.max_label_value_chars)],
-        ],
-        Meta(max_length=L.max_labels),
-    ] = {}
-    priority: Annotated[int, Meta(ge=L.min_priority, le=L.max_priority)] = 0
+    labels: Labels = {}
+    priority: Priority = 0
     run_at: RunAt | None = None
     delay_seconds: Seconds | None = None
     max_attempts: Annotated[int, Meta(ge=1, le=L.max_attempts)] = 20
@@ -175,3 +177,36 @@ class ResultsBatch(_Body):
 
     results: Annotated[list[Raw], Meta(max_length=L.max_batch)]
     include_tasks: bool = True
+
+
+class ScheduleTaskIn(Struct, kw_only=True, forbid_unknown_fields=True):
+    """The template of each task a schedule enqueues. Unknown fields are refused: a task's
+    run_at, delay_seconds or idempotency_key here would be silently ignored (the fire time
+    sets the first and the last)."""
+
+    queue: Name
+    type: Name
+    type_version: TypeVersion = 1
+    payload: JsonValue = None
+    # one label fewer than a task may carry: the schedule adds `leaseq.schedule`
+    labels: Annotated[_LabelMap, Meta(max_length=L.max_labels - 1)] = {}
+    priority: Priority = 0
+    max_attempts: Annotated[int, Meta(ge=1, le=L.max_attempts)] = 20
+    retry: RetryIn | None = None
+
+
+class ScheduleIn(Struct, kw_only=True, forbid_unknown_fields=True):
+    """A schedule as an operator writes it; a misspelt field is refused, not ignored."""
+
+    cron: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=200,
+            description="5 fields (minute hour day-of-month month day-of-week), or 6 with a "
+            "leading seconds field",
+            examples=["*/5 * * * *"],
+        ),
+    ]
+    task: ScheduleTaskIn
+    timezone: Annotated[str, Meta(min_length=1, max_length=64, examples=["Europe/Berlin"])] = "UTC"

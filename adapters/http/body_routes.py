@@ -28,6 +28,7 @@ from leaseq.adapters.http.limits import read_body
 from leaseq.adapters.http.options import HttpOptions
 from leaseq.adapters.http.problems import RequestInvalid
 from leaseq.app.access import Scope
+from leaseq.app.runtime import Runtime
 from leaseq.app.services import TaskService
 
 SCHEMA_REF = "#/components/schemas/{name}"
@@ -37,15 +38,19 @@ class Call:
     """What a body route's endpoint is called with, besides its body (a plain class: one
     is made per request)."""
 
-    __slots__ = ("options", "params", "receive", "service")
+    __slots__ = ("options", "params", "receive", "runtime")
 
     def __init__(
-        self, service: TaskService, options: HttpOptions, params: dict[str, Any], receive: Receive
+        self, runtime: Runtime, options: HttpOptions, params: dict[str, Any], receive: Receive
     ) -> None:
-        self.service = service
+        self.runtime = runtime  # the use cases (service, queues, schedules)
         self.options = options
         self.params = params  # path parameters
         self.receive = receive  # the request's channel, to see the client go (long polls)
+
+    @property
+    def service(self) -> TaskService:
+        return self.runtime.service
 
 
 Endpoint = Callable[[Any, Call], Awaitable[Response]]
@@ -75,7 +80,7 @@ class BodyRoute:
         options: HttpOptions = state.options
         raw = await read_body(request.scope, request.receive, options.max_body_bytes)
         body = self.read(request.headers.get("content-type"), raw)
-        call = Call(state.runtime.service, options, request.path_params, request.receive)
+        call = Call(state.runtime, options, request.path_params, request.receive)
         return await self.endpoint(body, call)
 
     def read(self, content_type: str | None, raw: bytes) -> Any:
@@ -92,8 +97,10 @@ class BodyRoute:
             raise
 
 
-def add_body_route(router: APIRouter, path: str, route: BodyRoute, **options: Any) -> None:
-    """Declare `route` on `router` at `path` (POST); `options` as for `add_api_route`."""
+def add_body_route(
+    router: APIRouter, path: str, route: BodyRoute, method: str = "POST", **options: Any
+) -> None:
+    """Declare `route` on `router` at `path`; `options` as for `add_api_route`."""
 
     async def endpoint(request: Request) -> Response:
         return await route.answer(request)
@@ -102,7 +109,7 @@ def add_body_route(router: APIRouter, path: str, route: BodyRoute, **options: An
     router.add_api_route(
         path,
         endpoint,
-        methods=["POST"],
+        methods=[method],
         name=route.endpoint.__name__.lstrip("_"),
         openapi_extra={
             "requestBody": request_body(route.schema),

@@ -18,7 +18,8 @@ T = TypeVar("T")
 
 _JSON = "application/json"
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-_MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
+# Messages about one field of the object at the path: the field is the place.
+_OF_FIELD = re.compile(r"^Object (?:missing required|contains unknown) field `(?P<name>[^`]+)`")
 
 
 def exact_float(text: str) -> float:
@@ -74,9 +75,9 @@ def where(error: str) -> tuple[str, str]:
     found = _AT.match(error)
     assert found is not None  # the pattern matches any text
     message, path = found["message"], found["path"] or ""
-    missing = _MISSING.match(message)
-    if missing is not None:
-        path += "." + missing["name"]
+    named = _OF_FIELD.match(message)
+    if named is not None:
+        path += "." + named["name"]
     # Keys inside a JSON value are shown as [...]; the value's field names the place.
     path = path.split("[...]", 1)[0]
     field = re.sub(r"\[(\d+)\]", r".\1", path).strip(".")

@@ -16,6 +16,7 @@ from leaseq.domain import (
     LeaseExpired,
     LeaseLost,
     PayloadTooLarge,
+    ScheduleNotFound,
     TaskCancelled,
     TaskNotFound,
     ValidationError,
@@ -88,6 +89,7 @@ class ProblemType:
 # Looked up along the exception's MRO, so the most specific row wins.
 PROBLEM_TABLE: dict[type[Exception], ProblemType] = {
     TaskNotFound: ProblemType(404, "task_not_found", "Task not found"),
+    ScheduleNotFound: ProblemType(404, "schedule_not_found", "Schedule not found"),
     LeaseLost: ProblemType(409, "lease_lost", "Lease lost"),
     LeaseExpired: ProblemType(409, "lease_expired", "Lease expired"),
     TaskCancelled: ProblemType(409, "task_cancelled", "Task cancelled"),
@@ -158,6 +160,8 @@ def _extensions(error: BaseException) -> dict[str, Any]:
     task_id = getattr(error, "task_id", None)
     if task_id is not None:
         extra["task_id"] = str(task_id)
+    if isinstance(error, ScheduleNotFound):
+        extra["name"] = error.name
     if isinstance(error, ValidationError):
         extra["errors"] = [{"field": error.field, "message": error.message}]
     return extra

@@ -27,6 +27,16 @@ router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses=problem(401, 40
 
 Service = Annotated[TaskService, Depends(service)]
 DEFAULT_RETRY = RetryPolicy()  # frozen: one shared instance, validated once
+MAX_AWAIT_SECONDS = 60.0
+WaitSeconds = Annotated[
+    float | None,
+    Query(
+        ge=0,
+        le=MAX_AWAIT_SECONDS,
+        allow_inf_nan=False,
+        description="await the task's final state up to this many seconds (0-60)",
+    ),
+]
 
 
 async def _enqueue(body: EnqueueIn, call: Call) -> Response:
@@ -132,10 +142,14 @@ async def list_tasks(
 @router.get(
     "/{id}",
     dependencies=[Depends(require(Scope.ADMIN))],
-    responses={200: {"model": TaskOut}, **problem(404)},
+    responses={200: {"model": TaskOut}, **problem(404, 422)},
 )
-async def get_task(id: str, svc: Service) -> OrjsonResponse:
-    """The task as it stands (the lease token is never shown)."""
+async def get_task(id: str, svc: Service, wait_seconds: WaitSeconds = None) -> OrjsonResponse:
+    """The task as it stands (the lease token is never shown). With `wait_seconds` (0-60),
+    answers as soon as the task is final (succeeded, dead, cancelled), or after that wait
+    with the task as it then stands."""
+    if wait_seconds:  # await a result (ADR 0028)
+        return OrjsonResponse(rep.task_json(await svc.wait(task_id(id), wait_seconds)))
     return OrjsonResponse(rep.task_json(await svc.get(task_id(id))))
 
 

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
+from uuid import UUID
 
 
 class InMemoryNotifier:
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        # per awaited task; an event no waiter holds any more goes away by itself
+        self._finals: weakref.WeakValueDictionary[UUID, asyncio.Event] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def start(self) -> None:
         return None
@@ -31,7 +37,20 @@ class InMemoryNotifier:
                 return True
         return False
 
+    def final_event(self, task_id: UUID) -> asyncio.Event:
+        event = self._finals.get(task_id)
+        if event is None:
+            event = self._finals[task_id] = asyncio.Event()
+        return event
+
+    def notify_final_now(self, task_id: UUID) -> None:
+        """`task_id` reached a final state: wake its waiters."""
+        event = self._finals.pop(task_id, None)
+        if event is not None:
+            event.set()
+
     async def close(self) -> None:
-        for event in self._events.values():
+        for event in [*self._events.values(), *self._finals.values()]:
             event.set()
         self._events.clear()
+        self._finals.clear()

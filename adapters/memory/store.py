@@ -17,6 +17,7 @@ from uuid import UUID
 from attrs import evolve
 
 from leaseq.adapters.memory.notifier import InMemoryNotifier
+from leaseq.adapters.memory.producer import ProducerFeatures
 from leaseq.adapters.system import SecretTokenGenerator, SystemClock, Uuid7Generator
 from leaseq.domain import (
     DEFAULT_LIMITS,
@@ -25,6 +26,8 @@ from leaseq.domain import (
     Enqueued,
     Limits,
     NewTasks,
+    QueueSettings,
+    Schedule,
     Task,
     TaskEvent,
     TaskNotFound,
@@ -58,7 +61,7 @@ THROUGHPUT_WINDOW = timedelta(minutes=1)
 RETENTION_LIMITS = Limits(max_delay=timedelta(days=3650))
 
 
-class InMemoryTaskStore:
+class InMemoryTaskStore(ProducerFeatures):
     def __init__(
         self,
         *,
@@ -76,6 +79,8 @@ class InMemoryTaskStore:
         self._tasks: dict[UUID, Task] = {}
         self._by_key: dict[tuple[str, str], UUID] = {}
         self._history: dict[UUID, deque[TaskEvent]] = {}
+        self._queues: dict[str, QueueSettings] = {}
+        self._schedules: dict[str, Schedule] = {}
 
     # -- producers -------------------------------------------------------------------
 
@@ -126,6 +131,8 @@ class InMemoryTaskStore:
     async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
         now = self._now(now)
         claims.check_lease_request(request, self._limits)
+        if self._is_paused(request.queue):  # ADR 0028: a paused queue grants nothing
+            return []
         plan = claims.plan_claim(self._tasks.values(), request, now)
         for task in plan.exhausted:
             self._tasks[task.id] = tr.expire(task, now=now)
@@ -376,6 +383,8 @@ class InMemoryTaskStore:
         if events is None:
             events = self._history[after.id] = deque(maxlen=HISTORY_PER_TASK)
         events.append(event_of(transition, before, after, at))
+        if after.state.is_terminal and (before is None or not before.state.is_terminal):
+            self._announce_final(after.id)
 
     def _wake(self, queue: str) -> None:
         if self._notifier is not None:

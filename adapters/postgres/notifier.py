@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
 from leaseq.adapters.postgres.engine import libpq_url
-from leaseq.adapters.postgres.queries import CHANNEL
+from leaseq.adapters.postgres.queries import CHANNEL, FINAL_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,10 @@ class PostgresNotifier:
     def __init__(self, url: str, *, reconnect_delay: float = 0.2, max_delay: float = 5.0) -> None:
         self._url = libpq_url(url)
         self._events: dict[str, asyncio.Event] = {}
+        # per awaited task (ADR 0028); an event no waiter holds any more goes away
+        self._finals: weakref.WeakValueDictionary[str, asyncio.Event] = (
+            weakref.WeakValueDictionary()
+        )
         self._reconnect_delay = reconnect_delay
         self._max_delay = max_delay
         self._conn: Any = None
@@ -76,6 +82,13 @@ class PostgresNotifier:
                 return True
         return False
 
+    def final_event(self, task_id: UUID) -> asyncio.Event:
+        key = str(task_id)
+        event = self._finals.get(key)
+        if event is None:
+            event = self._finals[key] = asyncio.Event()
+        return event
+
     async def close(self) -> None:
         self._closed = True
         if self._runner is not None:
@@ -83,9 +96,10 @@ class PostgresNotifier:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
         await self._disconnect()
-        for event in self._events.values():
+        for event in [*self._events.values(), *self._finals.values()]:
             event.set()
         self._events.clear()
+        self._finals.clear()
 
     # -- internals -------------------------------------------------------------------
 
@@ -108,6 +122,7 @@ class PostgresNotifier:
         conn = await asyncpg.connect(self._url, timeout=10)
         conn.add_termination_listener(lambda _conn: self._lost.set())
         await conn.add_listener(CHANNEL, self._on_notification)
+        await conn.add_listener(FINAL_CHANNEL, self._on_final)
         self._conn = conn
         self._connected.set()
         self._wake_all()  # anything announced while we were away
@@ -122,6 +137,11 @@ class PostgresNotifier:
     def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self._wake(payload)
 
+    def _on_final(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        event = self._finals.pop(payload, None)
+        if event is not None:
+            event.set()
+
     def _wake(self, queue: str) -> None:
         event = self._events.pop(queue, None)
         if event is not None:
@@ -129,5 +149,7 @@ class PostgresNotifier:
 
     def _wake_all(self) -> None:
         events, self._events = self._events, {}
-        for event in events.values():
+        finals = list(self._finals.values())
+        self._finals.clear()
+        for event in [*events.values(), *finals]:
             event.set()

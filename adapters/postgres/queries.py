@@ -13,6 +13,8 @@ from leaseq.domain.history import HISTORY_ERROR_CHARS
 from leaseq.domain.transitions import EXPIRED_ERROR
 
 CHANNEL = "leaseq_wakeup"
+# Awaited tasks reaching a final state, announced by a trigger (migration 0003, ADR 0028).
+FINAL_CHANNEL = "leaseq_final"
 
 # Inline rather than a CTE, so that the planner sees a stable value usable in index scans.
 _NOW = "COALESCE(CAST(:now AS timestamptz), now())"
@@ -175,7 +177,12 @@ REPORT = text(
 # lease: dead-letter the exhausted expired leases in scope, then claim in claim order.
 # Two index-ordered arms (ready pending tasks; expired leases with attempts left, ready
 # from their expiry instant) are merged; SKIP LOCKED keeps concurrent claimers apart.
-_IN_SCOPE = """t.queue = :queue AND (CAST(:types AS text[]) IS NULL OR (t.type, t.type_version)
+# Paused queues (ADR 0028): checked here, in the statement, so that a pause holds on every
+# replica at once; a one-time filter (it names no column of t), so a paused queue's
+# index is not even scanned.
+_NOT_PAUSED = "NOT EXISTS (SELECT 1 FROM leaseq_queues p WHERE p.queue = :queue AND p.paused)"
+_IN_SCOPE = f"""t.queue = :queue AND {_NOT_PAUSED}
+    AND (CAST(:types AS text[]) IS NULL OR (t.type, t.type_version)
     IN (SELECT w.type, w.version FROM unnest(CAST(:types AS text[]), CAST(:versions AS int[]))
         AS w(type, version)))"""
 

@@ -19,6 +19,7 @@ from sqlalchemy import TextClause
 from leaseq.adapters.postgres import queries as q
 from leaseq.adapters.postgres.engine import create_engine
 from leaseq.adapters.postgres.errors import SCHEMA_HINT, translated
+from leaseq.adapters.postgres.producer import PostgresProducerFeatures
 from leaseq.adapters.postgres.rows import (
     enqueue_params,
     enqueue_params_each,
@@ -69,7 +70,7 @@ HISTORY_PAGE_MAX = 1000
 RETENTION_LIMITS = Limits(max_delay=timedelta(days=3650))
 
 
-class PostgresTaskStore:
+class PostgresTaskStore(PostgresProducerFeatures):
     """The TaskStore port on PostgreSQL. Build it with `open_postgres_store`."""
 
     def __init__(

@@ -30,6 +30,8 @@ from leaseq.sdk.types import (
 )
 
 TaskId = UUID | str
+FINAL_STATES = frozenset({"succeeded", "dead", "cancelled"})
+MAX_AWAIT = 60.0  # the longest wait_seconds of GET /v1/tasks/{id}
 
 
 class Transport(Protocol):
@@ -69,6 +71,11 @@ class Transport(Protocol):
     # operators
     async def get(self, task_id: TaskId) -> TaskInfo: ...
 
+    async def wait(self, task_id: TaskId, wait_seconds: float) -> TaskInfo:
+        """The task as soon as it is final, or as it stands after `wait_seconds` (at most
+        MAX_AWAIT). Raises TaskNotFound."""
+        ...
+
     async def list(
         self,
         *,
@@ -94,4 +101,4 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
-__all__ = ["TaskId", "Transport"]
+__all__ = ["FINAL_STATES", "MAX_AWAIT", "TaskId", "Transport"]

@@ -23,7 +23,7 @@ import orjson
 
 from leaseq.sdk import errors
 from leaseq.sdk.transport import wire
-from leaseq.sdk.transport.base import TaskId
+from leaseq.sdk.transport.base import MAX_AWAIT, TaskId
 from leaseq.sdk.transport.http11 import Answer, ConnectFailed, Http11Client, RequestFailed
 from leaseq.sdk.types import (
     JSON,
@@ -199,6 +199,16 @@ class HttpTransport:
     # operators
     async def get(self, task_id: TaskId) -> TaskInfo:
         return wire.task_info(await self._call("GET", _task_path(task_id)))
+
+    async def wait(self, task_id: TaskId, wait_seconds: float) -> TaskInfo:
+        wait = round(min(max(wait_seconds, 0.0), MAX_AWAIT), 3)
+        body = await self._call(
+            "GET",
+            _task_path(task_id),
+            params={"wait_seconds": wait},
+            timeout=wait + max(self._timeout, LONG_POLL_MARGIN),
+        )
+        return wire.task_info(body)
 
     async def list(
         self,

@@ -16,7 +16,7 @@ from uuid import UUID
 from leaseq import domain, ports
 from leaseq.app.services import TaskService
 from leaseq.sdk import errors as sdk_errors
-from leaseq.sdk.transport.base import TaskId
+from leaseq.sdk.transport.base import MAX_AWAIT, TaskId
 from leaseq.sdk.types import (
     JSON,
     EnqueueResult,
@@ -143,6 +143,10 @@ class InProcessTransport:
 
     async def get(self, task_id: TaskId) -> TaskInfo:
         return task_info(await _call(self._service.get(_task_id(task_id))))
+
+    async def wait(self, task_id: TaskId, wait_seconds: float) -> TaskInfo:
+        wait = min(max(wait_seconds, 0.0), MAX_AWAIT)
+        return task_info(await _call(self._service.wait(_task_id(task_id), wait)))
 
     async def list(
         self,

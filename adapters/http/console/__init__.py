@@ -6,7 +6,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from leaseq.adapters.http.console import routes_actions, routes_auth, routes_pages
+from leaseq.adapters.http.console import (
+    routes_actions,
+    routes_auth,
+    routes_pages,
+    routes_producer,
+)
 from leaseq.adapters.http.console.routes_auth import sign_in_location
 from leaseq.adapters.http.console.throughput import ThroughputSampler
 from leaseq.adapters.http.console.web import (
@@ -24,7 +29,7 @@ def mount_console(app: FastAPI, sample_seconds: float = 5.0) -> None:
     """Serve the console from `app`; queue counts are sampled (and polled) every
     `sample_seconds` for the throughput sparkline."""
     app.state.console = ConsoleState(ThroughputSampler(interval=sample_seconds))
-    for module in (routes_auth, routes_pages, routes_actions):
+    for module in (routes_auth, routes_pages, routes_actions, routes_producer):
         app.include_router(module.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_exception_handler(SignInRequired, _sign_in_required)

@@ -15,6 +15,7 @@ from leaseq.adapters.http.console.throughput import sparkline_points
 from leaseq.adapters.http.console.web import SignedIn, options, render, state
 from leaseq.adapters.http.options import service
 from leaseq.adapters.http.responses import OrjsonResponse
+from leaseq.adapters.http.use_cases import queue_admin
 from leaseq.app.services import TaskService
 from leaseq.domain import TaskNotFound, TaskState, ValidationError
 from leaseq.domain import validation as v
@@ -43,10 +44,14 @@ async def queues_feed(request: Request, svc: Service, current: SignedIn) -> Resp
 
 
 async def _queue_rows(request: Request, svc: TaskService) -> list[dict[str, Any]]:
-    stats = await svc.stats()
+    views = await (await queue_admin(request)).queues()  # with each queue's pause
+    stats = [view.stats for view in views]
     sampler = state(request).sampler
     sampler.record(stats, options(request).clock.now())
-    return [_queue_row(s, sampler.rates(s.queue)) for s in stats]
+    return [
+        _queue_row(view.stats, sampler.rates(view.queue)) | {"paused": view.paused}
+        for view in views
+    ]
 
 
 def _queue_row(stats: QueueStats, rates: list[float]) -> dict[str, Any]:
