@@ -18,6 +18,7 @@ from leaseq.domain import (
     Enqueued,
     LeaseConflict,
     NewTasks,
+    ReportRepeated,
     Task,
     TaskEvent,
     TaskSpec,
@@ -126,6 +127,8 @@ class TaskService:
             self._events.refused("heartbeat", task_id, error)
             raise
 
+    # Reports (complete, retry, fail, release) answer a repeat of the report that ended
+    # the lease with the first answer: the task as that report left it (ADR 0021).
     async def complete(self, task_id: UUID, token: str, result: JSON = None) -> Task:
         call = self._store.complete(task_id, token, result)
         return await self._fenced("complete", task_id, call, Transition.COMPLETED)
@@ -151,6 +154,8 @@ class TaskService:
     ) -> Task:
         try:
             task = await call
+        except ReportRepeated as repeat:
+            return repeat.task  # the first call's answer; nothing happened now
         except LeaseConflict as error:
             self._events.refused(name, task_id, error)
             raise
@@ -165,10 +170,12 @@ class TaskService:
             for o in outcomes
         ]
         answers = await self._store.report(drawn)
-        for outcome, answer in zip(outcomes, answers, strict=True):
+        for index, (outcome, answer) in enumerate(zip(outcomes, answers, strict=True)):
             name = _kind(outcome)
             if isinstance(answer, Task):
                 self._events.transitioned(answer, or_dead_lettered(answer, _REPORTED[name]))
+            elif isinstance(answer, ReportRepeated):
+                answers[index] = answer.task  # the first call's answer; nothing happened now
             elif isinstance(answer, LeaseConflict):
                 self._events.refused(name, outcome.task_id, answer)
         return answers

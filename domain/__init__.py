@@ -17,12 +17,14 @@ from leaseq.domain.errors import (
 )
 from leaseq.domain.history import TaskEvent, Transition
 from leaseq.domain.lease import Lease
+from leaseq.domain.repeats import ReportRepeated
 from leaseq.domain.retry import RetryPolicy
 from leaseq.domain.task import (
     JSON,
     TERMINAL_STATES,
     Enqueued,
     NewTasks,
+    ReportRecord,
     Task,
     TaskSpec,
     TaskState,
@@ -44,6 +46,8 @@ __all__ = [
     "Limits",
     "NewTasks",
     "PayloadTooLarge",
+    "ReportRecord",
+    "ReportRepeated",
     "RetryPolicy",
     "Task",
     "TaskCancelled",

@@ -60,12 +60,35 @@ class TaskSpec:
 
 
 @frozen
+class ReportRecord:
+    """The report that ended a lease of the task, and the task as that report left it
+    (see `leaseq.domain.repeats`).
+
+    `fingerprint` identifies the report (token, outcome and content); `state`, `at` (its
+    updated_at), `epoch`, `attempts`, `run_at` and `last_error` are the task's fields
+    right after it. The task's other fields either never change (queue, payload, ...) or
+    follow from these: `finished_at` is `at` when the state is terminal, else None;
+    `result` is the task's own when it succeeded (terminal), else None; no lease.
+    """
+
+    fingerprint: str
+    state: TaskState
+    at: datetime
+    epoch: int
+    attempts: int
+    run_at: datetime
+    last_error: str | None
+
+
+@frozen
 class Task:
     """A task as stored. Values are immutable; every transition returns a new Task.
 
     `attempts` counts leases granted (a release gives one back); `epoch` counts every
     grant ever made and never goes back; `lease` is the most recent grant, kept after
-    it ends so that late calls with its token get a precise refusal.
+    it ends so that late calls with its token get a precise refusal. `last_report` is the
+    report that ended the most recent report-ended lease, so that a repeat of it gets
+    the first answer again (`leaseq.domain.repeats`).
     """
 
     id: UUID
@@ -88,6 +111,7 @@ class Task:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    last_report: ReportRecord | None = None
 
     def is_ready(self, now: datetime) -> bool:
         """Pending and due: a lease may be granted now."""

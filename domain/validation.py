@@ -35,6 +35,7 @@ class Limits:
     max_label_value_chars: int = 1024
     max_idempotency_key_chars: int = 256
     max_owner_chars: int = 200
+    max_request_id_chars: int = 128
     max_error_chars: int = 8192
     min_priority: int = -1000
     max_priority: int = 1000
@@ -373,6 +374,17 @@ def check_owner(owner: str, limits: Limits = DEFAULT_LIMITS) -> str:
     ):
         raise ValidationError("worker_id", f"must be 1-{limits.max_owner_chars} characters")
     return owner
+
+
+def check_request_id(request_id: str | None, limits: Limits = DEFAULT_LIMITS) -> str | None:
+    """A lease request's id: None, or 1-`max_request_id_chars` characters of text."""
+    if request_id is not None and (
+        not isinstance(request_id, str)
+        or not 0 < len(request_id) <= limits.max_request_id_chars
+        or not is_storable_text(request_id)
+    ):
+        raise ValidationError("request_id", f"must be 1-{limits.max_request_id_chars} characters")
+    return request_id
 
 
 def check_result(result: JSON, limits: Limits = DEFAULT_LIMITS) -> str:

@@ -43,13 +43,19 @@ def _type_filters(value: Iterable[TypeFilter] | None) -> tuple[TypeFilter, ...] 
 
 @frozen
 class LeaseRequest:
-    """Ask for up to `limit` ready tasks of `queue` (optionally only these types)."""
+    """Ask for up to `limit` ready tasks of `queue` (optionally only these types).
+
+    `request_id` tags the leases granted (the worker's name for this request); `repeat`
+    says the request was sent before under that id and its answer may have been lost.
+    """
 
     queue: str
     owner: str
     limit: int
     lease_for: timedelta
     types: tuple[TypeFilter, ...] | None = field(default=None, converter=_type_filters)
+    request_id: str | None = None
+    repeat: bool = False
 
 
 @frozen
@@ -115,6 +121,11 @@ class TaskStore(Protocol):
     Single-owner invariant: at any instant a task has at most one live lease, and only
     the current token, while its lease is live, may heartbeat, complete, retry, fail or
     release it. Every method may raise `StoreUnavailable` when the backend cannot answer.
+
+    Repeated reports: complete, retry, fail and release raise ReportRepeated, carrying the
+    task as the first call left it, instead of a refusal, when the call repeats the report
+    that ended the task's most recent report-ended lease (`transitions.check_report`); a
+    repeat changes nothing and records nothing.
     """
 
     async def enqueue(
@@ -148,8 +159,13 @@ class TaskStore(Protocol):
 
         First, every task of the queue (of the listed types) whose lease expired with no
         attempts left goes dead. Each granted task has a fresh token, epoch + 1,
-        attempts + 1 and `expires_at = now + lease_for`. Never grants one task twice,
-        even to concurrent callers. Raises ValidationError.
+        attempts + 1 and `expires_at = now + lease_for`, and its lease remembers
+        `request.request_id`. Never grants one task twice, even to concurrent callers.
+
+        A `repeat` request answers, instead, the tasks of the queue (of the listed types)
+        whose live lease was granted to this owner's `request_id`
+        (`leaseq.domain.repeats.granted_to`), as they stand, in `repeats.grant_order`,
+        when there are any; it grants nothing more then. Raises ValidationError.
         """
         ...
 
@@ -198,8 +214,8 @@ class TaskStore(Protocol):
         self, outcomes: Sequence[Outcome], *, now: datetime | None = None
     ) -> list[Task | DomainError]:
         """Apply many complete/retry/fail outcomes at once; answers in order, each the new
-        task or the DomainError that one call alone would have raised. One outcome's
-        refusal does not affect the others."""
+        task or the DomainError that one call alone would have raised (ReportRepeated
+        included). One outcome's refusal does not affect the others."""
         ...
 
     async def cancel(self, task_id: UUID, *, now: datetime | None = None) -> Task:

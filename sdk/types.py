@@ -95,7 +95,11 @@ class TypeVersion:
 
 @frozen
 class LeaseRequest:
-    """Ask for up to `max_tasks` ready tasks; wait up to `wait_seconds` when none is ready."""
+    """Ask for up to `max_tasks` ready tasks; wait up to `wait_seconds` when none is ready.
+
+    `request_id` names the request; sent again with `repeat=True` (its answer was lost),
+    it is answered with the leases the first one was granted, while they are live.
+    """
 
     queue: str
     worker_id: str
@@ -103,6 +107,8 @@ class LeaseRequest:
     max_tasks: int = 1
     lease_seconds: float = 30.0
     wait_seconds: float = 0.0
+    request_id: str | None = None
+    repeat: bool = False
 
 
 @frozen

@@ -59,6 +59,8 @@ async def lease(body: LeaseIn, svc: Service, opts: Options) -> OrjsonResponse:
         limit=body.max_tasks,
         lease_for=duration("lease_seconds", body.lease_seconds),
         types=types,
+        request_id=body.request_id,
+        repeat=body.repeat,
     )
     granted = await svc.lease(request, body.wait_seconds)
     return OrjsonResponse({"leases": [rep.lease_json(t) for t in granted]})

@@ -55,6 +55,9 @@ class LeaseIn(_In):
     max_tasks: int = 1
     lease_seconds: Seconds = 30.0
     wait_seconds: Seconds = 0.0
+    # The worker's name for this request, and whether it is a repeat of it (ADR 0021).
+    request_id: str | None = None
+    repeat: bool = False
 
 
 class HeartbeatIn(_In):

@@ -36,6 +36,7 @@ from leaseq.domain import (
 from leaseq.domain import transitions as tr
 from leaseq.domain import validation as v
 from leaseq.domain.history import event_of, or_dead_lettered
+from leaseq.domain.repeats import grant_order, granted_to
 from leaseq.ports import (
     Clock,
     Complete,
@@ -127,6 +128,10 @@ class InMemoryTaskStore:
         in_scope = [
             t for t in self._tasks.values() if t.queue == request.queue and _wanted(t, request)
         ]
+        if request.repeat:
+            again = _granted_before(in_scope, request, now)
+            if again:
+                return again
         for task in in_scope:
             if task.lease_is_due_to_expire(now) and task.attempts >= task.max_attempts:
                 self._tasks[task.id] = tr.expire(task, now=now)
@@ -147,6 +152,7 @@ class InMemoryTaskStore:
                 owner=request.owner,
                 token=self._tokens.new_token(),
                 lease_for=request.lease_for,
+                request_id=request.request_id,
             )
             self._record(Transition.LEASED, task, leased, now)
             task = self._tasks[task.id] = leased
@@ -387,11 +393,19 @@ class InMemoryTaskStore:
 def _check_lease_request(request: LeaseRequest, limits: Limits) -> None:
     v.check_name("queue", request.queue)
     v.check_owner(request.owner, limits)
+    v.check_request_id(request.request_id, limits)
     v.check_int("max_tasks", request.limit, 1, limits.max_batch)
     v.check_lease_for(request.lease_for, limits)
     for pair in request.types or ():
         v.check_name("types.type", pair.type)
         v.check_int("types.version", pair.version, limits.min_type_version, limits.max_type_version)
+
+
+def _granted_before(in_scope: list[Task], request: LeaseRequest, now: datetime) -> list[Task]:
+    """A repeated lease request's answer: its grants that are still live, as they stand."""
+    owner, request_id = request.owner, request.request_id
+    found = [t for t in in_scope if granted_to(t, owner=owner, request_id=request_id, now=now)]
+    return [_copy(t) for t in sorted(found, key=grant_order)]
 
 
 def _wanted(task: Task, request: LeaseRequest) -> bool:

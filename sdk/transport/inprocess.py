@@ -104,6 +104,8 @@ class InProcessTransport:
             types=None
             if request.types is None
             else [ports.TypeFilter(t.type, t.version) for t in request.types],
+            request_id=request.request_id,
+            repeat=request.repeat,
         )
         granted = await _call(self._service.lease(asked, request.wait_seconds))
         return [_lease_info(task) for task in granted]

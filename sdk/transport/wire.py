@@ -123,6 +123,10 @@ def lease_request_body(request: LeaseRequest) -> Body:
     }
     if request.types is not None:
         body["types"] = [{"type": t.type, "version": t.version} for t in request.types]
+    if request.request_id is not None:
+        body["request_id"] = request.request_id
+    if request.repeat:
+        body["repeat"] = True
     return body
 
 
