@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from opentelemetry import metrics, trace
 
+from leaseq.sdk import resends
 from leaseq.sdk.client import Client
 from leaseq.sdk.errors import LeaseqClientError, Unauthorized, ValidationFailed
 from leaseq.sdk.execution import Execution
@@ -242,7 +243,9 @@ class Worker:
         self.claim_sizes.append(free)
         if len(self.claim_sizes) > RECENT:  # the recent ones only
             del self.claim_sizes[: RECENT // 2]
-        return await self.transport.lease(
+        # Sent again under the same request id while its answer is lost (resends.lease).
+        return await resends.lease(
+            self.transport,
             LeaseRequest(
                 queue=self.queue,
                 worker_id=self.worker_id,
@@ -250,7 +253,7 @@ class Worker:
                 max_tasks=free,
                 lease_seconds=self.lease_seconds,
                 wait_seconds=self.wait_seconds,
-            )
+            ),
         )
 
     def _start_buffered(self) -> None:
@@ -329,7 +332,9 @@ class Worker:
     def _release_unstarted(self, leases: list[LeaseInfo]) -> None:
         """Give back tasks granted but not run (at stop, stale in the buffer, unknown)."""
         for lease in leases:
-            release = asyncio.create_task(self.transport.release(lease.task_id, lease.token))
+            release = asyncio.create_task(
+                resends.release(self.transport, lease.task_id, lease.token)
+            )
             self._background.add(release)
             release.add_done_callback(self._released)
 
