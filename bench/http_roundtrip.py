@@ -16,11 +16,10 @@ import json
 import statistics
 import time
 
+import aiohttp
 import orjson
 from harness import Service, fresh_database, pid_cpu_seconds, settle
 from leaseq_bench import QUEUE, _preload
-
-import aiohttp
 
 JSON = {"Content-Type": "application/json"}
 
