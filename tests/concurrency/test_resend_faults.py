@@ -71,6 +71,8 @@ async def test_a_worker_behind_a_faulty_proxy_finishes_every_task_once_and_lets_
         transitions = await service_history(service.url, ids)
     assert verdict.violations == [], verdict.summary()
     assert verdict.states == Counter({"succeeded": 120})
+    # every report the worker sent was answered as applied (a repeat too): none refused
+    assert set(verdict.refusals) <= {"unanswered"}, verdict.summary()
     # the worker's own calls met every kind of fault
     assert {path for path, _ in faulted} >= {"/v1/leases", "/v1/results"}, faulted
     # in the service's own history: one completion per task, and no lease left to expire
