@@ -98,27 +98,40 @@ class TaskService:
     # workers
     async def lease(self, request: LeaseRequest, wait_seconds: float = 0.0) -> list[Task]:
         """Claim ready tasks; when none is ready, wait up to `wait_seconds` for one."""
-        granted = await self._claim(request, wait_seconds)
-        for task in granted:
-            self._events.transitioned(task, Transition.LEASED)
+        granted, _ = await self.lease_timed(request, wait_seconds)
         return granted
 
-    async def _claim(self, request: LeaseRequest, wait_seconds: float) -> list[Task]:
+    async def lease_timed(
+        self, request: LeaseRequest, wait_seconds: float = 0.0
+    ) -> tuple[list[Task], float]:
+        """`lease`, and how long the request waited before the claim that granted the
+        tasks began (0 when the first look granted them): a lower bound of the time
+        from the request's arrival to the grant, so a worker that counts each lease from
+        when it sent the request plus this never counts past the lease (ADR 0022)."""
+        granted, waited = await self._claim(request, wait_seconds)
+        for task in granted:
+            self._events.transitioned(task, Transition.LEASED)
+        return granted, waited
+
+    async def _claim(self, request: LeaseRequest, wait_seconds: float) -> tuple[list[Task], float]:
         wait = min(max(wait_seconds, 0.0), self._long_poll.max_wait)
         if wait <= 0:
-            return await self._store.lease(request)
+            return await self._store.lease(request), 0.0
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
+        began = loop.time()
+        deadline = began + wait
         async with self._hub.waiter(request.queue, request.types) as waiter:
+            claim_began = began
             while True:
                 granted = await self._store.lease(request)
                 if granted:
                     if len(granted) >= request.limit:
                         waiter.pass_turn()  # a full batch: the queue may hold more
-                    return granted
+                    return granted, claim_began - began
                 remaining = deadline - loop.time()
                 if remaining <= 0 or not await waiter.wait_turn(remaining):
-                    return []
+                    return [], 0.0
+                claim_began = loop.time()
 
     async def heartbeat(self, task_id: UUID, token: str, lease_for: timedelta) -> Task:
         try:

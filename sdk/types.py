@@ -113,7 +113,12 @@ class LeaseRequest:
 
 @frozen
 class LeaseInfo:
-    """A granted lease: the task to run, with the secret token that proves the holder."""
+    """A granted lease: the task to run, with the secret token that proves the holder.
+
+    `waited_seconds`: how long the lease request waited at the service before the claim
+    that granted it began (a lower bound): the lease runs for at least `lease_seconds`
+    from the request's sending plus this.
+    """
 
     task_id: UUID
     token: str = field(repr=False)
@@ -128,6 +133,7 @@ class LeaseInfo:
     labels: dict[str, str]
     priority: int
     created_at: datetime
+    waited_seconds: float = 0.0
 
 
 @frozen

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -62,8 +63,10 @@ async def lease(body: LeaseIn, svc: Service, opts: Options) -> OrjsonResponse:
         request_id=body.request_id,
         repeat=body.repeat,
     )
-    granted = await svc.lease(request, body.wait_seconds)
-    return OrjsonResponse({"leases": [rep.lease_json(t) for t in granted]})
+    granted, waited = await svc.lease_timed(request, body.wait_seconds)
+    leases = [rep.lease_json(t) for t in granted]
+    # whole microseconds, rounded down: a lower bound stays a lower bound
+    return OrjsonResponse({"leases": leases, "waited_seconds": math.floor(waited * 1e6) / 1e6})
 
 
 async def heartbeat(id: str, body: HeartbeatIn, svc: Service) -> OrjsonResponse:

@@ -151,7 +151,8 @@ class HttpTransport:
             json=wire.lease_request_body(request),
             timeout=request.wait_seconds + max(self._timeout, LONG_POLL_MARGIN),
         )
-        return [wire.lease_info(lease) for lease in body["leases"]]
+        waited = float(body.get("waited_seconds") or 0.0)
+        return [wire.lease_info(lease, waited) for lease in body["leases"]]
 
     async def heartbeat(self, task_id: TaskId, token: str, lease_seconds: float) -> LeaseRenewal:
         body = await self._call(

@@ -130,7 +130,7 @@ def lease_request_body(request: LeaseRequest) -> Body:
     return body
 
 
-def lease_info(body: Body) -> LeaseInfo:
+def lease_info(body: Body, waited_seconds: float = 0.0) -> LeaseInfo:
     return LeaseInfo(
         task_id=UUID(body["task_id"]),
         token=body["token"],
@@ -145,6 +145,7 @@ def lease_info(body: Body) -> LeaseInfo:
         labels=dict(body.get("labels") or {}),
         priority=body.get("priority", 0),
         created_at=_required_time(body["created_at"]),
+        waited_seconds=waited_seconds,
     )
 
 
