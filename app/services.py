@@ -95,6 +95,15 @@ class TaskService:
         self._events.enqueued(new)
         return new
 
+    async def enqueue_keyed(
+        self, spec: TaskSpec, payloads: Sequence[JSON], keys: Sequence[str]
+    ) -> Sequence[Enqueued]:
+        """`enqueue` of `spec` once per (payload, idempotency key), answered column-wise
+        when every task is new (ADR 0021: the SDK keys every task)."""
+        answers = await self._store.enqueue_keyed(spec, payloads, keys)
+        self._events.enqueued(answers)
+        return answers
+
     # workers
     async def lease(self, request: LeaseRequest, wait_seconds: float = 0.0) -> list[Task]:
         """Claim ready tasks; when none is ready, wait up to `wait_seconds` for one."""

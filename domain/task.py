@@ -208,7 +208,7 @@ class NewTasks(Sequence[Enqueued]):
     task. Immutable. `created_at` is None only when no payload was given.
     """
 
-    __slots__ = ("_created_at", "_ids", "_payloads", "_spec")
+    __slots__ = ("_created_at", "_ids", "_keys", "_payloads", "_spec")
 
     def __init__(
         self,
@@ -216,11 +216,18 @@ class NewTasks(Sequence[Enqueued]):
         payloads: Sequence[JSON],
         ids: Sequence[UUID],
         created_at: datetime | None,
+        keys: Sequence[str] | None = None,
     ) -> None:
-        if len(ids) != len(payloads):
-            raise ValueError("one id per payload")
+        if len(ids) != len(payloads) or (keys is not None and len(keys) != len(payloads)):
+            raise ValueError("one id (and one key, if any) per payload")
         self._spec, self._payloads, self._ids = spec, tuple(payloads), tuple(ids)
         self._created_at = created_at
+        self._keys = None if keys is None else tuple(keys)
+
+    @property
+    def keys(self) -> tuple[str, ...] | None:
+        """Each task's idempotency key (`TaskStore.enqueue_keyed`), or None: no keys."""
+        return self._keys
 
     @property
     def spec(self) -> TaskSpec:
@@ -252,7 +259,10 @@ class NewTasks(Sequence[Enqueued]):
             return [self[i] for i in range(*index.indices(len(self)))]
         payload, task_id = self.payloads[index], self.ids[index]
         assert self.created_at is not None  # an index was found: some task was enqueued
-        one = evolve(self.spec, payload=payload)
+        if self._keys is None:
+            one = evolve(self.spec, payload=payload)
+        else:
+            one = evolve(self.spec, payload=payload, idempotency_key=self._keys[index])
         return Enqueued.new(one, task_id=task_id, now=self.created_at)
 
     def __repr__(self) -> str:

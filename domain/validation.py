@@ -333,6 +333,20 @@ def _checked(specs: Sequence[TaskSpec], limits: Limits, *, encode: bool) -> list
     return payloads
 
 
+def plain_keys(keys: Sequence[object], limits: Limits = DEFAULT_LIMITS) -> bool:
+    """Every key is text of 1-`max_idempotency_key_chars` characters that PostgreSQL can
+    store, judged for the batch as a whole (C loops, one join). False: let the specs be
+    judged one by one, which words the refusal (`check_specs`)."""
+    if not keys:
+        return True
+    if set(map(type, keys)) != {str}:
+        return False
+    lengths = list(map(len, keys))  # type: ignore[arg-type]
+    if min(lengths) < 1 or max(lengths) > limits.max_idempotency_key_chars:
+        return False
+    return is_storable_text("".join(keys))  # type: ignore[arg-type]
+
+
 def is_storable_text(value: str) -> bool:
     """Text PostgreSQL can store: no NUL character, no lone surrogate."""
     if "\x00" in value:

@@ -150,6 +150,22 @@ class TaskStore(Protocol):
         """
         ...
 
+    async def enqueue_keyed(
+        self,
+        spec: TaskSpec,
+        payloads: Sequence[JSON],
+        keys: Sequence[str],
+        *,
+        now: datetime | None = None,
+    ) -> Sequence[Enqueued]:
+        """`enqueue` of one spec per (payload, key), each `spec` with that payload and that
+        idempotency key (`spec.payload` and `spec.idempotency_key` are not used): the same
+        checks, first refusal, tasks, deduplication, history and wake-ups. Answered
+        column-wise (`NewTasks`, with the keys) when every task is new, which is what a
+        producer's batch nearly always is (the SDK gives every task a key, ADR 0021).
+        """
+        ...
+
     async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
         """Grant up to `request.limit` claimable tasks of the queue, in claim order
         (`leaseq.domain.transitions.claim_order`): priority descending, then run_at, then

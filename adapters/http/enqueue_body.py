@@ -69,12 +69,13 @@ class PlainEnqueue:
 
 
 class EachEnqueue:
-    """A batch whose tasks differ only in their payloads: one spec, and the payloads."""
+    """A batch whose tasks differ only in their payloads (and, when `keys` is given, in
+    their idempotency keys): one spec, the payloads, the keys."""
 
-    __slots__ = ("payloads", "spec")
+    __slots__ = ("keys", "payloads", "spec")
 
-    def __init__(self, spec: TaskSpec, payloads: list[Any]) -> None:
-        self.spec, self.payloads = spec, payloads
+    def __init__(self, spec: TaskSpec, payloads: list[Any], keys: list[str] | None = None):
+        self.spec, self.payloads, self.keys = spec, payloads, keys
 
 
 def plain_enqueue(data: dict[str, Any]) -> EachEnqueue | PlainEnqueue | None:
@@ -133,27 +134,37 @@ def _task(item: dict[str, Any]) -> TaskSpec | PlainTask | None:
 _SHARED = ("queue", "type", "type_version", "labels", "priority", "max_attempts")
 _SHARED_OF, _PAYLOAD_OF = itemgetter(*_SHARED), itemgetter("payload")
 _INTS_OF = itemgetter("type_version", "priority", "max_attempts")
+_KEY = "idempotency_key"
+_KEY_OF = itemgetter(_KEY)
 
 
 def _each(tasks: list[Any]) -> EachEnqueue | None:
     """The batch as one spec and its payloads when every item is what the SDK sends (those
-    seven fields, no more) with the same values but the payload; found by C loops.
+    seven fields, no more; or eight, the eighth an idempotency key, as the SDK sends since
+    ADR 0021) with the same values but the payload and the key; found by C loops.
 
     Equal values of other types would pass `==` (1 == 1.0 == True): the three integers
     are required to be ints in every item; strings equal only strings."""
-    if not tasks or set(map(type, tasks)) != {dict} or set(map(len, tasks)) != {7}:
+    if not tasks or set(map(type, tasks)) != {dict}:
+        return None
+    sizes = set(map(len, tasks))
+    if sizes != {7} and sizes != {8}:
         return None
     try:
         shared = list(map(_SHARED_OF, tasks))
         payloads = list(map(_PAYLOAD_OF, tasks))
+        keys = list(map(_KEY_OF, tasks)) if sizes == {8} else None
     except KeyError:
         return None
     if shared.count(shared[0]) != len(shared):
         return None
     if set(map(type, chain.from_iterable(map(_INTS_OF, tasks)))) != {int}:
         return None
-    spec = _task(tasks[0])
-    return EachEnqueue(spec, payloads) if isinstance(spec, TaskSpec) else None
+    if keys is not None and set(map(type, keys)) != {str}:
+        return None
+    first = tasks[0] if keys is None else {k: v for k, v in tasks[0].items() if k != _KEY}
+    spec = _task(first)
+    return EachEnqueue(spec, payloads, keys) if isinstance(spec, TaskSpec) else None
 
 
 _ABSENT = object()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -32,7 +33,7 @@ from leaseq.adapters.http.schemas import (
 )
 from leaseq.app.access import Scope
 from leaseq.app.services import TaskService
-from leaseq.domain import RetryPolicy, TaskSpec, TaskState, ValidationError
+from leaseq.domain import Enqueued, NewTasks, RetryPolicy, TaskSpec, TaskState, ValidationError
 from leaseq.domain import validation as v
 from leaseq.ports import TaskFilter
 
@@ -60,11 +61,17 @@ async def _enqueue(
         raise ValidationError("tasks", "give at least one task")
     if count > opts.limits.max_batch:
         raise ValidationError("tasks", f"at most {opts.limits.max_batch} tasks per request")
-    if isinstance(body, EachEnqueue):
+    answers: Sequence[Enqueued]
+    if isinstance(body, EachEnqueue) and body.keys is None:
         new = await svc.enqueue_each(body.spec, body.payloads)
         return Response(rep.new_tasks_body(new), 201, media_type="application/json")
-    specs = [item if isinstance(item, TaskSpec) else _spec(item, opts) for item in body.tasks]
-    answers = await svc.enqueue(specs)
+    if isinstance(body, EachEnqueue):  # each task keyed (the SDK's, ADR 0021)
+        answers = await svc.enqueue_keyed(body.spec, body.payloads, body.keys or [])
+        if isinstance(answers, NewTasks):  # every task new
+            return Response(rep.new_tasks_body(answers), 201, media_type="application/json")
+    else:
+        specs = [item if isinstance(item, TaskSpec) else _spec(item, opts) for item in body.tasks]
+        answers = await svc.enqueue(specs)
     status = 200 if all(a.deduplicated for a in answers) else 201
     return OrjsonResponse({"tasks": rep.enqueued_json(answers)}, status_code=status)
 

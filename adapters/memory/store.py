@@ -114,6 +114,27 @@ class InMemoryTaskStore:
         created = answers[0].task.created_at if answers else None
         return NewTasks(spec, payloads, [a.task_id for a in answers], created)
 
+    async def enqueue_keyed(
+        self,
+        spec: TaskSpec,
+        payloads: Sequence[JSON],
+        keys: Sequence[str],
+        *,
+        now: datetime | None = None,
+    ) -> Sequence[Enqueued]:
+        if len(keys) != len(payloads):
+            raise ValueError("one key per payload")
+        spec = evolve(spec, payload=None, idempotency_key=None)
+        specs = [
+            evolve(spec, payload=payload, idempotency_key=key)
+            for payload, key in zip(payloads, keys, strict=True)
+        ]
+        answers = await self.enqueue(specs, now=now)
+        if any(a.deduplicated for a in answers):
+            return answers
+        created = answers[0].task.created_at if answers else None
+        return NewTasks(spec, payloads, [a.task_id for a in answers], created, keys)
+
     def _existing(self, spec: TaskSpec) -> Task | None:
         if spec.idempotency_key is None:
             return None

@@ -422,6 +422,21 @@ ENQUEUE_NEW = text(
         (SELECT count(*) FROM woke) AS woken"""
 )
 
+# A batch of one spec with a key per task (what the SDK sends, ADR 0021): the same INSERT
+# as ENQUEUE_NEW, deduplicated like ENQUEUE, answering the count it inserted; when that
+# falls short of the batch, BY_IDEMPOTENCY_KEYS names the tasks that answer the repeats.
+ENQUEUE_NEW_KEYED = text(
+    f"""WITH
+    {_enqueue_ctes(_DEDUPLICATE)}
+    SELECT {_NOW} AS created_at, (SELECT count(*) FROM inserted) AS inserted,
+        (SELECT count(*) FROM woke) AS woken"""
+)
+
+BY_IDEMPOTENCY_KEYS = text(
+    """SELECT t.* FROM leaseq_tasks t
+    WHERE t.queue = :queue AND t.idempotency_key = ANY(CAST(:keys AS text[]))"""
+)
+
 # A repeat whose original was committed by a concurrent batch after this one's snapshot.
 BY_IDEMPOTENCY_KEY = text(
     "SELECT t.* FROM leaseq_tasks t WHERE t.queue = :queue AND t.idempotency_key = :key"

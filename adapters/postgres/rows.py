@@ -120,13 +120,17 @@ def enqueue_params(specs: Sequence[TaskSpec], payloads: str, ids: Sequence[UUID]
     return params
 
 
-def enqueue_params_each(spec: TaskSpec, payloads: str, ids: Sequence[UUID]) -> dict[str, Any]:
-    """`enqueue_params` of one spec per payload: every column but id and payload is the
-    spec's one value."""
+def enqueue_params_each(
+    spec: TaskSpec, payloads: str, ids: Sequence[UUID], keys: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """`enqueue_params` of one spec per payload: every column but id and payload (and
+    the idempotency key, when `keys` gives one per task) is the spec's one value."""
     params: dict[str, Any] = {"each_id": list(ids), "payloads": payloads}
     values = _columns(spec, _policy_numbers(spec.retry_policy))
     for (column, _), value in zip(ENQUEUE_INPUT[2:], values, strict=True):
         params[f"each_{column}"], params[f"all_{column}"] = None, value
+    if keys is not None:
+        params["each_idempotency_key"], params["all_idempotency_key"] = list(keys), None
     return params
 
 

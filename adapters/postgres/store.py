@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
+from attrs import evolve
 from sqlalchemy import TextClause
 
 from leaseq.adapters.postgres import queries as q
@@ -135,6 +136,56 @@ class PostgresTaskStore:
         params = enqueue_params_each(spec, encoded, ids) | {"now": _aware(now)}
         [row] = await self._rows(q.ENQUEUE_NEW, params)
         return NewTasks(spec, payloads, ids, row["created_at"])
+
+    async def enqueue_keyed(
+        self,
+        spec: TaskSpec,
+        payloads: Sequence[JSON],
+        keys: Sequence[str],
+        *,
+        now: datetime | None = None,
+    ) -> Sequence[Enqueued]:
+        if len(keys) != len(payloads):
+            raise ValueError("one key per payload")
+        spec = evolve(spec, payload=None, idempotency_key=None)
+        if not v.plain_keys(keys, self._limits):  # judged, and worded, spec by spec
+            return await self.enqueue(_keyed_specs(spec, payloads, keys), now=now)
+        v.check_each_batch(spec, len(payloads), self._limits)
+        encoded = v.check_each(spec, payloads, self._limits)
+        if not payloads:
+            return NewTasks(spec, (), (), None, keys=())
+        ids = self._ids.new_ids(len(payloads))
+        params = enqueue_params_each(spec, encoded, ids, keys) | {"now": _aware(now)}
+        [row] = await self._rows(q.ENQUEUE_NEW_KEYED, params)
+        if row["inserted"] == len(payloads):  # every task new: nearly always
+            return NewTasks(spec, payloads, ids, row["created_at"], keys)
+        return await self._keyed_answers(spec, payloads, keys, ids, row["created_at"])
+
+    async def _keyed_answers(
+        self,
+        spec: TaskSpec,
+        payloads: Sequence[JSON],
+        keys: Sequence[str],
+        ids: Sequence[UUID],
+        created: datetime,
+    ) -> builtins.list[Enqueued]:
+        """Each task of a keyed batch that met a repeat: new when the row holding its key
+        has the id it was given, else that row's task, deduplicated."""
+        params = {"queue": spec.queue, "keys": builtins.list(set(keys))}
+        holders = {
+            row["idempotency_key"]: row for row in await self._rows(q.BY_IDEMPOTENCY_KEYS, params)
+        }
+        answers: builtins.list[Enqueued] = []
+        for payload, key, task_id in zip(payloads, keys, ids, strict=True):
+            row = holders.get(key)
+            if row is None:  # pruned in between: the caller may simply enqueue again
+                raise StoreUnavailable("a concurrent change hid the deduplicated task; retry")
+            if row["id"] == task_id:
+                one = evolve(spec, payload=payload, idempotency_key=key)
+                answers.append(Enqueued.new(one, task_id=task_id, now=created))
+            else:
+                answers.append(Enqueued(to_task(row), deduplicated=True))
+        return answers
 
     async def _original(self, spec: TaskSpec) -> Task:
         """The task a repeat names, committed by a concurrent batch after ours began."""
@@ -397,6 +448,15 @@ def _refusal(
     except DomainError as error:
         return error
     return LeaseLost(task_id)  # it changed under us between the two statements
+
+
+def _keyed_specs(
+    spec: TaskSpec, payloads: Sequence[JSON], keys: Sequence[str]
+) -> builtins.list[TaskSpec]:
+    return [
+        evolve(spec, payload=payload, idempotency_key=key)
+        for payload, key in zip(payloads, keys, strict=True)
+    ]
 
 
 def _aware(now: datetime | None) -> datetime | None:

@@ -104,3 +104,37 @@ async def test_a_lease_request_id_that_is_not_short_text_is_422_naming_the_field
     body = {"queue": "q", "worker_id": "w1", "request_id": "x" * 129}
     problem = assert_problem(await client.post("/v1/leases", json=body), 422, "validation_error")
     assert "request_id" in str(problem)
+
+
+SDK_TASK = {"queue": "q", "type": "t", "type_version": 1, "labels": {}, "priority": 0,
+            "max_attempts": 20}  # fmt: skip
+
+
+def test_an_sdk_batch_with_a_key_per_task_is_read_column_wise_with_its_keys() -> None:
+    from leaseq.adapters.http.enqueue_body import EachEnqueue, plain_enqueue
+
+    tasks = [{**SDK_TASK, "payload": i, "idempotency_key": f"sdk:r:{i}"} for i in range(3)]
+    body = plain_enqueue({"tasks": tasks})
+    assert isinstance(body, EachEnqueue)
+    assert (body.payloads, body.keys) == ([0, 1, 2], ["sdk:r:0", "sdk:r:1", "sdk:r:2"])
+    assert body.spec.idempotency_key is None and body.spec.priority == 0
+    mixed = [*tasks[:2], {**SDK_TASK, "payload": 2}]  # one without a key
+    assert not isinstance(plain_enqueue({"tasks": mixed}), EachEnqueue)
+    odd = [*tasks[:2], {**SDK_TASK, "payload": 2, "idempotency_key": 7}]
+    assert not isinstance(plain_enqueue({"tasks": odd}), EachEnqueue)
+
+
+async def test_an_sdk_batch_sent_again_answers_the_same_tasks_deduplicated(
+    client: httpx.AsyncClient,
+) -> None:
+    tasks = [{**SDK_TASK, "payload": i, "idempotency_key": f"sdk:r:{i}"} for i in range(3)]
+    first = await client.post("/v1/tasks", json={"tasks": tasks})
+    assert first.status_code == 201 and not any(t["deduplicated"] for t in first.json()["tasks"])
+    again = await client.post("/v1/tasks", json={"tasks": tasks})
+    assert again.status_code == 200
+    assert again.json()["tasks"] == [{**t, "deduplicated": True} for t in first.json()["tasks"]]
+    part = await client.post(
+        "/v1/tasks", json={"tasks": [tasks[0], {**tasks[1], "idempotency_key": "sdk:r:new"}]}
+    )
+    assert part.status_code == 201
+    assert [t["deduplicated"] for t in part.json()["tasks"]] == [True, False]

@@ -315,3 +315,20 @@ async def test_a_report_answers_each_new_state_or_its_typed_refusal(client: Clie
     ]
     assert isinstance(answers[2], LeaseLost)
     assert done.result == {"n": 1}
+
+
+def test_a_task_keyed_by_the_sdk_equals_the_same_request_given_that_key() -> None:
+    from leaseq.sdk.resends import with_idempotency_keys
+    from leaseq.sdk.types import RetrySettings
+
+    request = TaskRequest(
+        "q", "t", {"a": [1]}, version=3, labels={"k": "v"}, priority=-2,
+        delay_seconds=1.5, max_attempts=7, retry=RetrySettings(base_seconds=2.0),
+    )  # fmt: skip
+    [keyed] = with_idempotency_keys([request])
+    key = keyed.idempotency_key
+    assert key is not None
+    assert keyed == TaskRequest(
+        "q", "t", {"a": [1]}, version=3, labels={"k": "v"}, priority=-2, delay_seconds=1.5,
+        max_attempts=7, retry=RetrySettings(base_seconds=2.0), idempotency_key=key,
+    )  # fmt: skip
