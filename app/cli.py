@@ -31,6 +31,36 @@ app = typer.Typer(
 operator_cli.register(app)
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"leaseq {_installed_version()}")
+        raise typer.Exit()
+
+
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("leaseq")
+    except PackageNotFoundError:
+        return "0+unknown (not installed)"
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="print the version and exit"
+        ),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="show tracebacks of unexpected errors")
+    ] = False,
+) -> None:
+    """A task queue on PostgreSQL with fenced leases."""
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"leaseq: {message}", err=True)
     raise typer.Exit(code)
@@ -50,7 +80,7 @@ def serve(
     memory: Annotated[bool, typer.Option("--memory", help="a throwaway in-memory store")] = False,
     migrate: Annotated[bool, typer.Option("--migrate", help="migrate the database first")] = False,
     host: Annotated[str, typer.Option(envvar="LEASEQ_HOST")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="LEASEQ_PORT")] = 8000,
+    port: Annotated[int, typer.Option(envvar="LEASEQ_PORT", min=1, max=65535)] = 8000,
     data_dir: Annotated[
         Path, typer.Option(envvar="LEASEQ_DATA_DIR", help="embedded PostgreSQL's home")
     ] = Path(".leaseq"),
@@ -65,14 +95,16 @@ def serve(
     configure_logging(settings.log_format)
     for chatty in ("pgserver", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    _check_port_free(host, port)
+    # Bound before anything slow starts: a taken port is the first message, and
+    # "listening" below is true when it is printed.
+    listener = _listen(host, port)
     server = None
     where = "in-memory store (nothing is kept)"
     if not memory:
         if database_url is None:
             url, server = _embedded(data_dir)
             settings = settings.model_copy(update={"database_url": url})
-            where = f"embedded PostgreSQL in {data_dir.resolve() / 'postgres'}"
+            where = f"embedded PostgreSQL in {data_dir / 'postgres'}"
             migrate = True
         else:
             where = f"PostgreSQL at {_redacted(database_url)}"
@@ -81,7 +113,7 @@ def serve(
     # so that the embedded PostgreSQL is stopped below rather than left running.
     signal.signal(signal.SIGTERM, _exit_quietly)
     try:
-        _run(settings, where, access_log=access_log)
+        _run(settings, where, listener, access_log=access_log)
     finally:
         if server is not None:
             server.cleanup()
@@ -102,15 +134,9 @@ def _exit_quietly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for chatty in ("pgserver", "alembic"):  # their INFO lines drown the ones that matter
-        logging.getLogger(chatty).setLevel(logging.WARNING)
-
-
-def _run(settings: Settings, where: str, *, access_log: bool = True) -> None:
+def _run(
+    settings: Settings, where: str, listener: socket.socket, *, access_log: bool = True
+) -> None:
     import uvicorn
 
     from leaseq.app.container import build_container
@@ -120,21 +146,20 @@ def _run(settings: Settings, where: str, *, access_log: bool = True) -> None:
         http_app = container.http_app()
     except AccessConfigError as exc:
         fail(str(exc))
-    typer.echo(f"leaseq listening on http://{_url_host(settings.host)}:{settings.port} ({where})")
     # Everything imported and built so far lives as long as the process: keep it out of
     # the collector's generations, so full collections stay short (latency tails).
     gc.collect()
     gc.freeze()
-    uvicorn.run(
+    config = uvicorn.Config(
         http_app,
-        host=settings.host,
-        port=settings.port,
         log_level="info",
         log_config=None,  # uvicorn's loggers go through our root handler (one format)
         access_log=access_log,
         loop=_fastest("uvloop", "auto"),
         http=_fastest("httptools", "auto"),
     )
+    typer.echo(f"leaseq listening on http://{_url_host(settings.host)}:{settings.port} ({where})")
+    uvicorn.Server(config).run(sockets=[listener])
 
 
 def _fastest(module: str, fallback: str) -> str:
@@ -197,20 +222,24 @@ def _embedded(data_dir: Path) -> tuple[str, Any]:
         fail(f"cannot start the embedded PostgreSQL in {data_dir}: {exc}")
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to (host, port) and listening; a one-line exit when that fails."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         fail(f"cannot bind to {host!r}: {exc.strerror}")
     family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                fail(f"port {port} on {host} is already in use; pick another with --port")
-            fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(address)
+        listener.listen(2048)  # uvicorn's default backlog
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"port {port} on {host} is already in use; pick another with --port")
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+    return listener
 
 
 def _redacted(url: str) -> str:
@@ -238,8 +267,33 @@ def _register_worker() -> None:
 
 
 def main() -> None:
+    """Every mistake is one line (exit 2 for usage); a traceback only with --debug."""
     _register_worker()
     try:
-        app()
-    except KeyboardInterrupt:
+        code = app(standalone_mode=False)
+    except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
+    except Exception as exc:
+        if _is_usage_error(exc):
+            _explain_usage(exc)
+        if "--debug" in sys.argv:
+            raise
+        typer.echo(f"leaseq: {type(exc).__name__}: {exc} (--debug shows the traceback)", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's errors (typer carries its own copy of click): they know their exit code."""
+    return hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def _explain_usage(exc: Any) -> NoReturn:
+    context = getattr(exc, "ctx", None)
+    message = exc.format_message()
+    if not message and context is not None:  # `leaseq` alone: the help is the answer
+        typer.echo(context.get_help())
+        sys.exit(0)
+    hint = f" (see '{context.command_path} --help')" if context is not None else ""
+    typer.echo(f"leaseq: {message}{hint}", err=True)
+    sys.exit(exc.exit_code)

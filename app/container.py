@@ -215,7 +215,6 @@ class Container(containers.DeclarativeContainer):
         Runtime,
         open_store=open_store,
         notifier=notifier,
-        clock=clock,
         jitter=jitter,
         long_poll=providers.Callable(_long_poll, settings),
         maintenance=providers.Callable(_plan, settings),

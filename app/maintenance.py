@@ -16,7 +16,7 @@ from datetime import timedelta
 from attrs import frozen
 
 from leaseq.app.observers import NoTaskEvents
-from leaseq.ports import Clock, TaskEvents, TaskStore
+from leaseq.ports import TaskEvents, TaskStore
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,10 @@ async def refresh_stats(store: TaskStore, events: TaskEvents) -> int:
     return 0
 
 
-async def prune_finished(store: TaskStore, clock: Clock, plan: MaintenancePlan) -> int:
-    """One prune pass: delete tasks that finished longer ago than the retention."""
-    return await store.prune(finished_before=clock.now() - plan.retention, limit=plan.prune_batch)
+async def prune_finished(store: TaskStore, plan: MaintenancePlan) -> int:
+    """One prune pass: delete tasks that finished longer ago than the retention, by the
+    store's clock (ADR 0003)."""
+    return await store.prune(retention=plan.retention, limit=plan.prune_batch)
 
 
 class Maintenance:
@@ -58,13 +59,11 @@ class Maintenance:
     def __init__(
         self,
         store: TaskStore,
-        clock: Clock,
         plan: MaintenancePlan,
         events: TaskEvents | None = None,
     ) -> None:
         self._events: TaskEvents = events or NoTaskEvents()
         self._store = store
-        self._clock = clock
         self._plan = plan
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -83,7 +82,7 @@ class Maintenance:
                 _every(
                     plan.prune_interval,
                     "prune",
-                    lambda: prune_finished(self._store, self._clock, plan),
+                    lambda: prune_finished(self._store, plan),
                 ),
                 name="leaseq-prune",
             ),

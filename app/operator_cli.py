@@ -33,10 +33,24 @@ def call(method: str, url: str, path: str, token: str | None, **kwargs: Any) -> 
     if response.status_code >= 400:
         try:
             problem = response.json()
-            _fail(f"{problem.get('type')} ({response.status_code}): {problem.get('detail')}")
         except ValueError:
             _fail(f"HTTP {response.status_code} from {url}{path}")
+        _fail(problem_line(problem, response.status_code))
     return response.json()
+
+
+def problem_line(problem: Any, status: int) -> str:
+    """A problem+json answer in one line, with the field of each validation error."""
+    if not isinstance(problem, dict):
+        return f"HTTP {status}"
+    line = f"{problem.get('type')} ({status}): {problem.get('detail')}"
+    errors = problem.get("errors")
+    if isinstance(errors, list):
+        details = [f"{e.get('field')}: {e.get('message')}" for e in errors if isinstance(e, dict)]
+        untold = [d for d in details if d not in line]
+        if untold:
+            line = f"{line} [{'; '.join(untold)}]"
+    return line
 
 
 def show(value: Any) -> None:
@@ -67,6 +81,7 @@ def register(app: typer.Typer) -> None:
         """Enqueue one task."""
         try:
             payload = json.loads(payload_json)
+            json.dumps(payload, allow_nan=False)  # 1e999 reads as infinity, which JSON lacks
         except ValueError as exc:
             _fail(f"PAYLOAD_JSON is not JSON: {exc}")
         task: dict[str, Any] = {

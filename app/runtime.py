@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from leaseq.app.maintenance import Maintenance, MaintenancePlan
 from leaseq.app.services import LongPoll, TaskService
-from leaseq.ports import Clock, JitterSource, Notifier, TaskEvents, TaskStore
+from leaseq.ports import JitterSource, Notifier, TaskEvents, TaskStore
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,6 @@ class Runtime:
         *,
         open_store: StoreOpener,
         notifier: Notifier,
-        clock: Clock,
         jitter: JitterSource,
         long_poll: LongPoll,
         maintenance: MaintenancePlan | None,
@@ -40,7 +39,6 @@ class Runtime:
         self._events = events
         self._open_store = open_store
         self._notifier = notifier
-        self._clock = clock
         self._jitter = jitter
         self._long_poll = long_poll
         self._plan = maintenance
@@ -65,7 +63,7 @@ class Runtime:
             store, self._notifier, self._jitter, self._long_poll, events=self._events
         )
         if self._plan is not None:
-            self._maintenance = Maintenance(store, self._clock, self._plan, self._events)
+            self._maintenance = Maintenance(store, self._plan, self._events)
             self._maintenance.start()
         return self._service
 

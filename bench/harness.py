@@ -1,6 +1,6 @@
 """Shared parts of leaseq's benchmarks: fresh databases, CPU accounting, child processes.
 
-The CPU accounting follows the peer harness (/work/shared/bench/peers/common.py) so the
+The CPU accounting follows the peer harness (../shared/bench/peers/common.py) so the
 numbers compare: CPU seconds of the Python processes (this one plus named child pids)
 and of the whole PostgreSQL cluster (postmaster, reaped children, live children), over
 the timed interval, with machine-wide steal and iowait as noise indicators.
@@ -258,11 +258,12 @@ class Service:
 
 
 class WorkerProcess:
-    """bench/bench_worker.py in a child process, driven by lines on its stdin."""
+    """bench/bench_worker.py in a child process, driven by lines on its stdin; or, given
+    `command`, another worker of the same protocol (the Go SDK's benchworker)."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, command: list[str] | None = None) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "bench_worker.py"), *args],
+            [*(command or [sys.executable, str(HERE / "bench_worker.py")]), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -297,6 +298,22 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+GO_MODULE = HERE.parent / "clients" / "go"
+
+
+def build_go_worker(out_dir: str) -> str:
+    """The Go SDK's bench worker (clients/go/internal/benchworker), built offline."""
+    binary = os.path.join(out_dir, "leaseq-go-benchworker")
+    env = {**os.environ, "GOPROXY": "off", "GOTOOLCHAIN": "local", "GOTELEMETRY": "off"}
+    subprocess.run(
+        ["go", "build", "-o", binary, "./internal/benchworker"],
+        cwd=GO_MODULE,
+        env=env,
+        check=True,
+    )
+    return binary
 
 
 def pct(xs: list[float], p: float) -> float | None:

@@ -1,7 +1,7 @@
 """Where the latency samples spend their time: joins the files bench/stage_hooks.py wrote.
 
-    LEASEQ_BENCH_STAGES=/tmp/st/run1 python bench/leaseq_bench.py --only latency --db x
-    python bench/latency_stages.py /tmp/st/run1 [--worst 12]
+    LEASEQ_BENCH_STAGES=$TMPDIR/st/run1 python bench/leaseq_bench.py --only latency --db x
+    python bench/latency_stages.py $TMPDIR/st/run1 [--worst 12]
 
 Per task i, times in ms from the enqueue call's return in the bench process (ret):
   notify   the service's LISTEN connection hears the first NOTIFY after the enqueue arrived

@@ -7,7 +7,11 @@ Measurements (each on a freshly created, migrated database):
               against a `leaseq serve` child process) and through the store directly.
   throughput  N no-op tasks queued up front (untimed), then W worker processes (SDK Worker
               over HTTP, concurrency c each) against one `leaseq serve`; timed until the
-              database shows all N succeeded.
+              database shows all N succeeded. With `--sdks python go` (the default) each
+              run is measured with the Python SDK's worker and then the Go SDK's
+              (clients/go, built with `go build`; rows marked "sdk": "go"; their
+              mean_claim/report_batch are tasks per lease/report request, the Python
+              rows' the sizes asked for and sent).
   inprocess   the same workload with the worker, TaskService and PostgresTaskStore in this
               one process (InProcessTransport): what HTTP costs.
   latency     a worker process (c=10, long polling) idles 3 s; 200 tasks are enqueued one
@@ -40,6 +44,7 @@ from harness import (
     CpuMeter,
     Service,
     WorkerProcess,
+    build_go_worker,
     emit,
     find_postmaster,
     fresh_database,
@@ -218,19 +223,20 @@ def _prefetch(value: str | None, c: int) -> int | None:
 
 
 async def m_throughput(
-    args: argparse.Namespace, workers: int, c: int, prefetch: int | None
+    args: argparse.Namespace, workers: int, c: int, prefetch: int | None, sdk: str = "python"
 ) -> dict[str, Any]:
     url = await fresh_database(args.db, args.sync_commit)
     await _preload(url, args.n)
     await settle(url)
     service = Service(url)
     procs: list[WorkerProcess] = []
+    command = [_go_worker()] if sdk == "go" else None
     try:
         await service.ready()
         options = ["--url", service.base, "--concurrency", str(c)]
         if prefetch is not None:  # (older SDKs have no prefetch: leave it out)
             options += ["--prefetch", str(prefetch)]
-        procs = [WorkerProcess(*options) for _ in range(workers)]
+        procs = [WorkerProcess(*options, command=command) for _ in range(workers)]
         for p in procs:
             line = await p.line()
             if "READY" not in line:
@@ -265,9 +271,20 @@ async def m_throughput(
         ),
         "mean_claim_batch": claim,
         "mean_report_batch": report,
+        "sdk": sdk,
         **rss,
         **cpu,
     }
+
+
+_GO_WORKER: list[str] = []
+
+
+def _go_worker() -> str:
+    """The Go SDK's bench worker, built once per run (its build is not timed)."""
+    if not _GO_WORKER:
+        _GO_WORKER.append(build_go_worker(tempfile.mkdtemp(prefix="leaseq-bench-go-")))
+    return _GO_WORKER[0]
 
 
 async def m_inprocess(args: argparse.Namespace, c: int, prefetch: int | None) -> dict[str, Any]:
@@ -418,7 +435,13 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Awaitable[di
             for c in args.concurrency:
                 for value in args.prefetch:
                     f = _prefetch(value, c)
-                    todo.append(("throughput", lambda w=w, c=c, f=f: m_throughput(args, w, c, f)))
+                    if "python" in args.sdks:
+                        todo.append(
+                            ("throughput", lambda w=w, c=c, f=f: m_throughput(args, w, c, f))
+                        )
+                if "go" in args.sdks:  # (the Go worker has no prefetch)
+                    go_run = lambda w=w, c=c: m_throughput(args, w, c, None, "go")  # noqa: E731
+                    todo.append(("throughput", go_run))
     if "inprocess" in args.only:
         for c in args.inprocess_concurrency:
             for value in args.prefetch:
@@ -470,6 +493,13 @@ def main() -> None:
         nargs="*",
         default=[None],
         help="Worker(prefetch=) values: numbers, or c (= the concurrency); none: SDK default",
+    )
+    ap.add_argument(
+        "--sdks",
+        nargs="*",
+        default=["python", "go"],
+        choices=["python", "go"],
+        help="whose worker the throughput runs use: the Python SDK's, the Go SDK's (clients/go)",
     )
     ap.add_argument("--label", default=None, help="recorded in each JSON line")
     # The service child inherits it. `notable`: no log line for the routine transitions

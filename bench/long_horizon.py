@@ -96,8 +96,7 @@ async def consume(store: PostgresTaskStore, tally: Tally, stop: asyncio.Event) -
 
 async def prune(store: PostgresTaskStore, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        before = datetime.now(UTC) - timedelta(seconds=5)
-        while await store.prune(finished_before=before, limit=5000):
+        while await store.prune(retention=timedelta(seconds=5), limit=5000):
             pass
         await asyncio.sleep(5)
 

@@ -34,6 +34,8 @@ def key(r: dict[str, Any]) -> tuple[Any, ...]:
     if m == "throughput":
         base = (m, r.get("transport", "library"), r.get("workers", 1), r["concurrency"])
         prefetch = r.get("prefetch")  # leaseq's worker option; 0 and absent are the default
+        if r.get("sdk") == "go":  # the Go SDK's worker (no prefetch)
+            return (*base, "go worker")
         return (*base, f"prefetch {prefetch}") if prefetch else base
     if m == "claim_ack":
         return (m, r["batch"], r["consumers"])
@@ -137,6 +139,21 @@ def main(paths: list[str]) -> None:
                     peer,
                     "jobs_per_s",
                     "≥ 2",
+                )
+    for workers in (1, 2):
+        for c in (10, 50):
+            base = ("throughput", "http", workers, c)
+            go = (*base, "go worker")
+            if by.get(base, {}).get("leaseq") and by.get(go, {}).get("leaseq"):
+                ours = [
+                    g["jobs_per_s"] / p["jobs_per_s"]
+                    for run, g in by[go]["leaseq"].items()
+                    if (p := by[base]["leaseq"].get(run)) and p.get("jobs_per_s")
+                ]
+                print(
+                    f"| e2e HTTP, {workers} worker proc, c={c}: Go worker vs Python worker "
+                    f"(jobs/s) | {cell(values(go, 'leaseq', 'jobs_per_s'))} | Python worker "
+                    f"{cell(values(base, 'leaseq', 'jobs_per_s'))} | {cell(ours, 2)} | |"
                 )
     for c in (10, 50, 100):
         for lk, note in variants(("throughput", "inprocess", 1, c)):

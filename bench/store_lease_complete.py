@@ -7,7 +7,7 @@ For every (batch k, consumers C): a fresh database is created and migrated, N ta
 enqueued untimed (batches of 1000), CHECKPOINT; then C consumer coroutines (one pool of C
 connections) loop `lease(limit=k)` then `complete` (k = 1) or `report` (one statement for
 the batch) until the queue is empty. jobs/s = N / wall seconds. Mirrors the raw floor of
-/work/shared/bench/peers/bench_raw_floor.py (claim + ack per batch).
+../shared/bench/peers/bench_raw_floor.py (claim + ack per batch).
 """
 
 from __future__ import annotations

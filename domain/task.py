@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, overload
 from uuid import UUID
 
@@ -43,8 +43,8 @@ def _labels(value: Mapping[str, str]) -> dict[str, str]:
 class TaskSpec:
     """What a producer asks for; validated by `leaseq.domain.validation` before use.
 
-    `run_at` is absolute; a relative delay is turned into `run_at` by the caller,
-    who knows the clock.
+    `run_at` is absolute; `delay` is relative to the instant the store enqueues the task,
+    by the store's own clock (ADR 0003): give one or neither. Neither: ready at once.
     """
 
     queue: str
@@ -57,6 +57,7 @@ class TaskSpec:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     retry_policy: RetryPolicy = field(factory=RetryPolicy)
     idempotency_key: str | None = None
+    delay: timedelta | None = None  # last: positional construction predates it
 
 
 @frozen

@@ -28,7 +28,8 @@ EXPIRED_ERROR = "lease expired before the worker reported a result"
 
 
 def new_task(spec: TaskSpec, *, task_id: UUID, now: datetime) -> Task:
-    """enqueue: a validated spec becomes a pending task, ready at `run_at` (default: now)."""
+    """enqueue: a validated spec becomes a pending task, ready at `run_at`, else at
+    `now + delay`, else at once."""
     return Task(
         id=task_id,
         queue=spec.queue,
@@ -37,7 +38,7 @@ def new_task(spec: TaskSpec, *, task_id: UUID, now: datetime) -> Task:
         payload=spec.payload,
         labels=dict(spec.labels),
         priority=spec.priority,
-        run_at=spec.run_at if spec.run_at is not None else now,
+        run_at=_run_at(spec, now),
         attempts=0,
         max_attempts=spec.max_attempts,
         retry_policy=spec.retry_policy,
@@ -53,20 +54,10 @@ def new_task(spec: TaskSpec, *, task_id: UUID, now: datetime) -> Task:
     )
 
 
-def is_claimable(task: Task, now: datetime) -> bool:
-    """A lease may be granted now: ready, or holding an expired lease with attempts left."""
-    if task.is_ready(now):
-        return True
-    return task.lease_is_due_to_expire(now) and task.attempts < task.max_attempts
-
-
-def claim_order(task: Task) -> tuple[int, datetime, UUID]:
-    """Higher priority first; ties FIFO by run_at, then id. An expired lease counts as
-    ready from its expiry instant (that is the run_at `expire` gives it)."""
-    ready_at = task.run_at
-    if task.state is TaskState.LEASED and task.lease is not None:
-        ready_at = task.lease.expires_at
-    return (-task.priority, ready_at, task.id)
+def _run_at(spec: TaskSpec, now: datetime) -> datetime:
+    if spec.run_at is not None:
+        return spec.run_at
+    return now if spec.delay is None else now + spec.delay
 
 
 def grant(

@@ -312,6 +312,10 @@ def _checked(specs: Sequence[TaskSpec], limits: Limits, *, encode: bool) -> list
             policy = spec.retry_policy
         if spec.run_at is not None:
             check_aware("run_at", spec.run_at)
+            if spec.delay is not None:
+                raise ValidationError("delay_seconds", "give run_at or delay_seconds, not both")
+        if spec.delay is not None:
+            check_delay("delay_seconds", spec.delay, limits)
         key = spec.idempotency_key
         if key is not None and (
             not isinstance(key, str)
@@ -365,7 +369,7 @@ def check_aware(field: str, value: datetime) -> datetime:
 
 
 def check_delay(field: str, delay: timedelta, limits: Limits = DEFAULT_LIMITS) -> timedelta:
-    if delay < timedelta(0) or delay > limits.max_delay:
+    if not isinstance(delay, timedelta) or not timedelta(0) <= delay <= limits.max_delay:
         raise ValidationError(field, f"must lie between 0 and {limits.max_delay} ")
     return delay
 

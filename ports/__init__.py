@@ -1,5 +1,6 @@
 """Ports: the Protocols the use cases depend on; adapters implement them."""
 
+from leaseq.domain.claims import LeaseRequest, TypeFilter
 from leaseq.ports.clock import Clock
 from leaseq.ports.errors import SchemaOutOfDate, StoreError, StoreUnavailable
 from leaseq.ports.events import TaskEvents
@@ -8,14 +9,12 @@ from leaseq.ports.notify import Notifier
 from leaseq.ports.tasks import (
     Complete,
     Fail,
-    LeaseRequest,
     Outcome,
     QueueStats,
     Retry,
     TaskFilter,
     TaskPage,
     TaskStore,
-    TypeFilter,
 )
 
 __all__ = [

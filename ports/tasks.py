@@ -10,12 +10,12 @@ bad input with the same `ValidationError`, before anything is written.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
-from attrs import field, frozen
+from attrs import frozen
 
 from leaseq.domain import (
     JSON,
@@ -27,35 +27,7 @@ from leaseq.domain import (
     TaskSpec,
     TaskState,
 )
-
-
-@frozen
-class TypeFilter:
-    """A (type, version) pair a worker can handle."""
-
-    type: str
-    version: int
-
-
-def _type_filters(value: Iterable[TypeFilter] | None) -> tuple[TypeFilter, ...] | None:
-    return None if value is None else tuple(value)
-
-
-@frozen
-class LeaseRequest:
-    """Ask for up to `limit` ready tasks of `queue` (optionally only these types).
-
-    `request_id` tags the leases granted (the worker's name for this request); `repeat`
-    says the request was sent before under that id and its answer may have been lost.
-    """
-
-    queue: str
-    owner: str
-    limit: int
-    lease_for: timedelta
-    types: tuple[TypeFilter, ...] | None = field(default=None, converter=_type_filters)
-    request_id: str | None = None
-    repeat: bool = False
+from leaseq.domain.claims import LeaseRequest
 
 
 @frozen
@@ -168,7 +140,7 @@ class TaskStore(Protocol):
 
     async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
         """Grant up to `request.limit` claimable tasks of the queue, in claim order
-        (`leaseq.domain.transitions.claim_order`): priority descending, then run_at, then
+        (`leaseq.domain.claims.plan_claim`): priority descending, then run_at, then
         id. Claimable: pending with run_at <= now, or leased with an expired lease and
         attempts left (it passes through `expire`, so it is ordered by its expiry
         instant). Only the listed (type, version) pairs when `types` is given.
@@ -270,9 +242,10 @@ class TaskStore(Protocol):
         Returns how many it moved. Safe to run from several replicas at once."""
         ...
 
-    async def prune(self, *, finished_before: datetime, limit: int) -> int:
+    async def prune(self, *, retention: timedelta, limit: int, now: datetime | None = None) -> int:
         """Delete at most `limit` finished tasks (succeeded, dead, cancelled) whose
-        finished_at is before `finished_before`. Returns how many were deleted."""
+        finished_at lies more than `retention` before now (the store's clock, like every
+        other instant). Returns how many were deleted. Raises ValidationError."""
         ...
 
     async def close(self) -> None:

@@ -112,3 +112,15 @@ def pg_databases(pg_admin_url: str) -> Iterator[MigratedDatabases]:
 async def pg_migrated_url(pg_databases: MigratedDatabases) -> str:
     """A fresh database of its own with the current leaseq schema (dropped at session end)."""
     return await pg_databases.create()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """A skipped browser suite is said loudly, last, where nobody scrolls past it."""
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        if "CONSOLE BROWSER TESTS NOT RUN" in str(reason):
+            terminalreporter.write_sep("!", str(reason).removeprefix("Skipped: "), red=True)
+            terminalreporter.write_line(
+                "(a developer machine: CI sets CI=true and fails instead of skipping)", red=True
+            )
+            return

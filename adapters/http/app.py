@@ -13,7 +13,13 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
-from leaseq.adapters.http import routes_health, routes_leases, routes_queues, routes_tasks
+from leaseq.adapters.http import (
+    routes_health,
+    routes_index,
+    routes_leases,
+    routes_queues,
+    routes_tasks,
+)
 from leaseq.adapters.http.auth import CHALLENGE
 from leaseq.adapters.http.console import mount_console
 from leaseq.adapters.http.fast_path import FastPath
@@ -61,7 +67,7 @@ def create_app(runtime: Runtime, options: HttpOptions) -> FastAPI:
     app.state.runtime = runtime
     app.state.options = options
     app.state.metrics = metrics
-    for module in (routes_tasks, routes_leases, routes_queues, routes_health):
+    for module in (routes_tasks, routes_leases, routes_queues, routes_health, routes_index):
         app.include_router(module.router)
     mount_console(app, options.console_sample_seconds)
     _install_error_handlers(app)

@@ -34,7 +34,6 @@ from leaseq.adapters.http.schemas import (
 from leaseq.app.access import Scope
 from leaseq.app.services import TaskService
 from leaseq.domain import Enqueued, NewTasks, RetryPolicy, TaskSpec, TaskState, ValidationError
-from leaseq.domain import validation as v
 from leaseq.ports import TaskFilter
 
 router = APIRouter(
@@ -70,7 +69,7 @@ async def _enqueue(
         if isinstance(answers, NewTasks):  # every task new
             return Response(rep.new_tasks_body(answers), 201, media_type="application/json")
     else:
-        specs = [item if isinstance(item, TaskSpec) else _spec(item, opts) for item in body.tasks]
+        specs = [item if isinstance(item, TaskSpec) else _spec(item) for item in body.tasks]
         answers = await svc.enqueue(specs)
     status = 200 if all(a.deduplicated for a in answers) else 201
     return OrjsonResponse({"tasks": rep.enqueued_json(answers)}, status_code=status)
@@ -103,13 +102,11 @@ router.add_api_route(
 )
 
 
-def _spec(item: TaskIn | PlainTask, opts: HttpOptions) -> TaskSpec:
-    run_at = item.run_at
+def _spec(item: TaskIn | PlainTask) -> TaskSpec:
+    # A delay travels to the store, which adds it to its own clock (ADR 0003).
+    delay = None
     if item.delay_seconds is not None:
-        if run_at is not None:
-            raise ValidationError("delay_seconds", "give run_at or delay_seconds, not both")
-        delay = v.check_delay("delay_seconds", duration("delay_seconds", item.delay_seconds))
-        run_at = opts.clock.now() + delay
+        delay = duration("delay_seconds", item.delay_seconds)
     retry = RetryPolicy(**item.retry.model_dump()) if item.retry is not None else DEFAULT_RETRY
     return TaskSpec(
         queue=item.queue,
@@ -118,7 +115,8 @@ def _spec(item: TaskIn | PlainTask, opts: HttpOptions) -> TaskSpec:
         type_version=item.type_version,
         labels=item.labels,
         priority=item.priority,
-        run_at=run_at,
+        run_at=item.run_at,
+        delay=delay,
         max_attempts=item.max_attempts,
         retry_policy=retry,
         idempotency_key=item.idempotency_key,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import json
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -32,6 +32,7 @@ from leaseq.domain import (
     TaskState,
     Transition,
     ValidationError,
+    claims,
 )
 from leaseq.domain import transitions as tr
 from leaseq.domain import validation as v
@@ -50,11 +51,12 @@ from leaseq.ports import (
     TaskPage,
     TokenGenerator,
 )
-from leaseq.ports.tasks import TypeFilter
 
 # The most events a task keeps (the port's largest history page); older ones drop off.
 HISTORY_PER_TASK = 1000
 THROUGHPUT_WINDOW = timedelta(minutes=1)
+# A retention is a duration like a delay, of at most ten years.
+RETENTION_LIMITS = Limits(max_delay=timedelta(days=3650))
 
 
 class InMemoryTaskStore:
@@ -145,24 +147,17 @@ class InMemoryTaskStore:
 
     async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
         now = self._now(now)
-        _check_lease_request(request, self._limits)
-        in_scope = [
-            t for t in self._tasks.values() if t.queue == request.queue and _wanted(t, request)
-        ]
+        claims.check_lease_request(request, self._limits)
         if request.repeat:
-            again = _granted_before(in_scope, request, now)
+            again = _granted_before(self._tasks.values(), request, now)
             if again:
                 return again
-        for task in in_scope:
-            if task.lease_is_due_to_expire(now) and task.attempts >= task.max_attempts:
-                self._tasks[task.id] = tr.expire(task, now=now)
-                self._record(Transition.DEAD_LETTERED, task, self._tasks[task.id], now)
-        claimable = sorted(
-            (t for t in in_scope if tr.is_claimable(self._tasks[t.id], now)),
-            key=tr.claim_order,
-        )
+        plan = claims.plan_claim(self._tasks.values(), request, now)
+        for task in plan.exhausted:
+            self._tasks[task.id] = tr.expire(task, now=now)
+            self._record(Transition.DEAD_LETTERED, task, self._tasks[task.id], now)
         granted = []
-        for task in claimable[: request.limit]:
+        for task in plan.granted:
             if task.lease_is_due_to_expire(now):
                 expired = tr.expire(task, now=now)
                 self._record(Transition.EXPIRED, task, expired, now)
@@ -350,7 +345,10 @@ class InMemoryTaskStore:
                 self._wake(task.queue)
         return len(due)
 
-    async def prune(self, *, finished_before: datetime, limit: int) -> int:
+    async def prune(self, *, retention: timedelta, limit: int, now: datetime | None = None) -> int:
+        v.check_int("limit", limit, 0, 100_000)
+        v.check_delay("retention", retention, RETENTION_LIMITS)
+        finished_before = self._now(now) - retention
         done = sorted(
             (
                 t
@@ -411,28 +409,16 @@ class InMemoryTaskStore:
             self._notifier.notify_now(queue)
 
 
-def _check_lease_request(request: LeaseRequest, limits: Limits) -> None:
-    v.check_name("queue", request.queue)
-    v.check_owner(request.owner, limits)
-    v.check_request_id(request.request_id, limits)
-    v.check_int("max_tasks", request.limit, 1, limits.max_batch)
-    v.check_lease_for(request.lease_for, limits)
-    for pair in request.types or ():
-        v.check_name("types.type", pair.type)
-        v.check_int("types.version", pair.version, limits.min_type_version, limits.max_type_version)
-
-
-def _granted_before(in_scope: list[Task], request: LeaseRequest, now: datetime) -> list[Task]:
+def _granted_before(tasks: Iterable[Task], request: LeaseRequest, now: datetime) -> list[Task]:
     """A repeated lease request's answer: its grants that are still live, as they stand."""
     owner, request_id = request.owner, request.request_id
-    found = [t for t in in_scope if granted_to(t, owner=owner, request_id=request_id, now=now)]
+    found = [
+        t
+        for t in tasks
+        if claims.in_scope(t, request)
+        and granted_to(t, owner=owner, request_id=request_id, now=now)
+    ]
     return [_copy(t) for t in sorted(found, key=grant_order)]
-
-
-def _wanted(task: Task, request: LeaseRequest) -> bool:
-    if request.types is None:
-        return True
-    return TypeFilter(task.type, task.type_version) in request.types
 
 
 def _parse_cursor(cursor: str | None) -> UUID | None:

@@ -3,19 +3,60 @@
 
 from __future__ import annotations
 
+import json
+import os
+import warnings
 from pathlib import Path
 from typing import Any
+
+# pgserver counts the processes using a server in this file and stops the server when
+# the last one exits. A process killed with SIGKILL never removes itself, so without the
+# pruning below the server would outlive every later clean stop.
+_HANDLES = ".handle_pids.json"
 
 
 def start_embedded_postgres(data_dir: Path) -> tuple[str, Any]:
     """Start (or reuse) the server in `data_dir/postgres`; returns (URL, server handle).
 
-    The server stops when this process exits; its data stays in the directory.
+    The server stops when the last process using it exits; its data stays in the
+    directory. A server left running by a killed `leaseq serve` is reused, and stopped
+    when this process exits.
     """
-    import pgserver
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) and then
+        # falls back to a folder of its own, which is all pgserver needs.
+        warnings.simplefilter("ignore")
+        import pgserver
 
     pgdata = (data_dir / "postgres").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
+    forget_dead_handles(pgdata)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     url = str(server.get_uri()).replace("postgres:@", "postgres@")
     return url, server
+
+
+def forget_dead_handles(pgdata: Path) -> list[int]:
+    """Drop the processes that no longer run from pgserver's list of the server's users;
+    returns the pids dropped."""
+    path = pgdata / _HANDLES
+    try:
+        pids = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(pids, list):
+        return []
+    dead = [pid for pid in pids if not (isinstance(pid, int) and _running(pid))]
+    if dead:
+        path.write_text(json.dumps([pid for pid in pids if pid not in dead]))
+    return dead
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    return True

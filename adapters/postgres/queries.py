@@ -349,6 +349,7 @@ ENQUEUE_INPUT = (
     ("labels", "text"),
     ("priority", "int"),
     ("run_at", "timestamptz"),
+    ("delay_us", "bigint"),  # when run_at is NULL: ready at now() + delay (ADR 0003)
     ("max_attempts", "int"),
     ("retry_base", "double precision"),
     ("retry_factor", "double precision"),
@@ -381,7 +382,8 @@ def _enqueue_ctes(on_conflict: str) -> str:
             run_at, attempts, max_attempts, retry_base, retry_factor, retry_max, retry_jitter,
             idempotency_key, state, epoch, created_at, updated_at)
         SELECT i.id, i.queue, i.type, i.type_version, CAST(i.payload AS json),
-            CAST(i.labels AS jsonb), i.priority, COALESCE(i.run_at, {_NOW}), 0, i.max_attempts,
+            CAST(i.labels AS jsonb), i.priority,
+            COALESCE(i.run_at, {_NOW} + COALESCE(i.delay_us, 0) * {_MICROS}), 0, i.max_attempts,
             i.retry_base, i.retry_factor, i.retry_max, i.retry_jitter, i.idempotency_key,
             'pending', 0, {_NOW}, {_NOW}
         FROM input i ORDER BY i.n
@@ -553,9 +555,10 @@ EXPIRE_DUE = text(
 )
 
 PRUNE = text(
-    """WITH doomed AS (
+    f"""WITH doomed AS (
         SELECT t.id FROM leaseq_tasks t
-        WHERE t.finished_at IS NOT NULL AND t.finished_at < :before
+        WHERE t.finished_at IS NOT NULL
+          AND t.finished_at < {_NOW} - CAST(:retention_us AS bigint) * {_MICROS}
           AND t.state IN ('succeeded', 'dead', 'cancelled')
         ORDER BY t.finished_at, t.id LIMIT :limit
         FOR UPDATE SKIP LOCKED),

@@ -111,7 +111,9 @@ def enqueue_params(specs: Sequence[TaskSpec], payloads: str, ids: Sequence[UUID]
         if id(p) not in numbers:
             numbers[id(p)] = _policy_numbers(p)
     rows = [_columns(s, numbers[id(s.retry_policy)]) for s in specs]
-    columns = [list(column) for column in zip(*rows, strict=True)] or [[]] * 12
+    columns = [list(column) for column in zip(*rows, strict=True)] or [[]] * (
+        len(ENQUEUE_INPUT) - 2
+    )
     for (column, _), values in zip(ENQUEUE_INPUT[2:], columns, strict=True):
         if _one_value(values):
             params[f"each_{column}"], params[f"all_{column}"] = None, values[0]
@@ -141,8 +143,8 @@ def _policy_numbers(p: RetryPolicy) -> tuple[float, float, float, float]:
 def _columns(s: TaskSpec, policy: tuple[float, float, float, float]) -> tuple[Any, ...]:
     """A spec's input columns after id and payload, in ENQUEUE_INPUT order."""
     labels = _LABELS(s.labels) if s.labels else "{}"
-    return (s.queue, s.type, s.type_version, labels, s.priority, s.run_at, s.max_attempts,
-            *policy, s.idempotency_key)  # fmt: skip
+    return (s.queue, s.type, s.type_version, labels, s.priority, s.run_at, micros(s.delay),
+            s.max_attempts, *policy, s.idempotency_key)  # fmt: skip
 
 
 def _one_value(values: list[Any]) -> bool:

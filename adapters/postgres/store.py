@@ -45,6 +45,7 @@ from leaseq.domain import (
     TaskSpec,
     TaskState,
     ValidationError,
+    claims,
     repeats,
 )
 from leaseq.domain import transitions as tr
@@ -66,6 +67,8 @@ from leaseq.ports import (
 
 Row = Mapping[str, Any]
 HISTORY_PAGE_MAX = 1000
+# A retention is a duration like a delay, of at most ten years.
+RETENTION_LIMITS = Limits(max_delay=timedelta(days=3650))
 
 
 class PostgresTaskStore:
@@ -199,7 +202,7 @@ class PostgresTaskStore:
     # -- workers ---------------------------------------------------------------------
 
     async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
-        _check_lease_request(request, self._limits)
+        claims.check_lease_request(request, self._limits)
         types = request.types
         params = {
             "now": _aware(now),
@@ -350,9 +353,10 @@ class PostgresTaskStore:
         rows = await self._rows(q.EXPIRE_DUE, params)
         return int(rows[0]["moved"])
 
-    async def prune(self, *, finished_before: datetime, limit: int) -> int:
+    async def prune(self, *, retention: timedelta, limit: int, now: datetime | None = None) -> int:
         v.check_int("limit", limit, 0, 100_000)
-        params = {"before": v.check_aware("finished_before", finished_before), "limit": limit}
+        v.check_delay("retention", retention, RETENTION_LIMITS)
+        params = {"retention_us": micros(retention), "limit": limit, "now": _aware(now)}
         rows = await self._rows(q.PRUNE, params)
         return int(rows[0]["deleted"])
 
@@ -461,17 +465,6 @@ def _keyed_specs(
 
 def _aware(now: datetime | None) -> datetime | None:
     return None if now is None else v.check_aware("now", now)
-
-
-def _check_lease_request(request: LeaseRequest, limits: Limits) -> None:
-    v.check_name("queue", request.queue)
-    v.check_owner(request.owner, limits)
-    v.check_request_id(request.request_id, limits)
-    v.check_int("max_tasks", request.limit, 1, limits.max_batch)
-    v.check_lease_for(request.lease_for, limits)
-    for pair in request.types or ():
-        v.check_name("types.type", pair.type)
-        v.check_int("types.version", pair.version, limits.min_type_version, limits.max_type_version)
 
 
 def _retry_params(

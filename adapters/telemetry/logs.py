@@ -26,7 +26,13 @@ ROUTINE = frozenset(
 TRANSITION_LOGGING = ("all", "notable", "none")
 
 
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# Record attributes that are not fields of the line: the standard ones, and uvicorn's
+# `color_message` (its message with ANSI colour codes, for its own formatter).
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 class LoggingTaskEvents:

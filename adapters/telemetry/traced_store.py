@@ -198,9 +198,9 @@ class TracedTaskStore:
             span.set_attribute("leaseq.moved", moved)
             return moved
 
-    async def prune(self, *, finished_before: datetime, limit: int) -> int:
+    async def prune(self, *, retention: timedelta, limit: int, now: datetime | None = None) -> int:
         with self._span("prune") as span:
-            deleted = await self._store.prune(finished_before=finished_before, limit=limit)
+            deleted = await self._store.prune(retention=retention, limit=limit, now=now)
             span.set_attribute("leaseq.deleted", deleted)
             return deleted
 

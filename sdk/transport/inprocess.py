@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 from collections.abc import Awaitable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TypeVar
 from uuid import UUID
 
@@ -183,11 +183,8 @@ class InProcessTransport:
 
 
 def _spec(request: TaskRequest) -> domain.TaskSpec:
-    if request.run_at is not None and request.delay_seconds is not None:
-        raise domain.ValidationError("run_at", "give run_at or delay_seconds, not both")
-    run_at = request.run_at
-    if request.delay_seconds is not None:
-        run_at = datetime.now(UTC) + timedelta(seconds=request.delay_seconds)
+    # A delay travels to the store, which adds it to its own clock (ADR 0003).
+    delay = None if request.delay_seconds is None else timedelta(seconds=request.delay_seconds)
     retry = request.retry or RetrySettings()
     return domain.TaskSpec(
         queue=request.queue,
@@ -196,7 +193,8 @@ def _spec(request: TaskRequest) -> domain.TaskSpec:
         type_version=request.version,
         labels=request.labels,
         priority=request.priority,
-        run_at=run_at,
+        run_at=request.run_at,
+        delay=delay,
         max_attempts=request.max_attempts,
         retry_policy=domain.RetryPolicy(
             retry.base_seconds, retry.factor, retry.max_seconds, retry.jitter

@@ -11,13 +11,17 @@ Two clocks, each used where it is exact:
   PostgreSQL's `now()` is the start of the statement's transaction, so a claim that waited
   for a row lock can carry an earlier `now()` than the result it waited for; the store's
   clock cannot order two calls, the caller's clock can.
+
+A worker only writes down the grants it received. What the store granted is read from the
+store's own history (`stored-grant`, `stored-expiry` events, added by the judge), so a
+grant lost between the store and the worker is seen too: `lost-grant`.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,7 +36,10 @@ ENDS_LEASE = ("complete", "retry", "fail", "release")
 class Event:
     """One call: who (`actor`) did `op` on `task_id` with `token`/`epoch`, and the answer."""
 
-    op: str  # enqueue, grant, heartbeat, complete, retry, fail, release, cancel, final
+    # enqueue, grant, heartbeat, complete, retry, fail, release, cancel, final; a worker's
+    # failed `lease` call; the store's records `stored-grant`, `stored-expiry`; a handler's
+    # `start`; a `fault` done to an actor (killed, paused) by the test
+    op: str
     task_id: str
     actor: str
     accepted: bool
@@ -108,8 +115,9 @@ def check(history: History) -> list[Violation]:
         by_task[event.task_id].append(event)
     violations: list[Violation] = []
     for task_id, events in sorted(by_task.items()):
-        violations += _check_task(task_id, events)
-    return violations
+        if task_id:  # (a lease call or a fault names no task)
+            violations += _check_task(task_id, events)
+    return violations + _lost_grants(history.events)
 
 
 def _check_task(task_id: str, events: list[Event]) -> list[Violation]:
@@ -226,6 +234,41 @@ def _results(task_id: str, events: list[Event], leases: list[_Lease]) -> list[Vi
     for final in finals:
         if final.state not in ("succeeded", "dead", "cancelled"):
             out.append(Violation("nothing-lost", task_id, f"ended in state {final.state}"))
+    return out
+
+
+def _lost_grants(events: list[Event]) -> list[Violation]:
+    """A lease the store granted (its history) that expired unused, no handler start and no
+    accepted heartbeat, result or release of its epoch, while its worker lived: the grant
+    was lost between the store and the worker. Excused where the worker was killed or
+    paused (a `fault`), or saw its lease call fail (no answer, a 5xx): one failed call
+    excuses one lease statement's grants, which share the statement's instant."""
+    faulted = {e.actor for e in events if e.op == "fault"}
+    failed_calls = Counter(e.actor for e in events if e.op == "lease" and not e.accepted)
+    used = {
+        (e.task_id, e.epoch) for e in events if e.accepted and (e.op in FENCED or e.op == "start")
+    }
+    expired = {(e.task_id, e.epoch) for e in events if e.op == "stored-expiry"}
+    statements: dict[str, dict[datetime | None, list[Event]]] = defaultdict(dict)
+    for grant in events:
+        key = (grant.task_id, grant.epoch)
+        unused = grant.op == "stored-grant" and key in expired and key not in used
+        if unused and grant.actor not in faulted:
+            statements[grant.actor].setdefault(grant.at, []).append(grant)
+    out = []
+    for actor, lost in sorted(statements.items()):
+        if len(lost) <= failed_calls[actor]:
+            continue
+        for grant in (g for grants in lost.values() for g in grants):
+            out.append(
+                Violation(
+                    "lost-grant",
+                    grant.task_id,
+                    f"epoch {grant.epoch} granted to live worker {actor} at {grant.at} "
+                    f"expired unstarted ({len(lost)} lost lease statements, "
+                    f"{failed_calls[actor]} failed lease calls)",
+                )
+            )
     return out
 
 

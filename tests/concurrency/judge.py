@@ -10,8 +10,9 @@ from uuid import UUID
 
 from attrs import frozen
 
+from leaseq.domain.transitions import EXPIRED_ERROR
 from leaseq.sdk import Client
-from leaseq.sdk.types import TaskRequest
+from leaseq.sdk.types import TaskEventInfo, TaskRequest
 from tests.concurrency.history import Event, History, check
 from tests.concurrency.recording import load_history
 from tests.concurrency.sdk_workers import read_effects
@@ -62,6 +63,8 @@ async def judge(url: str | tuple[str, ...], task_ids: list[str], out_dir: Path) 
             states[task.state] += 1
             history.add(Event("enqueue", task_id, "producer", True))
             history.add(Event("final", task_id, "checker", True, state=task.state))
+            for stored in stored_events(task_id, await client.history(UUID(task_id), limit=1000)):
+                history.add(stored)
             if task.state != "succeeded":
                 violations.append(f"{task_id}: ended {task.state} ({task.last_error})")
                 continue
@@ -81,11 +84,35 @@ async def judge(url: str | tuple[str, ...], task_ids: list[str], out_dir: Path) 
     )
 
 
+def stored_events(task_id: str, infos: list[TaskEventInfo]) -> list[Event]:
+    """The store's own record of a task's leases: every grant it made (whether or not the
+    worker received it) and every lease that ended by expiry."""
+    events = []
+    for info in infos:
+        if info.transition == "leased":
+            events.append(
+                Event("stored-grant", task_id, info.worker or "", True, None, info.epoch, info.at)
+            )
+        expired = info.transition == "expired" or (
+            info.transition == "dead_lettered" and (info.error or "").startswith(EXPIRED_ERROR)
+        )
+        if expired:
+            events.append(
+                Event("stored-expiry", task_id, info.worker or "", True, None, info.epoch, info.at)
+            )
+    return events
+
+
 def _read_run(out_dir: Path) -> tuple[list[dict[str, Any]], History]:
     effects = read_effects(sorted(out_dir.glob("effects-*.jsonl")))
-    return effects, load_history(sorted(out_dir.glob("events-*.jsonl")))
+    history = load_history(sorted(out_dir.glob("events-*.jsonl")))
+    for e in effects:
+        if e["phase"] == "start":
+            history.add(Event("start", e["task"], e["worker"], True, epoch=e["epoch"]))
+    return effects, history
 
 
 def _known(history: History) -> History:
-    """Drop calls that got no answer: the checker cannot tell whether they were applied."""
-    return History([e for e in history.events if e.error != "unanswered"])
+    """Drop results that got no answer: the checker cannot tell whether they were applied.
+    (Failed lease calls stay: they excuse grants the store made and never delivered.)"""
+    return History([e for e in history.events if e.error != "unanswered" or e.op == "lease"])

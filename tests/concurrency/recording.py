@@ -60,7 +60,13 @@ class RecordingTransport:
 
     async def lease(self, request: LeaseRequest) -> list[LeaseInfo]:
         sent = time.monotonic()
-        leases = await self._inner.lease(request)
+        try:
+            leases = await self._inner.lease(request)
+        except errors.LeaseqClientError as error:
+            # The store may have granted leases this call never delivered: the checker
+            # weighs the store's grants against the calls that failed (`lost-grant`).
+            self._refused("lease", "", "", error, sent)
+            raise
         answered = time.monotonic()
         lease_for = timedelta(seconds=request.lease_seconds)
         for lease in leases:

@@ -103,7 +103,21 @@ class WorkerProcess:
 
     def signal(self, sig: signal.Signals) -> None:
         if self.process.is_alive():
+            if sig in (signal.SIGKILL, signal.SIGSTOP):
+                self._fault(sig.name)
             os.kill(self.pid, sig)
+
+    def _fault(self, what: str) -> None:
+        """Written down before the signal: the checker excuses the grants this worker
+        then loses (`lost-grant`), and only this worker's."""
+        from tests.concurrency.history import Event
+        from tests.concurrency.recording import EventLog
+
+        log = EventLog(Path(self.plan.out_dir) / "events-harness.jsonl")
+        try:
+            log.add(Event("fault", "", self.plan.name, True, error=what))
+        finally:
+            log.close()
 
     def kill(self) -> None:
         self.signal(signal.SIGKILL)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from leaseq.adapters.http.console import presentation, session
 from leaseq.adapters.http.console.throughput import ThroughputSampler, sparkline_points
 from leaseq.app.access import load_access_tokens
@@ -66,3 +68,16 @@ def test_ages_read_as_seconds_minutes_hours_and_days():
     assert presentation.age(timedelta(hours=1, minutes=2)) == "1h 02m"
     assert presentation.age(timedelta(days=3, hours=4)) == "3d 4h"
     assert presentation.age(timedelta(seconds=-1)) == "expired"
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        ("Traceback (most recent call last):\n  File x\nValueError: bad\n\n", "ValueError: bad"),
+        ("SMTP 550: mailbox unavailable\nsecond line", "SMTP 550: mailbox unavailable"),
+        ("  \n", ""),
+        (None, ""),
+    ],
+)
+def test_an_error_is_shown_by_its_exception_line(error: str | None, line: str) -> None:
+    assert presentation.error_line(error) == line

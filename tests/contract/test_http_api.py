@@ -95,7 +95,8 @@ async def test_enqueue_with_delay_seconds_schedules_the_task_in_the_future(clien
     task = (await client.get(f"/v1/tasks/{task_id}")).json()
     assert task["run_at"] > task["created_at"]
     assert (await client.post("/v1/leases", json={"queue": "q", "worker_id": "w"})).json() == {
-        "leases": []
+        "leases": [],
+        "waited_seconds": 0.0,
     }
 
 
@@ -216,7 +217,8 @@ async def test_lease_grants_a_token_and_the_task_shows_the_lease_without_it(clie
 
 async def test_lease_on_an_empty_queue_answers_an_empty_list(client):
     response = await client.post("/v1/leases", json={"queue": "q", "worker_id": "w"})
-    assert response.status_code == 200 and response.json() == {"leases": []}
+    assert response.status_code == 200
+    assert response.json() == {"leases": [], "waited_seconds": 0.0}
 
 
 async def test_lease_only_grants_the_requested_types(client):
@@ -495,3 +497,11 @@ async def test_token_without_the_scope_is_403(client):
 
 async def test_health_endpoints_need_no_token(client):
     assert (await client.get("/healthz", headers={"Authorization": ""})).status_code == 200
+
+
+async def test_the_root_sends_a_browser_to_the_console_and_lists_the_links_otherwise(client):
+    browser = await client.get("/", headers={"Accept": "text/html", "Authorization": ""})
+    assert browser.status_code == 307 and browser.headers["location"] == "/console"
+    links = (await client.get("/", headers={"Authorization": ""})).json()["links"]
+    for path in links.values():  # every link leads somewhere
+        assert (await client.get(path)).status_code in (200, 303, 307), path

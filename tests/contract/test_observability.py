@@ -236,6 +236,18 @@ def test_console_timestamps_match_the_standard_format_across_seconds() -> None:
         assert console.formatTime(record) == standard.formatTime(record)
 
 
+@pytest.mark.parametrize("formatter", [ConsoleFormatter(), JsonFormatter()])
+def test_log_lines_carry_no_ansi_codes_from_uvicorns_colour_message(
+    formatter: logging.Formatter,
+) -> None:
+    record = logging.makeLogRecord(
+        {"msg": "Started server process [%d]", "args": (7,), "color_message": "\x1b[36m%d\x1b[0m"}
+    )
+    line = formatter.format(record)
+    assert "Started server process [7]" in line
+    assert "\x1b" not in line and "color_message" not in line
+
+
 async def test_a_batch_is_counted_and_logged_once_per_new_task(
     observed: Observed, caplog: pytest.LogCaptureFixture
 ) -> None:

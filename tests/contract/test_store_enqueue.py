@@ -145,7 +145,7 @@ async def test_each_task_of_a_batch_keeps_its_own_values(
             )
             assert task.run_at == (wanted.run_at or clock.now())
             assert repr(task.retry_policy) == repr(wanted.retry_policy), name
-        await store.prune(finished_before=clock.now(), limit=0)
+        await store.prune(retention=timedelta(0), limit=0, now=clock.now())
         clock.advance(1)
         if same:
             break
@@ -163,7 +163,7 @@ async def test_a_key_is_free_again_once_its_task_is_pruned(
     first = await add(store, clock, idempotency_key="k")
     await store.cancel(first.id, now=clock.now())
     clock.advance(1)
-    assert await store.prune(finished_before=clock.now(), limit=10) == 1
+    assert await store.prune(retention=timedelta(0), limit=10, now=clock.now()) == 1
     [again] = await store.enqueue([spec(idempotency_key="k")], now=clock.now())
     assert not again.deduplicated and again.task.id != first.id
 

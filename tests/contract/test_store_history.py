@@ -231,6 +231,6 @@ async def test_pruning_a_task_deletes_its_history(store: TaskStore, clock: FakeC
     task = await add(store, clock)
     await store.cancel(task.id, now=clock.now())
     clock.advance(60)
-    assert await store.prune(finished_before=clock.now(), limit=10) == 1
+    assert await store.prune(retention=timedelta(0), limit=10, now=clock.now()) == 1
     with pytest.raises(TaskNotFound):
         await store.history(task.id)

@@ -216,21 +216,39 @@ async def test_expire_due_moves_at_most_limit_expired_leases_and_leaves_live_one
     assert (await store.get(live.id)).attempts == 1
 
 
-async def test_prune_deletes_at_most_limit_tasks_finished_before_the_cutoff(
+async def test_prune_deletes_at_most_limit_tasks_finished_longer_ago_than_the_retention(
     store: TaskStore, clock: FakeClock
 ) -> None:
     old = [await finished(store, clock, how) for how in ("succeeded", "dead", "cancelled")]
-    cutoff = clock.now() + timedelta(microseconds=1)
     clock.advance(60)
     recent = await finished(store, clock, "succeeded")
     pending = await add(store, clock)
-    assert await store.prune(finished_before=cutoff, limit=2) == 2
-    assert await store.prune(finished_before=cutoff, limit=2) == 1
-    assert await store.prune(finished_before=cutoff, limit=2) == 0
+    keep = timedelta(seconds=60) - timedelta(microseconds=1)  # old ones finished 60 s ago
+    assert await store.prune(retention=keep, limit=2, now=clock.now()) == 2
+    assert await store.prune(retention=keep, limit=2, now=clock.now()) == 1
+    assert await store.prune(retention=keep, limit=2, now=clock.now()) == 0
     left = [t.id for t in (await store.list(TaskFilter())).tasks]
     assert left == [recent.id, pending.id]
     with pytest.raises(TaskNotFound):
         await store.get(old[0].id)
+
+
+async def test_prune_keeps_a_task_that_finished_exactly_the_retention_ago(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    task = await finished(store, clock, "succeeded")
+    clock.advance(60)
+    assert await store.prune(retention=timedelta(seconds=60), limit=10, now=clock.now()) == 0
+    assert await store.get(task.id) == task
+
+
+async def test_prune_with_a_negative_retention_is_refused(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    await finished(store, clock, "succeeded")
+    with pytest.raises(ValidationError):
+        await store.prune(retention=timedelta(seconds=-1), limit=10, now=clock.now())
+    assert len((await store.list(TaskFilter())).tasks) == 1
 
 
 async def test_stats_count_the_tasks_that_succeeded_or_died_in_the_last_minute(

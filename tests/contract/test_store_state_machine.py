@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Callable, Coroutine
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
+import pytest
 from attrs import evolve
 from hypothesis import Phase, event, settings
 from hypothesis import strategies as st
@@ -37,8 +39,10 @@ from leaseq.domain import (
     TaskEvent,
     TaskNotFound,
     TaskSpec,
+    TaskState,
     Transition,
     ValidationError,
+    claims,
 )
 from leaseq.domain import transitions as tr
 from leaseq.domain.history import event_of, or_dead_lettered
@@ -53,7 +57,8 @@ UNKNOWN = UUID("01900000-0000-7000-8000-ffffffffffff")
 QUEUES = ("q1", "q2")
 TYPES = (TypeFilter("a", 1), TypeFilter("a", 2), TypeFilter("b", 1))
 
-# a spec with no run_at, and a delay in seconds (None: ready at once) applied at enqueue time
+# a spec with no run_at, a delay in seconds (None: ready at once), and whether the delay
+# travels as the spec's `delay` (added to the store's clock) or as an absolute run_at
 specs = st.tuples(
     st.builds(
         lambda queue, kind, priority, key, attempts: TaskSpec(
@@ -72,7 +77,12 @@ specs = st.tuples(
         attempts=st.integers(1, 3),
     ),
     st.sampled_from([None, 0, 5, 60]),
+    st.booleans(),
 )
+Draft = tuple[TaskSpec, int | None, bool]
+DRAWS = [0.0, 0.5, 0.999999]
+# the handler's delay; None (the policy's backoff, what the SDK's Retry() sends) most often
+retry_delays = st.sampled_from([None, None, None, timedelta(0), timedelta(seconds=5)])
 forged = st.sampled_from([False, False, False, True])
 LEASE_10 = timedelta(seconds=10)
 lease_fors = st.sampled_from([LEASE_10, timedelta(seconds=30)])
@@ -127,7 +137,7 @@ class StoreMatchesModel(RuleBasedStateMachine):
         adapter_call: Coroutine[Any, Any, Task],
         model: Callable[[], Task],
         transition: Transition | None,
-    ) -> None:
+    ) -> Task | DomainError:
         """Run one call on each side; both refuse with the same error type or agree."""
         expected: Task | DomainError
         try:
@@ -142,6 +152,7 @@ class StoreMatchesModel(RuleBasedStateMachine):
         event(f"{adapter_call.__name__}: {type(expected).__name__}")
         if isinstance(expected, Task):
             self.put(transition, expected)
+        return expected
 
     @staticmethod
     def assert_same(actual: Task | DomainError, expected: Task | DomainError) -> None:
@@ -173,15 +184,12 @@ class StoreMatchesModel(RuleBasedStateMachine):
     # -- producers ---------------------------------------------------------------------
 
     @initialize(target=tasks, drafts=st.lists(specs, min_size=1, max_size=3))
-    def start_with_tasks(self, drafts: list[tuple[TaskSpec, int | None]]) -> Any:
+    def start_with_tasks(self, drafts: list[Draft]) -> Any:
         return self.enqueue(drafts, poison=False)
 
     @rule(target=tasks, drafts=st.lists(specs, min_size=1, max_size=3), poison=st.booleans())
-    def enqueue(self, drafts: list[tuple[TaskSpec, int | None]], poison: bool) -> Any:
-        batch = [
-            spec if delay is None else evolve(spec, run_at=self.now + timedelta(seconds=delay))
-            for spec, delay in drafts
-        ]
+    def enqueue(self, drafts: list[Draft], poison: bool) -> Any:
+        batch = [_scheduled(spec, delay, relative, self.now) for spec, delay, relative in drafts]
         if poison:  # nothing of the batch may be written (the invariants check the store)
             invalid = evolve(batch[0], priority=10**6)
             try:
@@ -228,18 +236,10 @@ class StoreMatchesModel(RuleBasedStateMachine):
     ) -> Any:
         request = LeaseRequest(queue, "worker", limit, lease_for, types)
         granted = self.run(self.store.lease(request, now=self.now))
-        in_scope = [
-            t
-            for t in self.model.values()
-            if t.queue == queue and (types is None or TypeFilter(t.type, t.type_version) in types)
-        ]
-        for task in in_scope:
-            if task.lease_is_due_to_expire(self.now) and task.attempts >= task.max_attempts:
-                self.put(Transition.DEAD_LETTERED, tr.expire(task, now=self.now))
-        claimable = sorted(
-            (self.model[t.id] for t in in_scope if tr.is_claimable(self.model[t.id], self.now)),
-            key=tr.claim_order,
-        )[:limit]
+        plan = claims.plan_claim(self.model.values(), request, self.now)
+        for task in plan.exhausted:
+            self.put(Transition.DEAD_LETTERED, tr.expire(task, now=self.now))
+        claimable = plan.granted
         assert [t.id for t in granted] == [t.id for t in claimable]
         held = []
         for answer, task in zip(granted, claimable, strict=True):
@@ -288,12 +288,12 @@ class StoreMatchesModel(RuleBasedStateMachine):
     @rule(
         held=leases,
         forged=forged,
-        delay=st.sampled_from([None, timedelta(0), timedelta(seconds=5)]),
-        draw=st.sampled_from([0.0, 0.5]),
+        delay=retry_delays,
+        draw=st.sampled_from(DRAWS),
     )
     def retry(self, held: Held, forged: bool, delay: timedelta | None, draw: float) -> None:
         task_id, token = held[0], self.token_for(held, forged)
-        self.both(
+        answer = self.both(
             self.store.retry(task_id, token, "err", delay=delay, jitter_draw=draw, now=self.now),
             lambda: tr.retry(
                 self.find(task_id),
@@ -304,6 +304,28 @@ class StoreMatchesModel(RuleBasedStateMachine):
                 jitter_draw=draw,
             ),
             Transition.RETRIED,
+        )
+        if isinstance(answer, Task):
+            self.check_retry_oracle(answer, delay, draw)
+
+    def check_retry_oracle(self, task: Task, delay: timedelta | None, draw: float) -> None:
+        """The retry rule written out, independently of the domain: after an accepted
+        retry the task is dead when its attempts were used up, else pending for the
+        handler's delay or the policy's backoff (within the jitter, under the cap)."""
+        if task.attempts >= task.max_attempts:
+            assert task.state is TaskState.DEAD and task.finished_at == self.now
+            return
+        assert task.state is TaskState.PENDING
+        waited = (task.run_at - self.now).total_seconds()
+        if delay is not None:
+            assert waited == delay.total_seconds()
+            return
+        policy = task.retry_policy
+        raw = min(policy.max_seconds, policy.base_seconds * policy.factor ** (task.attempts - 1))
+        assert raw * (1 - policy.jitter) - 0.001 <= waited <= raw
+        assert (
+            waited
+            == math.floor((raw * (1 - policy.jitter) + raw * policy.jitter * draw) * 1000) / 1000
         )
 
     @rule(held=leases, forged=forged)
@@ -326,19 +348,25 @@ class StoreMatchesModel(RuleBasedStateMachine):
 
     @rule(
         items=st.lists(
-            st.tuples(leases, forged, st.sampled_from(["complete", "retry", "fail"])),
+            st.tuples(
+                leases,
+                forged,
+                st.sampled_from(["complete", "retry", "fail"]),
+                retry_delays,
+                st.sampled_from(DRAWS),
+            ),
             min_size=1,
             max_size=3,
         )
     )
-    def report(self, items: list[tuple[Held, bool, str]]) -> None:
+    def report(self, items: list[tuple[Held, bool, str, timedelta | None, float]]) -> None:
         outcomes: list[Outcome] = []
-        for held, is_forged, kind in items:
+        for held, is_forged, kind, delay, draw in items:
             task_id, token = held[0], self.token_for(held, is_forged)
             if kind == "complete":
                 outcomes.append(Complete(task_id, token, {"batch": True}))
             elif kind == "retry":
-                outcomes.append(Retry(task_id, token, "err", delay=timedelta(seconds=1)))
+                outcomes.append(Retry(task_id, token, "err", delay=delay, jitter_draw=draw))
             else:
                 outcomes.append(Fail(task_id, token, "fatal"))
         answers = self.run(self.store.report(outcomes, now=self.now))
@@ -353,6 +381,8 @@ class StoreMatchesModel(RuleBasedStateMachine):
             event(f"report {type(outcome).__name__}: {type(expected).__name__}")
             if isinstance(expected, Task):
                 self.put(_REPORTED[type(outcome)], expected)
+                if isinstance(outcome, Retry):
+                    self.check_retry_oracle(expected, outcome.delay, outcome.jitter_draw)
 
     def model_outcome(self, outcome: Outcome) -> Task:
         task = self.find(outcome.task_id)
@@ -418,7 +448,9 @@ class StoreMatchesModel(RuleBasedStateMachine):
         done = [
             t for t in self.model.values() if t.finished_at is not None and t.finished_at < cutoff
         ]
-        pruned = self.run(self.store.prune(finished_before=cutoff, limit=limit))
+        pruned = self.run(
+            self.store.prune(retention=timedelta(seconds=age), limit=limit, now=self.now)
+        )
         assert pruned == min(limit, len(done))
         kept = {t.id for t in self.run(self.store.list(TaskFilter(limit=1000))).tasks}
         gone = [t.id for t in done if t.id not in kept]
@@ -442,20 +474,50 @@ class StoreMatchesModel(RuleBasedStateMachine):
     @invariant()
     def adapter_and_model_hold_the_same_histories(self) -> None:
         for task_id in sorted(self.touched):
-            assert self.run(self.store.history(task_id, limit=1000)) == self.history[task_id]
+            stored = self.run(self.store.history(task_id, limit=1000))
+            assert stored == self.history[task_id]
+            _each_lease_ended_before_the_next_began(task_id, stored, self.model[task_id])
         self.touched.clear()
 
     @invariant()
     def at_most_one_live_lease_per_task(self) -> None:
-        for task_id, tokens in self.granted.items():
-            task = self.model.get(task_id)
-            if task is None:
-                continue
+        """Read from the store's own rows: of every token ever granted for a task, at most
+        one passes the fence now, and it is the newest grant (epoch = grants made)."""
+        for task in self.run(self.store.list(TaskFilter(limit=1000))).tasks:
+            tokens = self.granted.get(task.id, [])
+            assert task.epoch == len(tokens), f"task {task.id}: epoch {task.epoch}"
             accepted = [token for token in tokens if _passes_fence(task, token, self.now)]
-            assert len(accepted) <= 1, f"task {task_id} has {len(accepted)} live leases"
+            assert len(accepted) <= 1, f"task {task.id} has {len(accepted)} live leases"
             if accepted:
                 assert task.has_live_lease(self.now) and task.lease is not None
-                assert accepted == [task.lease.token]
+                assert accepted == [tokens[-1]] == [task.lease.token]
+                assert task.lease.epoch == task.epoch
+
+
+_ENDS_A_LEASE = frozenset(Transition) - {
+    Transition.ENQUEUED,
+    Transition.LEASED,
+    Transition.REQUEUED,
+}
+
+
+def _each_lease_ended_before_the_next_began(
+    task_id: UUID, events: list[TaskEvent], task: Task
+) -> None:
+    """Read from the store's history: each grant's epoch is the previous one plus one, and
+    between two grants the earlier lease ended (a result, a release, an expiry, a cancel)."""
+    open_epoch: int | None = None
+    last_epoch = 0
+    for recorded in events:
+        if recorded.transition is Transition.LEASED:
+            assert open_epoch is None, (
+                f"task {task_id}: epoch {recorded.epoch} granted while {open_epoch} was live"
+            )
+            assert recorded.epoch == last_epoch + 1
+            open_epoch = last_epoch = recorded.epoch
+        elif recorded.transition in _ENDS_A_LEASE and recorded.from_state is TaskState.LEASED:
+            open_epoch = None
+    assert (open_epoch is not None) == (task.state is TaskState.LEASED)
 
 
 _REPORTED = {
@@ -463,6 +525,15 @@ _REPORTED = {
     Retry: Transition.RETRIED,
     Fail: Transition.FAILED,
 }
+
+
+def _scheduled(spec: TaskSpec, delay: int | None, relative: bool, now: datetime) -> TaskSpec:
+    """`spec` delayed by `delay` seconds, as its own `delay` or as an absolute run_at."""
+    if delay is None:
+        return spec
+    if relative:
+        return evolve(spec, delay=timedelta(seconds=delay))
+    return evolve(spec, run_at=now + timedelta(seconds=delay))
 
 
 def _passes_fence(task: Task, token: str, now: Any) -> bool:
@@ -482,7 +553,8 @@ def machine_test_case(kind: StoreKind) -> type:
     )
     case: Any = machine.TestCase
     case.settings = settings(settings.default, stateful_step_count=50, phases=SEARCH_PHASES)
-    for mark in kind.marks:
+    # a search: 50 examples take ~20 s on PostgreSQL, the "thorough" profile 20 times that
+    for mark in (*kind.marks, pytest.mark.timeout(900)):
         case = mark(case)
     return case  # type: ignore[no-any-return]
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(180)]
@@ -118,3 +119,55 @@ def test_serve_with_the_embedded_default_keeps_tasks_across_a_restart(tmp_path):
     assert not (pgdata / "postmaster.pid").exists(), "SIGTERM left the embedded server running"
     with serving([], tmp_path) as url:
         assert_still_there(url, succeeded, pending)
+
+
+def test_a_killed_serve_leaves_no_embedded_server_after_the_next_clean_stop(tmp_path):
+    pgdata = tmp_path / ".leaseq" / "postgres"
+    with serving([], tmp_path, stop=signal.SIGKILL):
+        pass
+    orphan = postmaster_pid(pgdata)
+    assert orphan is not None, "expected SIGKILL to leave the embedded server running"
+    try:
+        with serving([], tmp_path) as url:  # reuses the orphan, stops it on a clean exit
+            assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+            assert postmaster_pid(pgdata) == orphan
+        assert not (pgdata / "postmaster.pid").exists(), "the clean stop left it running"
+        assert not process_runs(orphan)
+    finally:
+        if process_runs(orphan):  # don't leave it behind when the test fails
+            psutil.Process(orphan).terminate()
+
+
+def postmaster_pid(pgdata: Path) -> int | None:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().split()[0])
+    except FileNotFoundError:
+        return None
+
+
+def process_runs(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting for its reaper does not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_serve_says_listening_only_once_the_port_takes_connections(tmp_path):
+    port = free_port()
+    process = subprocess.Popen(
+        [*LEASEQ, "serve", "--memory", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith(f"leaseq listening on http://127.0.0.1:{port}")
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # no retry: the line promised a bound, listening socket
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)

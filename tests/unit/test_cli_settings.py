@@ -1,10 +1,13 @@
-"""A bad `LEASEQ_*` value stops `leaseq serve` with one line naming the variable."""
+"""CLI mistakes answer in one line: a bad `LEASEQ_*` value, a bad option, a failure."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from importlib.metadata import version
+
+import pytest
 
 LEASEQ = [sys.executable, "-c", "from leaseq.app.cli import main; main()"]
 
@@ -24,3 +27,38 @@ def test_a_bad_setting_is_named_in_one_line_without_a_traceback() -> None:
     assert line.startswith("leaseq: bad setting:")
     assert "LEASEQ_LOG_TRANSITIONS: Input should be 'all', 'notable' or 'none'" in line
     assert "LEASEQ_MAX_BATCH:" in line
+
+
+def leaseq(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*LEASEQ, *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["serve", "--port", "99999"], "Invalid value for '--port'"),
+        (["serve", "--port", "0"], "Invalid value for '--port'"),
+        (["serv"], "No such command 'serv'"),
+        (["serve", "--bogus"], "No such option: --bogus"),
+    ],
+)
+def test_a_usage_mistake_is_one_line_with_exit_code_2(args: list[str], says: str) -> None:
+    result = leaseq(*args)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("leaseq: ") and says in line and "--help" in line
+
+
+def test_version_prints_the_installed_version() -> None:
+    result = leaseq("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"leaseq {version('leaseq')}"
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback() -> None:
+    bad = ["worker", "no_such_module_here:worker", "--url", "http://127.0.0.1:1"]
+    quiet, loud = leaseq(*bad), leaseq("--debug", *bad)
+    assert quiet.returncode == loud.returncode == 1
+    [line] = quiet.stderr.strip().splitlines()
+    assert "no_such_module_here" in line and "--debug" in line
+    assert "Traceback" in loud.stderr

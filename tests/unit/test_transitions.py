@@ -16,6 +16,7 @@ from leaseq.domain import (
     Task,
     TaskCancelled,
     TaskState,
+    claims,
 )
 from leaseq.domain import transitions as tr
 from tests.support import T0
@@ -293,18 +294,18 @@ def test_requeue_of_a_task_that_is_not_dead_or_cancelled_is_refused(
 
 
 def test_an_expired_lease_is_claimable_only_while_attempts_are_left() -> None:
-    assert tr.is_claimable(leased(max_attempts=2), EXPIRY)
-    assert not tr.is_claimable(leased(max_attempts=1), EXPIRY)
-    assert not tr.is_claimable(leased(max_attempts=2), EXPIRY - timedelta(microseconds=1))
+    assert claims.is_claimable(leased(max_attempts=2), EXPIRY)
+    assert not claims.is_claimable(leased(max_attempts=1), EXPIRY)
+    assert not claims.is_claimable(leased(max_attempts=2), EXPIRY - timedelta(microseconds=1))
 
 
 def test_claim_order_is_priority_first_then_run_at_then_id() -> None:
     urgent = pending(priority=5, run_at=LATER)
     early = pending(run_at=T0)
     late = pending(run_at=LATER)
-    assert sorted([late, early, urgent], key=tr.claim_order) == [urgent, early, late]
+    assert sorted([late, early, urgent], key=claims.claim_order) == [urgent, early, late]
 
 
 def test_claim_order_ranks_an_expired_lease_from_its_expiry_instant() -> None:
     expired = leased()
-    assert tr.claim_order(expired)[1] == EXPIRY == tr.expire(expired, now=EXPIRY).run_at
+    assert claims.claim_order(expired)[1] == EXPIRY == tr.expire(expired, now=EXPIRY).run_at

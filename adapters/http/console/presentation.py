@@ -37,6 +37,17 @@ def when(value: datetime | None) -> str:
     return "—" if value is None else value.isoformat(sep=" ", timespec="seconds")
 
 
+def error_line(error: str | None) -> str:
+    """The line of an error that names it: a Python traceback's last line (the exception
+    and its message), else the first line."""
+    if not error:
+        return ""
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    if lines and lines[0].startswith("Traceback (most recent call last)"):
+        return lines[-1]
+    return lines[0] if lines else ""
+
+
 def time_left(task: Task, now: datetime) -> timedelta | None:
     if task.state is not TaskState.LEASED or task.lease is None:
         return None

@@ -42,6 +42,7 @@ class ConsoleState:
         )
         self.templates.filters["age"] = presentation.age
         self.templates.filters["when"] = presentation.when
+        self.templates.filters["error_line"] = presentation.error_line
         self.templates.filters["pretty_json"] = presentation.pretty_json
         self.sampler = sampler or ThroughputSampler()
         self.development_key = secrets.token_bytes(32)

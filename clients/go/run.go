@@ -1,0 +1,269 @@
+package leaseq
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+const (
+	waveQuiet = 200 * time.Microsecond // a wave is over when no slot has freed for this long
+	waveMax   = 2 * time.Millisecond   // … and at the latest
+)
+
+// run is one Run of a worker: the claim loop, the slots, and the shutdown.
+type run struct {
+	w        *Worker
+	values   context.Context // Run's ctx without its cancellation
+	reporter *reporter
+
+	mu         sync.Mutex
+	handling   int // slots held: handlers running
+	reporting  int // handlers done, their results not yet answered
+	executions map[*execution]struct{}
+	stoppedAt  time.Time
+
+	slotFreed chan struct{} // poked when a slot frees
+	stopping  chan struct{} // closed once Run's ctx is done
+	ended     chan struct{} // closed when Run returns
+	wg        sync.WaitGroup
+	releases  sync.WaitGroup // unstarted tasks being given back
+}
+
+func newRun(w *Worker, ctx context.Context) *run {
+	r := &run{
+		w: w, values: detached{ctx}, executions: map[*execution]struct{}{},
+		slotFreed: make(chan struct{}, 1), stopping: make(chan struct{}), ended: make(chan struct{}),
+	}
+	r.reporter = newReporter(w.client, w.log, r.handlersRunning)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-r.ended:
+		}
+		r.mu.Lock()
+		r.stoppedAt = time.Now()
+		r.mu.Unlock()
+		if ctx.Err() != nil {
+			w.log.Printf("stopping: no more leasing (a lease request in flight is answered within %v)", w.opts.PollWait)
+		}
+		close(r.stopping)
+	}()
+	return r
+}
+
+// free is how many tasks the next lease request may ask for: the free slots. Results
+// being reported hold none, but at most Concurrency of them may wait, so the backlog
+// stays bounded when the service is slow to answer reports.
+func (r *run) free() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	held := r.handling
+	if backlog := r.reporting - r.w.opts.Concurrency; backlog > 0 {
+		held += backlog
+	}
+	free := r.w.opts.Concurrency - held
+	if free > maxClaim {
+		free = maxClaim
+	}
+	return free
+}
+
+func (r *run) handlersRunning() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.handling
+}
+
+func (r *run) claimUntilDone(ctx context.Context) error {
+	w := r.w
+	w.log.Printf("worker %s started: queue %s, concurrency %d, lease %v",
+		w.opts.WorkerID, w.opts.Queue, w.opts.Concurrency, w.opts.LeaseDuration)
+	types := w.types()
+	failures := 0
+	for ctx.Err() == nil {
+		free := r.free()
+		if free <= 0 {
+			r.forgetPokes() // wake-ups from before this count say nothing new
+			if free = r.free(); free <= 0 {
+				select {
+				case <-r.slotFreed:
+					r.settle()
+				case <-ctx.Done():
+				}
+				continue
+			}
+		}
+		requestID, err := randomID()
+		if err != nil {
+			return err
+		}
+		sent := time.Now()
+		// Not cancelled with ctx: a lease request cut off in flight may already hold
+		// tasks on the service, which would wait out their leases. Its answer comes
+		// within PollWait and what it brings is released.
+		grants, err := w.client.lease(r.values, leaseBody{
+			Queue: w.opts.Queue, WorkerID: w.opts.WorkerID, Types: types, MaxTasks: free,
+			LeaseSeconds: w.opts.LeaseDuration.Seconds(), WaitSeconds: w.opts.PollWait.Seconds(),
+			RequestID: requestID,
+		})
+		if err != nil {
+			if isConfigError(err) {
+				return err
+			}
+			failures++
+			pause := claimBackoff.pause(failures)
+			w.log.Printf("leasing failed, trying again in %v: %v", pause.Round(time.Millisecond), err)
+			sleep(ctx, pause)
+			continue
+		}
+		failures = 0
+		if ctx.Err() != nil {
+			r.releaseUnstarted(grants, "the worker is shutting down")
+			return nil
+		}
+		if len(grants) > free { // never more than asked; hold nothing that cannot start now
+			r.releaseUnstarted(grants[free:], "more tasks were granted than asked for")
+			grants = grants[:free]
+		}
+		for _, g := range grants {
+			r.start(g, sent)
+		}
+		if len(grants) > 0 {
+			r.settle() // short handlers end at once: ask for their slots too, in one request
+		}
+		if len(grants) == 0 && w.opts.PollWait == 0 {
+			sleep(ctx, claimBackoff.pause(3))
+		}
+	}
+	return nil
+}
+
+// isConfigError: failures that trying again will not mend.
+func isConfigError(err error) bool {
+	return errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) || errors.Is(err, ErrValidation)
+}
+
+func (r *run) start(g grant, sent time.Time) {
+	fn := r.w.handlers[typeVersion{g.Type, g.TypeVersion}]
+	if fn == nil { // the service granted a type we did not ask for
+		r.releaseUnstarted([]grant{g}, "no handler for this type and version")
+		return
+	}
+	e := newExecution(r, g, fn, sent)
+	r.mu.Lock()
+	r.handling++
+	r.executions[e] = struct{}{}
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go e.run()
+}
+
+// slotDone: the execution no longer holds a slot; its result, if any, is being reported.
+func (r *run) slotDone(reporting bool) {
+	r.mu.Lock()
+	r.handling--
+	if reporting {
+		r.reporting++
+	}
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *run) reportAnswered() {
+	r.mu.Lock()
+	r.reporting--
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *run) executionEnded(e *execution) {
+	r.mu.Lock()
+	delete(r.executions, e)
+	r.mu.Unlock()
+	r.wg.Done()
+}
+
+func (r *run) forgetPokes() {
+	select {
+	case <-r.slotFreed:
+	default:
+	}
+}
+
+// settle lets the rest of a wave of handlers finish before the next lease request: they
+// finish together, and a request for many tasks costs the service about what one for a
+// single task does. It waits while slots keep freeing, until none has freed for
+// waveQuiet (or all are free, or waveMax has passed).
+func (r *run) settle() {
+	quiet := time.NewTimer(waveQuiet)
+	defer quiet.Stop()
+	longest := time.Now().Add(waveMax)
+	for r.free() < r.w.opts.Concurrency && time.Now().Before(longest) {
+		select {
+		case <-r.slotFreed:
+			resetTimer(quiet, waveQuiet)
+		case <-quiet.C:
+			return
+		}
+	}
+}
+
+func (r *run) poke() {
+	select {
+	case r.slotFreed <- struct{}{}:
+	default:
+	}
+}
+
+// releaseUnstarted gives back tasks granted but not run; the attempt is not spent.
+func (r *run) releaseUnstarted(grants []grant, why string) {
+	for _, g := range grants {
+		g := g
+		r.releases.Add(1)
+		go func() {
+			defer r.releases.Done()
+			ctx, cancel := context.WithTimeout(r.values, 30*time.Second)
+			defer cancel()
+			if err := r.w.client.release(ctx, g.TaskID, g.Token); err != nil {
+				r.w.log.Printf("task %s: could not give it back unrun (%s): %v", g.TaskID, why, err)
+			}
+		}()
+	}
+}
+
+// shutdown waits ShutdownGrace (from when Run's ctx was done) for running handlers,
+// stops the rest (their tasks are released once they return), then sends the results
+// still waiting.
+func (r *run) shutdown() {
+	close(r.ended)
+	<-r.stopping
+	r.mu.Lock()
+	graceEnds := r.stoppedAt.Add(r.w.opts.ShutdownGrace)
+	running := len(r.executions)
+	r.mu.Unlock()
+	allDone := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(allDone)
+	}()
+	if running > 0 {
+		r.w.log.Printf("waiting up to %v for %d running tasks", time.Until(graceEnds).Round(time.Millisecond), running)
+	}
+	timer := time.NewTimer(time.Until(graceEnds))
+	defer timer.Stop()
+	select {
+	case <-allDone:
+	case <-timer.C:
+		r.mu.Lock()
+		for e := range r.executions {
+			e.abandon()
+		}
+		r.mu.Unlock()
+		<-allDone
+	}
+	r.reporter.close()
+	r.releases.Wait()
+	r.w.log.Printf("worker %s stopped", r.w.opts.WorkerID)
+}
