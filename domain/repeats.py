@@ -57,14 +57,20 @@ def fingerprint(token: str, outcome: str, content: JSON = None) -> str:
     the result; retry: the error and the delay in microseconds or None; fail: the error;
     release: nothing), as a hash. JSON values compare as values (object key order does
     not matter); a token is never stored in the clear beside the task's record."""
-    canonical = json.dumps(
-        [outcome, content], sort_keys=True, separators=(",", ":"), allow_nan=False
-    )
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(token.encode("utf-8", "surrogatepass"))
-    digest.update(b"\0")
-    digest.update(canonical.encode())
-    return digest.hexdigest()
+    if content is None:  # most reports (a handler returning None, a release)
+        canonical = _BARE.get(outcome) or _canonical(outcome, None)
+    else:
+        canonical = _canonical(outcome, content)
+    sealed = token.encode("utf-8", "surrogatepass") + b"\0" + canonical
+    return hashlib.blake2b(sealed, digest_size=16).hexdigest()
+
+
+def _canonical(outcome: str, content: JSON) -> bytes:
+    text = json.dumps([outcome, content], sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return text.encode()
+
+
+_BARE = {outcome: _canonical(outcome, None) for outcome in (COMPLETE, RETRY, FAIL, RELEASE)}
 
 
 def retry_content(error: str, delay: timedelta | None) -> JSON:

@@ -68,14 +68,16 @@ async def lease(transport: Transport, request: LeaseRequest) -> list[LeaseInfo]:
     """`transport.lease`, sent again (marked a repeat, under the same request id) while
     its answer is lost, up to LEASE_RESENDS; then the error is raised, and what the lost
     answers held comes back when those leases expire."""
-    first = evolve(request, request_id=request.request_id or new_request_id(), repeat=False)
-    repeat = evolve(first, repeat=True)
+    first = request
+    if request.request_id is None or request.repeat:
+        first = evolve(request, request_id=request.request_id or new_request_id(), repeat=False)
     sent = 0
 
     async def send() -> list[LeaseInfo]:
+        # the first time as it is; every time after, the same request marked a repeat
         nonlocal sent
         sent += 1
-        return await transport.lease(first if sent == 1 else repeat)
+        return await transport.lease(first if sent == 1 else evolve(first, repeat=True))
 
     return await with_retries(send, safe=True, rule=LEASE_RESENDS)
 

@@ -262,6 +262,7 @@ class Worker:
                 max_tasks=free,
                 lease_seconds=self.lease_seconds,
                 wait_seconds=self.wait_seconds,
+                request_id=resends.new_request_id(),
             ),
         )
 

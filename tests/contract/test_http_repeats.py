@@ -138,3 +138,23 @@ async def test_an_sdk_batch_sent_again_answers_the_same_tasks_deduplicated(
     )
     assert part.status_code == 201
     assert [t["deduplicated"] for t in part.json()["tasks"]] == [True, False]
+
+
+async def test_a_lease_answer_says_how_long_the_request_waited_before_the_grant(
+    client: httpx.AsyncClient,
+) -> None:
+    import asyncio
+    import time
+
+    body = {"queue": "q", "worker_id": "w1", "wait_seconds": 5}
+    sent = time.monotonic()
+    waiting = asyncio.create_task(client.post("/v1/leases", json=body))
+    await asyncio.sleep(0.6)
+    await enqueue(client)
+    answer = (await waiting).json()
+    elapsed = time.monotonic() - sent
+    assert len(answer["leases"]) == 1
+    # a lower bound of the wait before the grant: the lease is at least that much younger
+    assert 0.3 < answer["waited_seconds"] <= elapsed
+    now = (await client.post("/v1/leases", json={"queue": "q", "worker_id": "w1"})).json()
+    assert now == {"leases": [], "waited_seconds": 0.0}
