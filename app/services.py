@@ -19,6 +19,7 @@ from leaseq.domain import (
     Enqueued,
     LeaseConflict,
     NewTasks,
+    ReportRepeated,
     Task,
     TaskEvent,
     TaskSpec,
@@ -95,6 +96,15 @@ class TaskService:
         self._events.enqueued(new)
         return new
 
+    async def enqueue_keyed(
+        self, spec: TaskSpec, payloads: Sequence[JSON], keys: Sequence[str]
+    ) -> Sequence[Enqueued]:
+        """`enqueue` of `spec` once per (payload, idempotency key), answered column-wise
+        when every task is new (ADR 0021: the SDK keys every task)."""
+        answers = await self._store.enqueue_keyed(spec, payloads, keys)
+        self._events.enqueued(answers)
+        return answers
+
     # workers
     async def lease(
         self, request: LeaseRequest, wait_seconds: float = 0.0, *, gone: asyncio.Event | None = None
@@ -102,30 +112,43 @@ class TaskService:
         """Claim ready tasks; when none is ready, wait up to `wait_seconds` for one. Once
         `gone` is set (the caller went away) the wait ends and nothing more is claimed; a
         claim already under way finishes, and what it granted is the caller's to release."""
-        granted = await self._claim(request, wait_seconds, gone)
+        granted, _ = await self.lease_timed(request, wait_seconds, gone=gone)
+        return granted
+
+    async def lease_timed(
+        self, request: LeaseRequest, wait_seconds: float = 0.0, *, gone: asyncio.Event | None = None
+    ) -> tuple[list[Task], float]:
+        """`lease`, and how long the request waited before the claim that granted the
+        tasks began (0 when the first look granted them): a lower bound of the time
+        from the request's arrival to the grant, so a worker that counts each lease from
+        when it sent the request plus this never counts past the lease (ADR 0022)."""
+        granted, waited = await self._claim(request, wait_seconds, gone)
         for task in granted:
             self._events.transitioned(task, Transition.LEASED)
-        return granted
+        return granted, waited
 
     async def _claim(
         self, request: LeaseRequest, wait_seconds: float, gone: asyncio.Event | None
-    ) -> list[Task]:
+    ) -> tuple[list[Task], float]:
         wait = min(max(wait_seconds, 0.0), self._long_poll.max_wait)
         if wait <= 0:
-            return await self._store.lease(request)
+            return await self._store.lease(request), 0.0
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
+        began = loop.time()
+        deadline = began + wait
         async with self._hub.waiter(request.queue, request.types) as waiter:
+            claim_began = began
             while gone is None or not gone.is_set():
                 granted = await self._store.lease(request)
                 if granted:
                     if len(granted) >= request.limit:
                         waiter.pass_turn()  # a full batch: the queue may hold more
-                    return granted
+                    return granted, claim_began - began
                 remaining = deadline - loop.time()
                 if remaining <= 0 or not await waiter.wait_turn(remaining, gone):
-                    return []
-            return []
+                    return [], 0.0
+                claim_began = loop.time()
+            return [], 0.0
 
     async def heartbeat(self, task_id: UUID, token: str, lease_for: timedelta) -> Task:
         try:
@@ -134,6 +157,8 @@ class TaskService:
             self._events.refused("heartbeat", task_id, error)
             raise
 
+    # Reports (complete, retry, fail, release) answer a repeat of the report that ended
+    # the lease with the first answer: the task as that report left it (ADR 0021).
     async def complete(self, task_id: UUID, token: str, result: JSON = None) -> Task:
         call = self._store.complete(task_id, token, result)
         return await self._fenced("complete", task_id, call, Transition.COMPLETED)
@@ -159,6 +184,8 @@ class TaskService:
     ) -> Task:
         try:
             task = await call
+        except ReportRepeated as repeat:
+            return repeat.task  # the first call's answer; nothing happened now
         except LeaseConflict as error:
             self._events.refused(name, task_id, error)
             raise
@@ -173,10 +200,12 @@ class TaskService:
             for o in outcomes
         ]
         answers = await self._store.report(drawn)
-        for outcome, answer in zip(outcomes, answers, strict=True):
+        for index, (outcome, answer) in enumerate(zip(outcomes, answers, strict=True)):
             name = _kind(outcome)
             if isinstance(answer, Task):
                 self._events.transitioned(answer, or_dead_lettered(answer, _REPORTED[name]))
+            elif isinstance(answer, ReportRepeated):
+                answers[index] = answer.task  # the first call's answer; nothing happened now
             elif isinstance(answer, LeaseConflict):
                 self._events.refused(name, outcome.task_id, answer)
         return answers

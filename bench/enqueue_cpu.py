@@ -1,6 +1,7 @@
 """Enqueue cost split by process: tasks/s and Python CPU per task, per batch size.
 
-    python bench/enqueue_cpu.py --n 20000 --batches 1 100 1000 --transports store http
+    python bench/enqueue_cpu.py --n 20000 --batches 1 100 1000 --transports store http \
+        [--keys sdk none]
 
 One fresh database per measurement (bench/harness.py; PEERBENCH_PG* pick the server).
 store: `PostgresTaskStore.enqueue` in a plain loop; `py_cpu_us_per_task` is this
@@ -40,7 +41,9 @@ from leaseq.sdk import Client
 from leaseq.sdk.types import TaskRequest
 
 
-async def measure(args: argparse.Namespace, transport: str, batch: int) -> dict[str, Any]:
+async def measure(
+    args: argparse.Namespace, transport: str, batch: int, keys: str = "sdk"
+) -> dict[str, Any]:
     url = await fresh_database(args.database, "on")
     await settle(url)
     n = args.n
@@ -54,7 +57,10 @@ async def measure(args: argparse.Namespace, transport: str, batch: int) -> dict[
         requests = [TaskRequest("bench", "noop", {"i": i}) for i in range(n)]
 
         async def call(start: int) -> None:
-            await client.enqueue_many(requests[start : start + batch])
+            if keys == "sdk":  # the Client: each task gets an idempotency key (ADR 0021)
+                await client.enqueue_many(requests[start : start + batch])
+            else:  # what the SDK sent before: no keys (the transport sends what it gets)
+                await client.transport.enqueue(requests[start : start + batch])
 
         if os.environ.get("LEASEQ_BENCH_PYSPY"):
             spy = subprocess.Popen(  # noqa: ASYNC220 - started before the timed part
@@ -93,6 +99,7 @@ async def measure(args: argparse.Namespace, transport: str, batch: int) -> dict[
         "measure": "enqueue_cpu",
         "label": args.label,
         "transport": transport,
+        "keys": keys if transport == "http" else "none",
         "batch": batch,
         "n": n,
         "jobs_per_s": round(n / wall, 1),
@@ -112,7 +119,8 @@ async def run(args: argparse.Namespace) -> None:
     for _ in range(args.runs):
         for transport in args.transports:
             for batch in args.batches:
-                emit(await measure(args, transport, batch))
+                for keys in args.keys if transport == "http" else ["none"]:
+                    emit(await measure(args, transport, batch, keys))
 
 
 def main() -> None:
@@ -123,6 +131,10 @@ def main() -> None:
     ap.add_argument("--batches", type=int, nargs="*", default=[1, 100, 1000])
     ap.add_argument("--transports", nargs="*", default=["store", "http"])
     ap.add_argument("--database", default="leaseq_bench_enqueue")
+    ap.add_argument(
+        "--keys", nargs="*", default=["sdk"], choices=["sdk", "none"],
+        help="http: sdk = Client.enqueue_many (keys made), none = no keys (before ADR 0021)",
+    )  # fmt: skip
     ap.add_argument("--label", default="")
     asyncio.run(run(ap.parse_args()))
 

@@ -1,8 +1,8 @@
 """Sequential lease(k) + results(k) round trips over HTTP, one at a time.
 
 A `leaseq serve --no-access-log` child on a fresh migrated database with N tasks queued,
-driven by the SDK's lean HTTP client (so it measures the client of the Python that runs
-it): p50 of each call and the service's CPU per lease+results pair. One JSON line.
+driven by aiohttp, the SDK's HTTP client library (ADR 0020): p50 of each call and the
+service's CPU per lease+results pair. One JSON line.
 Quieter than the end-to-end benchmark: no worker process, no concurrency.
 
     .venv/bin/python bench/http_roundtrip.py --label new --n 6000 --k 10
@@ -16,11 +16,10 @@ import json
 import statistics
 import time
 
+import aiohttp
 import orjson
 from harness import Service, fresh_database, pid_cpu_seconds, settle
 from leaseq_bench import QUEUE, _preload
-
-from leaseq.sdk.transport.http11 import Http11Client
 
 JSON = {"Content-Type": "application/json"}
 
@@ -32,18 +31,16 @@ async def run(label: str, n: int, k: int) -> dict[str, object]:
     service = Service(url)
     try:
         await service.ready()
-        client = Http11Client(service.base, {})
+        client = aiohttp.ClientSession(headers=JSON)
         leases: list[float] = []
         reports: list[float] = []
         cpu_before = pid_cpu_seconds(service.proc.pid) or 0.0
         lease_body = orjson.dumps({"queue": QUEUE, "worker_id": "rt", "max_tasks": k})
         for _ in range(n // k):
             start = time.perf_counter()
-            answer = await client.request(
-                "POST", "/v1/leases", content=lease_body, headers=JSON, params=None, timeout=10
-            )
+            async with client.post(service.base + "/v1/leases", data=lease_body) as answer:
+                granted = orjson.loads(await answer.read())["leases"]
             leased = time.perf_counter()
-            granted = orjson.loads(answer.content)["leases"]
             if not granted:
                 break
             body = orjson.dumps(
@@ -55,14 +52,12 @@ async def run(label: str, n: int, k: int) -> dict[str, object]:
                 }
             )
             sent = time.perf_counter()
-            answer = await client.request(
-                "POST", "/v1/results", content=body, headers=JSON, params=None, timeout=10
-            )
-            assert answer.status_code == 200, answer.content
+            async with client.post(service.base + "/v1/results", data=body) as answer:
+                assert answer.status == 200, await answer.read()
             leases.append(leased - start)
             reports.append(time.perf_counter() - sent)
         cpu = (pid_cpu_seconds(service.proc.pid) or 0.0) - cpu_before
-        await client.aclose()
+        await client.close()
     finally:
         service.stop()
     return {

@@ -168,7 +168,6 @@ def install_worker() -> None:
     HttpTransport.lease = traced_lease  # type: ignore[method-assign]
 
     from leaseq.sdk.execution import Execution
-    from leaseq.sdk.transport import http11
 
     run = Execution.run
 
@@ -178,15 +177,15 @@ def install_worker() -> None:
 
     Execution.run = traced_run  # type: ignore[method-assign]
 
-    exchange = http11.Http11Client._exchange
+    call = HttpTransport._call
 
-    async def traced_exchange(self: Any, data: bytes) -> Any:
-        record("wk_http_start", len(data))
-        answer = await exchange(self, data)
-        record("wk_http_answer", len(data))
+    async def traced_call(self: Any, method: str, path: str, **kwargs: Any) -> Any:
+        record("wk_http_start", len(path))
+        answer = await call(self, method, path, **kwargs)
+        record("wk_http_answer", len(path))
         return answer
 
-    http11.Http11Client._exchange = traced_exchange  # type: ignore[method-assign]
+    HttpTransport._call = traced_call  # type: ignore[method-assign]
 
     report = HttpTransport.report
 

@@ -19,6 +19,7 @@ from leaseq.domain.errors import (
 from leaseq.domain.history import TaskEvent, Transition
 from leaseq.domain.lease import Lease
 from leaseq.domain.queue import QueueSettings
+from leaseq.domain.repeats import ReportRepeated
 from leaseq.domain.retry import RetryPolicy
 from leaseq.domain.schedule import Firing, Schedule, ScheduleSpec
 from leaseq.domain.task import (
@@ -26,6 +27,7 @@ from leaseq.domain.task import (
     TERMINAL_STATES,
     Enqueued,
     NewTasks,
+    ReportRecord,
     Task,
     TaskSpec,
     TaskState,
@@ -49,6 +51,8 @@ __all__ = [
     "NewTasks",
     "PayloadTooLarge",
     "QueueSettings",
+    "ReportRecord",
+    "ReportRepeated",
     "RetryPolicy",
     "Schedule",
     "ScheduleNotFound",

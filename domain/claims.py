@@ -31,13 +31,20 @@ def _type_filters(value: Iterable[TypeFilter] | None) -> tuple[TypeFilter, ...] 
 
 @frozen
 class LeaseRequest:
-    """Ask for up to `limit` ready tasks of `queue` (optionally only these types)."""
+    """Ask for up to `limit` ready tasks of `queue` (optionally only these types).
+
+    `request_id` tags the leases granted (the worker's name for this request); `repeat`
+    says the request was sent before under that id and its answer may have been lost
+    (`leaseq.domain.repeats.granted_to`).
+    """
 
     queue: str
     owner: str
     limit: int
     lease_for: timedelta
     types: tuple[TypeFilter, ...] | None = field(default=None, converter=_type_filters)
+    request_id: str | None = None
+    repeat: bool = False
 
 
 @frozen
@@ -53,6 +60,7 @@ def check_lease_request(request: LeaseRequest, limits: v.Limits = v.DEFAULT_LIMI
     """Refuse a malformed lease request (ValidationError naming the field)."""
     v.check_name("queue", request.queue)
     v.check_owner(request.owner, limits)
+    v.check_request_id(request.request_id, limits)
     v.check_int("max_tasks", request.limit, 1, limits.max_batch)
     v.check_lease_for(request.lease_for, limits)
     for pair in request.types or ():

@@ -16,12 +16,15 @@ class Lease:
     a fencing number for its own side effects. A lease is live while
     `now < expires_at`. The task keeps its most recent lease after it ends, so a
     late call with that token can be told apart ("expired") from a stranger's.
+    `request_id` names the worker's lease request that was granted it, so that a repeat
+    of that request (its answer was lost) is answered with this lease again.
     """
 
     owner: str
     token: str
     epoch: int
     expires_at: datetime
+    request_id: str | None = None  # the lease request that was granted it, if it named one
 
     def is_live(self, now: datetime) -> bool:
         return now < self.expires_at

@@ -61,12 +61,35 @@ class TaskSpec:
 
 
 @frozen
+class ReportRecord:
+    """The report that ended a lease of the task, and the task as that report left it
+    (see `leaseq.domain.repeats`).
+
+    `fingerprint` identifies the report (token, outcome and content); `state`, `at` (its
+    updated_at), `epoch`, `attempts`, `run_at` and `last_error` are the task's fields
+    right after it. The task's other fields either never change (queue, payload, ...) or
+    follow from these: `finished_at` is `at` when the state is terminal, else None;
+    `result` is the task's own when it succeeded (terminal), else None; no lease.
+    """
+
+    fingerprint: str
+    state: TaskState
+    at: datetime
+    epoch: int
+    attempts: int
+    run_at: datetime
+    last_error: str | None
+
+
+@frozen
 class Task:
     """A task as stored. Values are immutable; every transition returns a new Task.
 
     `attempts` counts leases granted (a release gives one back); `epoch` counts every
     grant ever made and never goes back; `lease` is the most recent grant, kept after
-    it ends so that late calls with its token get a precise refusal.
+    it ends so that late calls with its token get a precise refusal. `last_report` is the
+    report that ended the most recent report-ended lease, so that a repeat of it gets
+    the first answer again (`leaseq.domain.repeats`).
     """
 
     id: UUID
@@ -89,6 +112,7 @@ class Task:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    last_report: ReportRecord | None = None
 
     def is_ready(self, now: datetime) -> bool:
         """Pending and due: a lease may be granted now."""
@@ -185,7 +209,7 @@ class NewTasks(Sequence[Enqueued]):
     task. Immutable. `created_at` is None only when no payload was given.
     """
 
-    __slots__ = ("_created_at", "_ids", "_payloads", "_spec")
+    __slots__ = ("_created_at", "_ids", "_keys", "_payloads", "_spec")
 
     def __init__(
         self,
@@ -193,11 +217,18 @@ class NewTasks(Sequence[Enqueued]):
         payloads: Sequence[JSON],
         ids: Sequence[UUID],
         created_at: datetime | None,
+        keys: Sequence[str] | None = None,
     ) -> None:
-        if len(ids) != len(payloads):
-            raise ValueError("one id per payload")
+        if len(ids) != len(payloads) or (keys is not None and len(keys) != len(payloads)):
+            raise ValueError("one id (and one key, if any) per payload")
         self._spec, self._payloads, self._ids = spec, tuple(payloads), tuple(ids)
         self._created_at = created_at
+        self._keys = None if keys is None else tuple(keys)
+
+    @property
+    def keys(self) -> tuple[str, ...] | None:
+        """Each task's idempotency key (`TaskStore.enqueue_keyed`), or None: no keys."""
+        return self._keys
 
     @property
     def spec(self) -> TaskSpec:
@@ -229,7 +260,10 @@ class NewTasks(Sequence[Enqueued]):
             return [self[i] for i in range(*index.indices(len(self)))]
         payload, task_id = self.payloads[index], self.ids[index]
         assert self.created_at is not None  # an index was found: some task was enqueued
-        one = evolve(self.spec, payload=payload)
+        if self._keys is None:
+            one = evolve(self.spec, payload=payload)
+        else:
+            one = evolve(self.spec, payload=payload, idempotency_key=self._keys[index])
         return Enqueued.new(one, task_id=task_id, now=self.created_at)
 
     def __repr__(self) -> str:

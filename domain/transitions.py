@@ -12,13 +12,16 @@ from uuid import UUID
 
 from attrs import evolve
 
+from leaseq.domain import repeats
 from leaseq.domain.errors import (
     InvalidTransition,
+    LeaseConflict,
     LeaseExpired,
     LeaseLost,
     TaskCancelled,
 )
 from leaseq.domain.lease import Lease
+from leaseq.domain.repeats import ReportRepeated, record_of
 from leaseq.domain.task import JSON, Task, TaskSpec, TaskState
 
 EXPIRED_ERROR = "lease expired before the worker reported a result"
@@ -57,8 +60,17 @@ def _run_at(spec: TaskSpec, now: datetime) -> datetime:
     return now if spec.delay is None else now + spec.delay
 
 
-def grant(task: Task, *, now: datetime, owner: str, token: str, lease_for: timedelta) -> Task:
-    """lease: pending and due → leased; attempts += 1, epoch += 1, a fresh token.
+def grant(
+    task: Task,
+    *,
+    now: datetime,
+    owner: str,
+    token: str,
+    lease_for: timedelta,
+    request_id: str | None = None,
+) -> Task:
+    """lease: pending and due → leased; attempts += 1, epoch += 1, a fresh token; the
+    lease remembers the lease request (`request_id`) it was granted to.
 
     A task holding an expired lease must pass through `expire` first.
     Raises InvalidTransition when the task is not ready.
@@ -71,7 +83,13 @@ def grant(task: Task, *, now: datetime, owner: str, token: str, lease_for: timed
         state=TaskState.LEASED,
         attempts=task.attempts + 1,
         epoch=epoch,
-        lease=Lease(owner=owner, token=token, epoch=epoch, expires_at=now + lease_for),
+        lease=Lease(
+            owner=owner,
+            token=token,
+            epoch=epoch,
+            expires_at=now + lease_for,
+            request_id=request_id,
+        ),
         updated_at=now,
     )
 
@@ -101,10 +119,28 @@ def heartbeat(task: Task, *, token: str, now: datetime, lease_for: timedelta) ->
     return evolve(task, lease=evolve(lease, expires_at=now + lease_for), updated_at=now)
 
 
+def check_report(task: Task, token: str, now: datetime, report_fingerprint: str) -> Lease:
+    """The gate of every report (complete, retry, fail, release): `check_fence`, except
+    that a repeat of the report that ended the task's most recent report-ended lease
+    raises ReportRepeated, carrying the task as that report left it (the first answer)."""
+    try:
+        return check_fence(task, token, now)
+    except LeaseConflict:
+        repeated = repeats.repeated_report(task, report_fingerprint)
+        if repeated is not None:
+            raise ReportRepeated(repeated) from None
+        raise
+
+
+def _reported(report_fingerprint: str, after: Task) -> Task:
+    return evolve(after, last_report=record_of(report_fingerprint, after))
+
+
 def complete(task: Task, *, token: str, now: datetime, result: JSON = None) -> Task:
-    """leased → succeeded, storing the result. Raises as `check_fence`."""
-    check_fence(task, token, now)
-    return _finish(task, TaskState.SUCCEEDED, now, result=result)
+    """leased → succeeded, storing the result. Raises as `check_report`."""
+    sealed = repeats.fingerprint(token, repeats.COMPLETE, result)
+    check_report(task, token, now, sealed)
+    return _reported(sealed, _finish(task, TaskState.SUCCEEDED, now, result=result))
 
 
 def retry(
@@ -117,13 +153,14 @@ def retry(
     jitter_draw: float,
 ) -> Task:
     """leased → pending at `now + delay` (the handler's, else the policy's backoff),
-    or → dead when the attempts are used up. Raises as `check_fence`."""
-    check_fence(task, token, now)
+    or → dead when the attempts are used up. Raises as `check_report`."""
+    sealed = repeats.fingerprint(token, repeats.RETRY, repeats.retry_content(error, delay))
+    check_report(task, token, now, sealed)
     if task.attempts >= task.max_attempts:
-        return _finish(task, TaskState.DEAD, now, last_error=error)
+        return _reported(sealed, _finish(task, TaskState.DEAD, now, last_error=error))
     if delay is None:
         delay = task.retry_policy.delay(task.attempts, jitter_draw)
-    return evolve(
+    pending = evolve(
         task,
         state=TaskState.PENDING,
         run_at=now + delay,
@@ -131,25 +168,29 @@ def retry(
         last_error=error,
         updated_at=now,
     )
+    return _reported(sealed, pending)
 
 
 def fail(task: Task, *, token: str, now: datetime, error: str) -> Task:
-    """leased → dead with the error (a fatal failure). Raises as `check_fence`."""
-    check_fence(task, token, now)
-    return _finish(task, TaskState.DEAD, now, last_error=error)
+    """leased → dead with the error (a fatal failure). Raises as `check_report`."""
+    sealed = repeats.fingerprint(token, repeats.FAIL, error)
+    check_report(task, token, now, sealed)
+    return _reported(sealed, _finish(task, TaskState.DEAD, now, last_error=error))
 
 
 def release(task: Task, *, token: str, now: datetime) -> Task:
     """leased → pending, ready at once and keeping its place; the attempt is given back.
-    Raises as `check_fence`."""
-    check_fence(task, token, now)
-    return evolve(
+    Raises as `check_report`."""
+    sealed = repeats.fingerprint(token, repeats.RELEASE)
+    check_report(task, token, now, sealed)
+    pending = evolve(
         task,
         state=TaskState.PENDING,
         attempts=max(0, task.attempts - 1),
         lease=None,
         updated_at=now,
     )
+    return _reported(sealed, pending)
 
 
 def expire(task: Task, *, now: datetime) -> Task:

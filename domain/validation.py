@@ -45,6 +45,7 @@ class Limits:
     max_label_value_chars: int = 1024
     max_idempotency_key_chars: int = 256
     max_owner_chars: int = 200
+    max_request_id_chars: int = 128
     max_error_chars: int = 8192
     min_priority: int = -1000
     max_priority: int = 1000
@@ -355,6 +356,20 @@ def _checked(specs: Sequence[TaskSpec], limits: Limits, *, encode: bool) -> list
     return payloads
 
 
+def plain_keys(keys: Sequence[object], limits: Limits = DEFAULT_LIMITS) -> bool:
+    """Every key is text of 1-`max_idempotency_key_chars` characters that PostgreSQL can
+    store, judged for the batch as a whole (C loops, one join). False: let the specs be
+    judged one by one, which words the refusal (`check_specs`)."""
+    if not keys:
+        return True
+    if set(map(type, keys)) != {str}:
+        return False
+    lengths = list(map(len, keys))  # type: ignore[arg-type]
+    if min(lengths) < 1 or max(lengths) > limits.max_idempotency_key_chars:
+        return False
+    return is_storable_text("".join(keys))  # type: ignore[arg-type]
+
+
 def is_storable_text(value: str) -> bool:
     """Text PostgreSQL can store: no NUL character, no lone surrogate."""
     if "\x00" in value:
@@ -408,6 +423,17 @@ def check_owner(owner: str, limits: Limits = DEFAULT_LIMITS) -> str:
     ):
         raise ValidationError("worker_id", f"must be 1-{limits.max_owner_chars} characters")
     return owner
+
+
+def check_request_id(request_id: str | None, limits: Limits = DEFAULT_LIMITS) -> str | None:
+    """A lease request's id: None, or 1-`max_request_id_chars` characters of text."""
+    if request_id is not None and (
+        not isinstance(request_id, str)
+        or not 0 < len(request_id) <= limits.max_request_id_chars
+        or not is_storable_text(request_id)
+    ):
+        raise ValidationError("request_id", f"must be 1-{limits.max_request_id_chars} characters")
+    return request_id
 
 
 def check_result(result: JSON, limits: Limits = DEFAULT_LIMITS) -> str:

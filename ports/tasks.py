@@ -93,6 +93,11 @@ class TaskStore(Protocol):
     Single-owner invariant: at any instant a task has at most one live lease, and only
     the current token, while its lease is live, may heartbeat, complete, retry, fail or
     release it. Every method may raise `StoreUnavailable` when the backend cannot answer.
+
+    Repeated reports: complete, retry, fail and release raise ReportRepeated, carrying the
+    task as the first call left it, instead of a refusal, when the call repeats the report
+    that ended the task's most recent report-ended lease (`transitions.check_report`); a
+    repeat changes nothing and records nothing.
     """
 
     async def enqueue(
@@ -117,6 +122,22 @@ class TaskStore(Protocol):
         """
         ...
 
+    async def enqueue_keyed(
+        self,
+        spec: TaskSpec,
+        payloads: Sequence[JSON],
+        keys: Sequence[str],
+        *,
+        now: datetime | None = None,
+    ) -> Sequence[Enqueued]:
+        """`enqueue` of one spec per (payload, key), each `spec` with that payload and that
+        idempotency key (`spec.payload` and `spec.idempotency_key` are not used): the same
+        checks, first refusal, tasks, deduplication, history and wake-ups. Answered
+        column-wise (`NewTasks`, with the keys) when every task is new, which is what a
+        producer's batch nearly always is (the SDK gives every task a key, ADR 0021).
+        """
+        ...
+
     async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
         """Grant up to `request.limit` claimable tasks of the queue, in claim order
         (`leaseq.domain.claims.plan_claim`): priority descending, then run_at, then
@@ -126,8 +147,13 @@ class TaskStore(Protocol):
 
         First, every task of the queue (of the listed types) whose lease expired with no
         attempts left goes dead. Each granted task has a fresh token, epoch + 1,
-        attempts + 1 and `expires_at = now + lease_for`. Never grants one task twice,
-        even to concurrent callers. Raises ValidationError.
+        attempts + 1 and `expires_at = now + lease_for`, and its lease remembers
+        `request.request_id`. Never grants one task twice, even to concurrent callers.
+
+        A `repeat` request answers, instead, the tasks of the queue (of the listed types)
+        whose live lease was granted to this owner's `request_id`
+        (`leaseq.domain.repeats.granted_to`), as they stand, in `repeats.grant_order`,
+        when there are any; it grants nothing more then. Raises ValidationError.
         """
         ...
 
@@ -176,8 +202,8 @@ class TaskStore(Protocol):
         self, outcomes: Sequence[Outcome], *, now: datetime | None = None
     ) -> list[Task | DomainError]:
         """Apply many complete/retry/fail outcomes at once; answers in order, each the new
-        task or the DomainError that one call alone would have raised. One outcome's
-        refusal does not affect the others."""
+        task or the DomainError that one call alone would have raised (ReportRepeated
+        included). One outcome's refusal does not affect the others."""
         ...
 
     async def cancel(self, task_id: UUID, *, now: datetime | None = None) -> Task:

@@ -12,6 +12,7 @@ from typing import Self
 
 from attrs import evolve
 
+from leaseq.sdk.resends import with_idempotency_keys
 from leaseq.sdk.retrying import DEFAULT_RETRIES, RetryRule, with_retries
 from leaseq.sdk.tracing import trace_labels
 from leaseq.sdk.transport.base import FINAL_STATES, MAX_AWAIT, TaskId, Transport
@@ -84,7 +85,8 @@ class Client:
         labels: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> EnqueueResult:
-        """Enqueue one task. Retried on transient failures only with an idempotency key."""
+        """Enqueue one task. Sent again after a lost answer: the task carries an
+        idempotency key (made here when none is given), so a repeat makes no second task."""
         request = TaskRequest(
             queue=queue,
             type=type,
@@ -102,12 +104,14 @@ class Client:
         return result
 
     async def enqueue_many(self, requests: Sequence[TaskRequest]) -> builtins.list[EnqueueResult]:
-        """Enqueue a batch atomically (all or nothing); answers in order."""
+        """Enqueue a batch atomically (all or nothing); answers in order. Each task without
+        an idempotency key gets one ("sdk:<random>:<index>"), so the batch is safe to send
+        again after a lost answer: a repeat answers the first tasks, deduplicated."""
         extra = trace_labels()  # one span for the whole batch: read it once
-        traced = [_traced(r, extra) for r in requests] if extra else list(requests)
-        safe = all(r.idempotency_key is not None for r in traced)
+        traced = [_traced(r, extra) for r in requests] if extra else requests
+        keyed = with_idempotency_keys(traced)
         return await with_retries(
-            lambda: self.transport.enqueue(traced), safe=safe, rule=self._retries
+            lambda: self.transport.enqueue(keyed), safe=True, rule=self._retries
         )
 
     # operators -----------------------------------------------------------------------

@@ -113,6 +113,20 @@ class TransportError(LeaseqClientError):
         self.request_sent = request_sent
 
 
+class InvalidHeaderValue(LeaseqClientError, ValueError):
+    """A header value the client refuses to send: CR, LF or NUL in it would end the
+    header and let the rest be read as other headers (header injection). Raised before
+    anything is sent; `header` names the header (its value is not repeated: it may be a
+    secret)."""
+
+    code = "invalid_header_value"
+    default_status = 0
+
+    def __init__(self, header: str) -> None:
+        super().__init__(f"the {header} header may not contain CR, LF or NUL characters")
+        self.header = header
+
+
 ERRORS_BY_CODE: dict[str, type[LeaseqClientError]] = {
     cls.code: cls
     for cls in (
@@ -159,6 +173,7 @@ def error_from_problem(status: int, problem: dict[str, Any]) -> LeaseqClientErro
 __all__ = [
     "ERRORS_BY_CODE",
     "Forbidden",
+    "InvalidHeaderValue",
     "InvalidTransition",
     "LeaseConflict",
     "LeaseExpired",

@@ -21,7 +21,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from leaseq.sdk import errors
+from leaseq.sdk import errors, resends
 from leaseq.sdk.context import TaskContext
 from leaseq.sdk.heartbeats import Heartbeats
 from leaseq.sdk.outcomes import Fatal, Retry
@@ -229,7 +229,7 @@ class Execution:
         if self.abandoned != "shutdown":
             return
         try:
-            await self._transport.release(self.lease.task_id, self.lease.token)
+            await resends.release(self._transport, self.lease.task_id, self.lease.token)
             self.context.logger.info("released the task at shutdown")
         except errors.LeaseqClientError as error:
             self.context.logger.warning("could not release the task at shutdown: %r", error)

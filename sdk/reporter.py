@@ -96,8 +96,8 @@ class ResultReporter:
                 pause = self._retries.pause(min(number, 16), random.random())
                 number += 1
                 spent = number >= self._retries.attempts
-                # A repeated report is harmless: an outcome already applied is refused
-                # as lease_lost, never applied twice.
+                # A repeated report is harmless: the service answers a repeat of an
+                # applied outcome as it answered the first (ADR 0021), never applies twice.
                 if not is_retriable(error, safe=True) or (
                     spent and time.monotonic() + pause >= live_until
                 ):

@@ -95,7 +95,11 @@ class TypeVersion:
 
 @frozen
 class LeaseRequest:
-    """Ask for up to `max_tasks` ready tasks; wait up to `wait_seconds` when none is ready."""
+    """Ask for up to `max_tasks` ready tasks; wait up to `wait_seconds` when none is ready.
+
+    `request_id` names the request; sent again with `repeat=True` (its answer was lost),
+    it is answered with the leases the first one was granted, while they are live.
+    """
 
     queue: str
     worker_id: str
@@ -103,11 +107,18 @@ class LeaseRequest:
     max_tasks: int = 1
     lease_seconds: float = 30.0
     wait_seconds: float = 0.0
+    request_id: str | None = None
+    repeat: bool = False
 
 
 @frozen
 class LeaseInfo:
-    """A granted lease: the task to run, with the secret token that proves the holder."""
+    """A granted lease: the task to run, with the secret token that proves the holder.
+
+    `waited_seconds`: how long the lease request waited at the service before the claim
+    that granted it began (a lower bound): the lease runs for at least `lease_seconds`
+    from the request's sending plus this.
+    """
 
     task_id: UUID
     token: str = field(repr=False)
@@ -122,6 +133,7 @@ class LeaseInfo:
     labels: dict[str, str]
     priority: int
     created_at: datetime
+    waited_seconds: float = 0.0
 
 
 @frozen

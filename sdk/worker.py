@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from opentelemetry import metrics, trace
 
+from leaseq.sdk import resends
 from leaseq.sdk.client import Client
 from leaseq.sdk.errors import LeaseqClientError, Unauthorized, ValidationFailed
 from leaseq.sdk.execution import Execution
@@ -216,16 +217,25 @@ class Worker:
                 self._release_unstarted(leases)
                 return
             failures = 0
-            # What fits starts now, however long the request took (a long poll may
-            # answer late in the lease: the heartbeat schedule counts from `sent`);
-            # the rest waits for a slot, and goes back if it waits too long.
+            # What fits starts now, however long the request took: each lease is
+            # counted from `sent` plus the time the service says the request waited
+            # before the claim that granted it (a long poll that waited most of a lease
+            # still hands over a whole lease, ADR 0022); the rest waits for a slot (the
+            # prefetch), and goes back if it waits too long. Nothing beyond the slots
+            # and the prefetch is kept unstarted.
             started = False
+            room = self.concurrency + self.prefetch - len(self._handling) - len(self._buffer)
             for lease in leases:
+                granted_at = sent + lease.waited_seconds
                 if len(self._handling) < self.concurrency:
-                    self._start(lease, sent)
+                    self._start(lease, granted_at)
                     started = True
+                elif room > 0:
+                    self._buffer.append((lease, granted_at))
                 else:
-                    self._buffer.append((lease, sent))
+                    self._give_back(lease, "the worker has no slot for it", "no_slot")
+                    continue
+                room -= 1
             self._watch_buffer()
             if started:
                 # Let the handlers begin before the next lease request is encoded and
@@ -242,7 +252,9 @@ class Worker:
         self.claim_sizes.append(free)
         if len(self.claim_sizes) > RECENT:  # the recent ones only
             del self.claim_sizes[: RECENT // 2]
-        return await self.transport.lease(
+        # Sent again under the same request id while its answer is lost (resends.lease).
+        return await resends.lease(
+            self.transport,
             LeaseRequest(
                 queue=self.queue,
                 worker_id=self.worker_id,
@@ -250,7 +262,8 @@ class Worker:
                 max_tasks=free,
                 lease_seconds=self.lease_seconds,
                 wait_seconds=self.wait_seconds,
-            )
+                request_id=resends.new_request_id(),
+            ),
         )
 
     def _start_buffered(self) -> None:
@@ -295,10 +308,10 @@ class Worker:
         self._buffer.clear()
         self._release_unstarted(leases)
 
-    def _give_back(self, lease: LeaseInfo, why: str) -> None:
+    def _give_back(self, lease: LeaseInfo, why: str, reason: str = "stale_prefetch") -> None:
         logger.warning("giving task %s back unrun: %s", lease.task_id, why)
         telemetry = self._telemetry
-        telemetry.abandoned.add(1, telemetry.attributes_with(lease, "reason", "stale_prefetch"))
+        telemetry.abandoned.add(1, telemetry.attributes_with(lease, "reason", reason))
         self._release_unstarted([lease])
 
     def _start(self, lease: LeaseInfo, granted_at: float) -> None:
@@ -329,7 +342,9 @@ class Worker:
     def _release_unstarted(self, leases: list[LeaseInfo]) -> None:
         """Give back tasks granted but not run (at stop, stale in the buffer, unknown)."""
         for lease in leases:
-            release = asyncio.create_task(self.transport.release(lease.task_id, lease.token))
+            release = asyncio.create_task(
+                resends.release(self.transport, lease.task_id, lease.token)
+            )
             self._background.add(release)
             release.add_done_callback(self._released)
 

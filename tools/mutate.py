@@ -66,8 +66,8 @@ MUTANTS: tuple[Mutant, ...] = (
     m(
         "domain-retry-dead-one-late",
         "domain/transitions.py",
-        "    check_fence(task, token, now)\n    if task.attempts >= task.max_attempts:",
-        "    check_fence(task, token, now)\n    if task.attempts > task.max_attempts:",
+        "    check_report(task, token, now, sealed)\n    if task.attempts >= task.max_attempts:",
+        "    check_report(task, token, now, sealed)\n    if task.attempts > task.max_attempts:",
         ("tests/unit/test_transitions.py", RULES, *MEM),
         "a retry on the last attempt runs the task once more instead of dead-lettering it",
     ),
@@ -155,8 +155,8 @@ MUTANTS: tuple[Mutant, ...] = (
     m(
         "sql-retry-dead-one-late",
         "adapters/postgres/queries.py",
-        'dead = "t.attempts >= t.max_attempts"',
-        'dead = "t.attempts > t.max_attempts"',
+        '_RETRY_DEAD = "t.attempts >= t.max_attempts"',
+        '_RETRY_DEAD = "t.attempts > t.max_attempts"',
         (RULES, *PG),
         "a retry on the last attempt runs the task once more (PostgreSQL)",
     ),

@@ -123,6 +123,10 @@ class LeaseIn(_Body):
         float,
         Meta(ge=0.0, le=60.0, description="at most the service's LEASEQ_MAX_WAIT_SECONDS"),
     ] = 0.0
+    # The worker's name for this request, and whether this is a re-send of it (its answer
+    # was lost): a repeat is answered with the live grants the request already got (ADR 0021).
+    request_id: Annotated[str, Meta(min_length=1, max_length=L.max_request_id_chars)] | None = None
+    repeat: bool = False
 
 
 class HeartbeatIn(_Body):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 
 from starlette.responses import Response
 from starlette.types import Receive
@@ -29,10 +30,12 @@ UNANSWERABLE = "the service cannot write this task as JSON for a worker"
 
 
 async def granted_answer(call: Call, request: LeaseRequest, wait_seconds: float) -> Response:
+    """The leases granted, and `waited_seconds`: how long the request waited before the
+    claim that granted them (a lower bound, whole microseconds rounded down, ADR 0022)."""
     # A claim first: only a request that must wait pays for watching its connection.
-    granted = await call.service.lease(request, 0.0)
+    granted, waited = await call.service.lease(request, 0.0), 0.0
     if not granted and wait_seconds > 0:
-        granted = await _lease_while_connected(call, request, wait_seconds)
+        granted, waited = await _lease_while_connected(call, request, wait_seconds)
     parts: list[bytes] = []
     for task in granted:
         try:
@@ -40,17 +43,18 @@ async def granted_answer(call: Call, request: LeaseRequest, wait_seconds: float)
         except (TypeError, ValueError, UnicodeEncodeError) as error:
             log.error("lease of task %s cannot be answered: %s", task.id, error)
             await _give_up(call, task, f"{UNANSWERABLE}: {error}")
-    body = b'{"leases":[' + b",".join(parts) + b"]}"
+    waited_text = repr(math.floor(waited * 1e6) / 1e6).encode()
+    body = b'{"leases":[' + b",".join(parts) + b'],"waited_seconds":' + waited_text + b"}"
     return Response(body, 200, media_type="application/json")
 
 
 async def _lease_while_connected(
     call: Call, request: LeaseRequest, wait_seconds: float
-) -> list[Task]:
+) -> tuple[list[Task], float]:
     gone = asyncio.Event()
     watcher = asyncio.create_task(_watch(call.receive, gone))
     try:
-        granted = await call.service.lease(request, wait_seconds, gone=gone)
+        granted, waited = await call.service.lease_timed(request, wait_seconds, gone=gone)
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -60,8 +64,8 @@ async def _lease_while_connected(
             assert task.lease is not None
             with contextlib.suppress(DomainError):
                 await call.service.release(task.id, task.lease.token)
-        return []
-    return granted
+        return [], waited
+    return granted, waited
 
 
 async def _watch(receive: Receive, gone: asyncio.Event) -> None:

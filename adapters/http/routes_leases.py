@@ -52,6 +52,8 @@ async def _lease(body: LeaseIn, call: Call) -> Response:
         limit=body.max_tasks,
         lease_for=duration("lease_seconds", body.lease_seconds),
         types=types,
+        request_id=body.request_id,
+        repeat=body.repeat,
     )
     return await granted_answer(call, request, body.wait_seconds)
 

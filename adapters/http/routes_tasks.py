@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from operator import attrgetter
 from typing import Annotated
 
@@ -19,7 +20,7 @@ from leaseq.adapters.http.responses import OrjsonResponse
 from leaseq.adapters.http.schemas import EnqueueOut, HistoryOut, TaskOut, TaskPageOut
 from leaseq.app.access import Scope
 from leaseq.app.services import TaskService
-from leaseq.domain import RetryPolicy, TaskSpec, TaskState, ValidationError
+from leaseq.domain import Enqueued, NewTasks, RetryPolicy, TaskSpec, TaskState, ValidationError
 from leaseq.domain.validation import NAME_PATTERN_ANCHORED
 from leaseq.ports import TaskFilter
 
@@ -44,23 +45,33 @@ async def _enqueue(body: EnqueueIn, call: Call) -> Response:
     opts, tasks = call.options, body.tasks
     if len(tasks) > opts.limits.max_batch:
         raise ValidationError("tasks", f"at most {opts.limits.max_batch} tasks per request")
-    if _payloads_only_differ(tasks):
-        new = await call.service.enqueue_each(_spec(tasks[0]), [t.payload for t in tasks])
-        return Response(rep.new_tasks_body(new), 201, media_type="application/json")
-    answers = await call.service.enqueue([_spec(task) for task in tasks])
+    answers: Sequence[Enqueued] | None = None
+    if _one_spec(tasks):  # what an SDK batch is: one spec, its payloads (and keys)
+        spec, payloads = _spec(tasks[0]), [t.payload for t in tasks]
+        keys = [t.idempotency_key for t in tasks]
+        if set(keys) == {None}:
+            new = await call.service.enqueue_each(spec, payloads)
+            return Response(rep.new_tasks_body(new), 201, media_type="application/json")
+        if None not in keys:  # each task keyed (the SDK's, ADR 0021)
+            keyed = await call.service.enqueue_keyed(spec, payloads, keys)  # type: ignore[arg-type]  # no None in keys
+            if isinstance(keyed, NewTasks):  # every task new
+                return Response(rep.new_tasks_body(keyed), 201, media_type="application/json")
+            answers = keyed
+    if answers is None:
+        answers = await call.service.enqueue([_spec(task) for task in tasks])
     status = 200 if all(a.deduplicated for a in answers) else 201
     return OrjsonResponse({"tasks": rep.enqueued_json(answers)}, status_code=status)
 
 
 _SHARED = attrgetter("queue", "type", "type_version", "priority", "max_attempts")
-_ONCE_EACH = attrgetter("run_at", "delay_seconds", "retry", "idempotency_key")
-_NONE_EACH = (None, None, None, None)
+_ONCE_EACH = attrgetter("run_at", "delay_seconds", "retry")
+_NONE_EACH = (None, None, None)
 
 
-def _payloads_only_differ(tasks: list[TaskIn]) -> bool:
-    """Whether the batch is one spec and its payloads (what an SDK batch is): the same
-    names, numbers and labels, and no time, retry policy or key of its own (ADR 0015).
-    Found by C loops over the decoded tasks."""
+def _one_spec(tasks: list[TaskIn]) -> bool:
+    """Whether the batch is one spec, its payloads and (maybe) a key each: the same names,
+    numbers and labels, and no time or retry policy of its own (ADR 0015, 0021). Found by
+    C loops over the decoded tasks."""
     first = tasks[0]
     return (
         set(map(_ONCE_EACH, tasks)) == {_NONE_EACH}

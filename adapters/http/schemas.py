@@ -85,6 +85,8 @@ class LeaseOut(BaseModel):
 
 class LeasesOut(BaseModel):
     leases: list[LeaseOut]
+    # how long the request waited before the claim that granted them (a lower bound)
+    waited_seconds: float = 0.0
 
 
 class HeartbeatOut(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import json
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -40,6 +40,7 @@ from leaseq.domain import (
 from leaseq.domain import transitions as tr
 from leaseq.domain import validation as v
 from leaseq.domain.history import event_of, or_dead_lettered
+from leaseq.domain.repeats import grant_order, granted_to
 from leaseq.ports import (
     Clock,
     Complete,
@@ -120,6 +121,27 @@ class InMemoryTaskStore(ProducerFeatures):
         created = answers[0].task.created_at if answers else None
         return NewTasks(spec, payloads, [a.task_id for a in answers], created)
 
+    async def enqueue_keyed(
+        self,
+        spec: TaskSpec,
+        payloads: Sequence[JSON],
+        keys: Sequence[str],
+        *,
+        now: datetime | None = None,
+    ) -> Sequence[Enqueued]:
+        if len(keys) != len(payloads):
+            raise ValueError("one key per payload")
+        spec = evolve(spec, payload=None, idempotency_key=None)
+        specs = [
+            evolve(spec, payload=payload, idempotency_key=key)
+            for payload, key in zip(payloads, keys, strict=True)
+        ]
+        answers = await self.enqueue(specs, now=now)
+        if any(a.deduplicated for a in answers):
+            return answers
+        created = answers[0].task.created_at if answers else None
+        return NewTasks(spec, payloads, [a.task_id for a in answers], created, keys)
+
     def _existing(self, spec: TaskSpec) -> Task | None:
         if spec.idempotency_key is None:
             return None
@@ -131,6 +153,10 @@ class InMemoryTaskStore(ProducerFeatures):
     async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
         now = self._now(now)
         claims.check_lease_request(request, self._limits)
+        if request.repeat:  # what this request was granted before is its answer again
+            again = _granted_before(self._tasks.values(), request, now)
+            if again:
+                return again
         if self._is_paused(request.queue):  # ADR 0028: a paused queue grants nothing
             return []
         plan = claims.plan_claim(self._tasks.values(), request, now)
@@ -149,6 +175,7 @@ class InMemoryTaskStore(ProducerFeatures):
                 owner=request.owner,
                 token=self._tokens.new_token(),
                 lease_for=request.lease_for,
+                request_id=request.request_id,
             )
             self._record(Transition.LEASED, task, leased, now)
             task = self._tasks[task.id] = leased
@@ -389,6 +416,18 @@ class InMemoryTaskStore(ProducerFeatures):
     def _wake(self, queue: str) -> None:
         if self._notifier is not None:
             self._notifier.notify_now(queue)
+
+
+def _granted_before(tasks: Iterable[Task], request: LeaseRequest, now: datetime) -> list[Task]:
+    """A repeated lease request's answer: its grants that are still live, as they stand."""
+    owner, request_id = request.owner, request.request_id
+    found = [
+        t
+        for t in tasks
+        if claims.in_scope(t, request)
+        and granted_to(t, owner=owner, request_id=request_id, now=now)
+    ]
+    return [_copy(t) for t in sorted(found, key=grant_order)]
 
 
 def _parse_cursor(cursor: str | None) -> UUID | None:

@@ -62,31 +62,58 @@ def _backoff(draw: str) -> str:
     return f"(floor({seconds} * 1000.0) * interval '1 millisecond')"
 
 
+def _report_record(fingerprint: str, state: str, attempts: str, run_at: str, error: str) -> str:
+    """SET items of the record of the report that ends the lease (domain ReportRecord):
+    its fingerprint and the fields it leaves, each the same SQL expression as the SET
+    item of that field (evaluated on the old row `t`, as every SET item is)."""
+    return f""",
+        report_fingerprint = {fingerprint}, report_state = {state}, report_at = {_NOW},
+        report_epoch = t.epoch, report_attempts = {attempts}, report_run_at = {run_at},
+        report_last_error = {error}"""
+
+
+_RETRY_DEAD = "t.attempts >= t.max_attempts"
+_RETRY_STATE = f"CASE WHEN {_RETRY_DEAD} THEN 'dead' ELSE 'pending' END"
+
+
+def _retry_run_at(delay_us: str, draw: str) -> str:
+    delay = f"COALESCE({delay_us} * {_MICROS}, {_backoff(draw)})"
+    return f"CASE WHEN {_RETRY_DEAD} THEN t.run_at ELSE {_NOW} + {delay} END"
+
+
 def _retry_set(delay_us: str, draw: str, error: str) -> str:
     """SET list of `retry`: pending at now + delay, or dead when the attempts are used up."""
-    dead = "t.attempts >= t.max_attempts"
-    delay = f"COALESCE({delay_us} * {_MICROS}, {_backoff(draw)})"
+    run_at = _retry_run_at(delay_us, draw)
     return f"""
-        state = CASE WHEN {dead} THEN 'dead' ELSE 'pending' END,
-        run_at = CASE WHEN {dead} THEN t.run_at ELSE {_NOW} + {delay} END,
-        result = CASE WHEN {dead} THEN NULL ELSE t.result END,
-        finished_at = CASE WHEN {dead} THEN {_NOW} ELSE t.finished_at END,
+        state = {_RETRY_STATE},
+        run_at = {run_at},
+        result = CASE WHEN {_RETRY_DEAD} THEN NULL ELSE t.result END,
+        finished_at = CASE WHEN {_RETRY_DEAD} THEN {_NOW} ELSE t.finished_at END,
         last_error = {error},
         lease_token = NULL, lease_expires_at = NULL,
-        updated_at = {_NOW}"""
+        updated_at = {_NOW}""" + _report_record(
+        ":fingerprint", _RETRY_STATE, "t.attempts", run_at, error
+    )
 
 
 _COMPLETE_SET = f"""
         state = 'succeeded', result = CAST(:result AS json), finished_at = {_NOW},
-        lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}"""
+        lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}""" + _report_record(
+    ":fingerprint", "'succeeded'", "t.attempts", "t.run_at", "t.last_error"
+)
 
 _FAIL_SET = f"""
         state = 'dead', last_error = :error, result = NULL, finished_at = {_NOW},
-        lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}"""
+        lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}""" + _report_record(
+    ":fingerprint", "'dead'", "t.attempts", "t.run_at", ":error"
+)
 
+_RELEASE_ATTEMPTS = "GREATEST(0, t.attempts - 1)"
 _RELEASE_SET = f"""
-        state = 'pending', attempts = GREATEST(0, t.attempts - 1),
-        lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}"""
+        state = 'pending', attempts = {_RELEASE_ATTEMPTS},
+        lease_token = NULL, lease_expires_at = NULL, updated_at = {_NOW}""" + _report_record(
+    ":fingerprint", "'pending'", _RELEASE_ATTEMPTS, "t.run_at", "t.last_error"
+)
 
 _HEARTBEAT_SET = (
     f"lease_expires_at = {_NOW} + CAST(:lease_us AS bigint) * {_MICROS}, updated_at = {_NOW}"
@@ -132,29 +159,36 @@ FENCE_STATE = text(
 )
 
 # report: many outcomes in one statement; rows come back with their position `n`.
+_REPORTED_STATE = """CASE i.kind WHEN 'complete' THEN 'succeeded' WHEN 'fail' THEN 'dead'
+                ELSE CASE WHEN t.attempts >= t.max_attempts THEN 'dead' ELSE 'pending' END END"""
+_REPORTED_RUN_AT = f"""CASE WHEN i.kind = 'retry' AND t.attempts < t.max_attempts
+                THEN {_NOW} + COALESCE(i.delay_us * {_MICROS}, {_backoff("i.draw")})
+                ELSE t.run_at END"""
+_REPORTED_ERROR = "CASE WHEN i.kind = 'complete' THEN t.last_error ELSE i.error END"
 REPORT = text(
     f"""WITH
     input AS (
         SELECT * FROM unnest(
             CAST(:ids AS uuid[]), CAST(:tokens AS text[]), CAST(:kinds AS text[]),
             CAST(:results AS text[]), CAST(:errors AS text[]), CAST(:delays_us AS bigint[]),
-            CAST(:draws AS double precision[])
-        ) WITH ORDINALITY AS i(id, token, kind, result, error, delay_us, draw, n)),
+            CAST(:draws AS double precision[]), CAST(:fingerprints AS text[])
+        ) WITH ORDINALITY AS i(id, token, kind, result, error, delay_us, draw, fingerprint, n)),
     changed AS (
         UPDATE leaseq_tasks t SET
-            state = CASE i.kind WHEN 'complete' THEN 'succeeded' WHEN 'fail' THEN 'dead'
-                ELSE CASE WHEN t.attempts >= t.max_attempts THEN 'dead' ELSE 'pending' END END,
-            run_at = CASE WHEN i.kind = 'retry' AND t.attempts < t.max_attempts
-                THEN {_NOW} + COALESCE(i.delay_us * {_MICROS}, {_backoff("i.draw")})
-                ELSE t.run_at END,
+            state = {_REPORTED_STATE},
+            run_at = {_REPORTED_RUN_AT},
             result = CASE WHEN i.kind = 'complete' THEN CAST(i.result AS json)
                 WHEN i.kind = 'retry' AND t.attempts < t.max_attempts THEN t.result
                 ELSE NULL END,
             finished_at = CASE WHEN i.kind = 'retry' AND t.attempts < t.max_attempts
                 THEN t.finished_at ELSE {_NOW} END,
-            last_error = CASE WHEN i.kind = 'complete' THEN t.last_error ELSE i.error END,
+            last_error = {_REPORTED_ERROR},
             lease_token = NULL, lease_expires_at = NULL,
-            updated_at = {_NOW}
+            updated_at = {_NOW}{
+        _report_record(
+            "i.fingerprint", _REPORTED_STATE, "t.attempts", _REPORTED_RUN_AT, _REPORTED_ERROR
+        )
+    }
         FROM input i
         WHERE t.id = i.id AND t.lease_token = i.token AND t.state = 'leased'
           AND t.lease_expires_at > {_NOW}
@@ -226,6 +260,7 @@ LEASE = text(
             run_at = CASE WHEN t.state = 'leased' THEN t.lease_expires_at ELSE t.run_at END,
             last_error = CASE WHEN t.state = 'leased' THEN :expired_error ELSE t.last_error END,
             lease_owner = :owner, lease_token = (CAST(:tokens AS text[]))[ch.n],
+            lease_request = :request_id,
             lease_expires_at = {_NOW} + CAST(:lease_us AS bigint) * {_MICROS}, updated_at = {_NOW}
         FROM chosen ch
         WHERE t.id = ch.id
@@ -247,6 +282,16 @@ LEASE = text(
         ORDER BY e.n, e.step''')
     }
     SELECT g.*, (SELECT count(*) FROM exhausted) AS exhausted FROM granted g ORDER BY g.n"""
+)
+
+# A repeated lease request (its answer was lost): the live leases granted to it, as they
+# stand (domain repeats.granted_to, in repeats.grant_order). Run before LEASE, only for
+# a request marked as a repeat; when it finds nothing, LEASE claims as for a new request.
+LEASE_REPEATED = text(
+    f"""SELECT t.* FROM leaseq_tasks t
+    WHERE {_IN_SCOPE} AND t.state = 'leased' AND t.lease_expires_at > {_NOW}
+      AND t.lease_owner = :owner AND t.lease_request = :request_id
+    ORDER BY t.priority DESC, t.run_at, t.id"""
 )
 
 # enqueue: one INSERT for the batch. The unique partial index on (queue, idempotency_key)
@@ -275,12 +320,20 @@ _TASK_COLUMNS = (
     "epoch",
     "lease_owner",
     "lease_token",
+    "lease_request",
     "lease_expires_at",
     "last_error",
     "result",
     "created_at",
     "updated_at",
     "finished_at",
+    "report_fingerprint",
+    "report_state",
+    "report_at",
+    "report_epoch",
+    "report_attempts",
+    "report_run_at",
+    "report_last_error",
 )
 
 
@@ -376,6 +429,21 @@ ENQUEUE_NEW = text(
     {_enqueue_ctes("")}
     SELECT {_NOW} AS created_at, (SELECT count(*) FROM inserted) AS inserted,
         (SELECT count(*) FROM woke) AS woken"""
+)
+
+# A batch of one spec with a key per task (what the SDK sends, ADR 0021): the same INSERT
+# as ENQUEUE_NEW, deduplicated like ENQUEUE, answering the count it inserted; when that
+# falls short of the batch, BY_IDEMPOTENCY_KEYS names the tasks that answer the repeats.
+ENQUEUE_NEW_KEYED = text(
+    f"""WITH
+    {_enqueue_ctes(_DEDUPLICATE)}
+    SELECT {_NOW} AS created_at, (SELECT count(*) FROM inserted) AS inserted,
+        (SELECT count(*) FROM woke) AS woken"""
+)
+
+BY_IDEMPOTENCY_KEYS = text(
+    """SELECT t.* FROM leaseq_tasks t
+    WHERE t.queue = :queue AND t.idempotency_key = ANY(CAST(:keys AS text[]))"""
 )
 
 # A repeat whose original was committed by a concurrent batch after this one's snapshot.

@@ -10,7 +10,16 @@ from typing import Any
 from uuid import UUID
 
 from leaseq.adapters.postgres.queries import ENQUEUE_INPUT
-from leaseq.domain import Lease, RetryPolicy, Task, TaskEvent, TaskSpec, TaskState, Transition
+from leaseq.domain import (
+    Lease,
+    ReportRecord,
+    RetryPolicy,
+    Task,
+    TaskEvent,
+    TaskSpec,
+    TaskState,
+    Transition,
+)
 
 _STATES = {state.value: state for state in TaskState}  # a dict lookup, not Enum's __call__
 
@@ -25,6 +34,7 @@ def to_task(row: Mapping[str, Any]) -> Task:
             token=token,
             epoch=row["epoch"],
             expires_at=row["lease_expires_at"],
+            request_id=row["lease_request"],
         )
     return Task(
         id=row["id"],
@@ -49,6 +59,22 @@ def to_task(row: Mapping[str, Any]) -> Task:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
+        last_report=_report_record(row),
+    )
+
+
+def _report_record(row: Mapping[str, Any]) -> ReportRecord | None:
+    fingerprint = row["report_fingerprint"]
+    if fingerprint is None:
+        return None
+    return ReportRecord(
+        fingerprint=fingerprint,
+        state=_STATES[row["report_state"]],
+        at=row["report_at"],
+        epoch=row["report_epoch"],
+        attempts=row["report_attempts"],
+        run_at=row["report_run_at"],
+        last_error=row["report_last_error"],
     )
 
 
@@ -96,13 +122,17 @@ def enqueue_params(specs: Sequence[TaskSpec], payloads: str, ids: Sequence[UUID]
     return params
 
 
-def enqueue_params_each(spec: TaskSpec, payloads: str, ids: Sequence[UUID]) -> dict[str, Any]:
-    """`enqueue_params` of one spec per payload: every column but id and payload is the
-    spec's one value."""
+def enqueue_params_each(
+    spec: TaskSpec, payloads: str, ids: Sequence[UUID], keys: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """`enqueue_params` of one spec per payload: every column but id and payload (and
+    the idempotency key, when `keys` gives one per task) is the spec's one value."""
     params: dict[str, Any] = {"each_id": list(ids), "payloads": payloads}
     values = _columns(spec, _policy_numbers(spec.retry_policy))
     for (column, _), value in zip(ENQUEUE_INPUT[2:], values, strict=True):
         params[f"each_{column}"], params[f"all_{column}"] = None, value
+    if keys is not None:
+        params["each_idempotency_key"], params["all_idempotency_key"] = list(keys), None
     return params
 
 

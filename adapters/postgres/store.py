@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
+from attrs import evolve
 from sqlalchemy import TextClause
 
 from leaseq.adapters.postgres import queries as q
@@ -46,6 +47,7 @@ from leaseq.domain import (
     TaskState,
     ValidationError,
     claims,
+    repeats,
 )
 from leaseq.domain import transitions as tr
 from leaseq.domain import validation as v
@@ -139,6 +141,56 @@ class PostgresTaskStore(PostgresProducerFeatures):
         [row] = await self._rows(q.ENQUEUE_NEW, params)
         return NewTasks(spec, payloads, ids, row["created_at"])
 
+    async def enqueue_keyed(
+        self,
+        spec: TaskSpec,
+        payloads: Sequence[JSON],
+        keys: Sequence[str],
+        *,
+        now: datetime | None = None,
+    ) -> Sequence[Enqueued]:
+        if len(keys) != len(payloads):
+            raise ValueError("one key per payload")
+        spec = evolve(spec, payload=None, idempotency_key=None)
+        if not v.plain_keys(keys, self._limits):  # judged, and worded, spec by spec
+            return await self.enqueue(_keyed_specs(spec, payloads, keys), now=now)
+        v.check_each_batch(spec, len(payloads), self._limits)
+        encoded = v.check_each(spec, payloads, self._limits)
+        if not payloads:
+            return NewTasks(spec, (), (), None, keys=())
+        ids = self._ids.new_ids(len(payloads))
+        params = enqueue_params_each(spec, encoded, ids, keys) | {"now": _aware(now)}
+        [row] = await self._rows(q.ENQUEUE_NEW_KEYED, params)
+        if row["inserted"] == len(payloads):  # every task new: nearly always
+            return NewTasks(spec, payloads, ids, row["created_at"], keys)
+        return await self._keyed_answers(spec, payloads, keys, ids, row["created_at"])
+
+    async def _keyed_answers(
+        self,
+        spec: TaskSpec,
+        payloads: Sequence[JSON],
+        keys: Sequence[str],
+        ids: Sequence[UUID],
+        created: datetime,
+    ) -> builtins.list[Enqueued]:
+        """Each task of a keyed batch that met a repeat: new when the row holding its key
+        has the id it was given, else that row's task, deduplicated."""
+        params = {"queue": spec.queue, "keys": builtins.list(set(keys))}
+        holders = {
+            row["idempotency_key"]: row for row in await self._rows(q.BY_IDEMPOTENCY_KEYS, params)
+        }
+        answers: builtins.list[Enqueued] = []
+        for payload, key, task_id in zip(payloads, keys, ids, strict=True):
+            row = holders.get(key)
+            if row is None:  # pruned in between: the caller may simply enqueue again
+                raise StoreUnavailable("a concurrent change hid the deduplicated task; retry")
+            if row["id"] == task_id:
+                one = evolve(spec, payload=payload, idempotency_key=key)
+                answers.append(Enqueued.new(one, task_id=task_id, now=created))
+            else:
+                answers.append(Enqueued(to_task(row), deduplicated=True))
+        return answers
+
     async def _original(self, spec: TaskSpec) -> Task:
         """The task a repeat names, committed by a concurrent batch after ours began."""
         rows = await self._rows(
@@ -163,7 +215,12 @@ class PostgresTaskStore(PostgresProducerFeatures):
             "tokens": [self._tokens.new_token() for _ in range(request.limit)],
             "lease_us": micros(request.lease_for),
             "expired_error": tr.EXPIRED_ERROR,
+            "request_id": request.request_id,
         }
+        if request.repeat and request.request_id is not None:
+            again = await self._rows(q.LEASE_REPEATED, params)
+            if again:
+                return [to_task(row) for row in again]
         return [to_task(row) for row in await self._rows(q.LEASE, params)]
 
     async def heartbeat(
@@ -176,7 +233,9 @@ class PostgresTaskStore(PostgresProducerFeatures):
         self, task_id: UUID, token: str, result: JSON = None, *, now: datetime | None = None
     ) -> Task:
         encoded = v.check_result(result, self._limits)
-        return await self._fenced(q.COMPLETE, task_id, token, now, {"result": encoded})
+        sealed = repeats.fingerprint(token, repeats.COMPLETE, result)
+        params = {"result": encoded, "fingerprint": sealed}
+        return await self._fenced(q.COMPLETE, task_id, token, now, params)
 
     async def retry(
         self,
@@ -189,16 +248,21 @@ class PostgresTaskStore(PostgresProducerFeatures):
         now: datetime | None = None,
     ) -> Task:
         params = _retry_params(delay, jitter_draw, error, self._limits)
+        params["fingerprint"] = _retry_fingerprint(token, params["error"], delay)
         return await self._fenced(q.RETRY, task_id, token, now, params)
 
     async def fail(
         self, task_id: UUID, token: str, error: str, *, now: datetime | None = None
     ) -> Task:
         text = v.clip_error(error, self._limits)
-        return await self._fenced(q.FAIL, task_id, token, now, {"error": text})
+        sealed = repeats.fingerprint(token, repeats.FAIL, text)
+        return await self._fenced(
+            q.FAIL, task_id, token, now, {"error": text, "fingerprint": sealed}
+        )
 
     async def release(self, task_id: UUID, token: str, *, now: datetime | None = None) -> Task:
-        return await self._fenced(q.RELEASE, task_id, token, now, {})
+        sealed = repeats.fingerprint(token, repeats.RELEASE)
+        return await self._fenced(q.RELEASE, task_id, token, now, {"fingerprint": sealed})
 
     async def report(
         self, outcomes: Sequence[Outcome], *, now: datetime | None = None
@@ -225,15 +289,16 @@ class PostgresTaskStore(PostgresProducerFeatures):
         entries = [entry for _, _, entry in batch]
         params: dict[str, Any] = {
             f"{column}s": [entry[column] for entry in entries]
-            for column in ("id", "token", "kind", "result", "error", "draw")
+            for column in ("id", "token", "kind", "result", "error", "draw", "fingerprint")
         }
         params["delays_us"] = [entry["delay_us"] for entry in entries]
         params["now"] = now
         for row in await self._rows(q.REPORT, params):
             answers[batch[row["n"] - 1][0]] = to_task(row)
-        refused = [(index, outcome) for index, outcome, _ in batch if answers[index] is None]
+        refused = [(index, entry) for index, _, entry in batch if answers[index] is None]
         if refused:
-            reasons = await self._refusals([(o.task_id, o.token) for _, o in refused], now)
+            calls = [(e["id"], e["token"], e["fingerprint"]) for _, e in refused]
+            reasons = await self._refusals(calls, now)
             for (index, _), reason in zip(refused, reasons, strict=True):
                 answers[index] = reason
 
@@ -321,16 +386,18 @@ class PostgresTaskStore(PostgresProducerFeatures):
         rows = await self._rows(statement, {"id": task_id, "token": token, "now": now, **params})
         if rows:
             return to_task(rows[0])
-        raise (await self._refusals([(task_id, token)], now))[0]
+        calls = [(task_id, token, params.get("fingerprint"))]
+        raise (await self._refusals(calls, now))[0]
 
     async def _refusals(
-        self, calls: Sequence[tuple[UUID, str]], now: datetime | None
+        self, calls: Sequence[tuple[UUID, str, str | None]], now: datetime | None
     ) -> builtins.list[DomainError]:
-        """Why each fenced call matched nothing, judged as `transitions.check_fence` would."""
-        ids = builtins.list({task_id for task_id, _ in calls})
+        """Why each fenced call matched nothing, judged as `transitions.check_fence` would
+        (`check_report` for a report: the call's fingerprint given)."""
+        ids = builtins.list({task_id for task_id, _, _ in calls})
         rows = await self._rows(q.FENCE_STATE, {"ids": ids, "now": now})
         stored = {row["id"]: (to_task(row), row["judged_at"]) for row in rows}
-        return [_refusal(stored.get(task_id), task_id, token) for task_id, token in calls]
+        return [_refusal(stored.get(call[0]), *call) for call in calls]
 
     async def _guarded(
         self, statement: TextClause, transition: str, task_id: UUID, now: datetime | None
@@ -372,15 +439,29 @@ async def open_postgres_store(
     return PostgresTaskStore(runner, limits=limits, ids=ids, tokens=tokens)
 
 
-def _refusal(found: tuple[Task, datetime] | None, task_id: UUID, token: str) -> DomainError:
+def _refusal(
+    found: tuple[Task, datetime] | None, task_id: UUID, token: str, sealed: str | None
+) -> DomainError:
     if found is None:
         return TaskNotFound(task_id)
     task, judged_at = found
     try:
-        tr.check_fence(task, token, judged_at)
+        if sealed is None:
+            tr.check_fence(task, token, judged_at)
+        else:
+            tr.check_report(task, token, judged_at, sealed)
     except DomainError as error:
         return error
     return LeaseLost(task_id)  # it changed under us between the two statements
+
+
+def _keyed_specs(
+    spec: TaskSpec, payloads: Sequence[JSON], keys: Sequence[str]
+) -> builtins.list[TaskSpec]:
+    return [
+        evolve(spec, payload=payload, idempotency_key=key)
+        for payload, key in zip(payloads, keys, strict=True)
+    ]
 
 
 def _aware(now: datetime | None) -> datetime | None:
@@ -397,22 +478,36 @@ def _retry_params(
     return {"delay_us": micros(delay), "draw": float(draw), "error": v.clip_error(error, limits)}
 
 
+def _retry_fingerprint(token: str, error: str, delay: timedelta | None) -> str:
+    return repeats.fingerprint(token, repeats.RETRY, repeats.retry_content(error, delay))
+
+
 def _report_params(outcome: Outcome, limits: Limits) -> dict[str, Any]:
     """One outcome as a row of the REPORT arrays; refuses bad input like the single calls."""
-    base = {"id": outcome.task_id, "token": outcome.token, "result": None, "error": None}
+    token = outcome.token
+    base = {"id": outcome.task_id, "token": token, "result": None, "error": None}
     if isinstance(outcome, Complete):
         return base | {
             "kind": "complete",
             "result": v.check_result(outcome.result, limits),
             "delay_us": None,
             "draw": 0.0,
+            "fingerprint": repeats.fingerprint(token, repeats.COMPLETE, outcome.result),
         }
     if isinstance(outcome, Retry):
         params = _retry_params(outcome.delay, outcome.jitter_draw, outcome.error, limits)
+        params["fingerprint"] = _retry_fingerprint(token, params["error"], outcome.delay)
         return base | {"kind": "retry"} | params
     if isinstance(outcome, Fail):
         error = v.clip_error(outcome.error, limits)
-        return base | {"kind": "fail", "error": error, "delay_us": None, "draw": 0.0}
+        sealed = repeats.fingerprint(token, repeats.FAIL, error)
+        return base | {
+            "kind": "fail",
+            "error": error,
+            "delay_us": None,
+            "draw": 0.0,
+            "fingerprint": sealed,
+        }
     raise ValidationError("outcome", f"unknown outcome {type(outcome).__name__}")
 
 

@@ -82,6 +82,22 @@ class TracedTaskStore:
             span.set_attribute("leaseq.outcome", "ok")
             return new
 
+    async def enqueue_keyed(
+        self,
+        spec: TaskSpec,
+        payloads: Sequence[JSON],
+        keys: Sequence[str],
+        *,
+        now: datetime | None = None,
+    ) -> Sequence[Enqueued]:
+        attributes = {"leaseq.queue": spec.queue, "leaseq.batch": len(payloads)}
+        with self._span("enqueue", **attributes) as span:
+            answers = await self._store.enqueue_keyed(spec, payloads, keys, now=now)
+            if len(answers) == 1:
+                self._task(span, answers[0].task)
+            span.set_attribute("leaseq.outcome", "ok")
+            return answers
+
     async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
         attributes = {"leaseq.queue": request.queue, "leaseq.worker": request.owner}
         with self._span("lease", **attributes) as span:

@@ -121,6 +121,7 @@ type call struct {
 	method, path string
 	query        url.Values
 	body         any
+	resendBody   any           // the body of every try after the first (nil: body again)
 	timeout      time.Duration // 0: the client's
 	safe         bool          // may be re-sent after the request may have reached the service
 	rule         *retryRule    // nil: the client's
@@ -140,6 +141,12 @@ func (c *Client) do(ctx context.Context, k call, out any) error {
 		rule = *k.rule
 	}
 	for attempt := 1; ; attempt++ {
+		if attempt == 2 && k.resendBody != nil {
+			var err error
+			if body, err = json.Marshal(k.resendBody); err != nil {
+				return &bodyError{err}
+			}
+		}
 		err := c.once(ctx, k, body, out)
 		if err == nil || attempt >= rule.attempts || !resendable(err, k.safe) || ctx.Err() != nil {
 			return err

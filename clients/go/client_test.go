@@ -154,28 +154,34 @@ func TestCancelAndRequeueAreNotSentAgainOnceTheRequestMayHaveArrived(t *testing.
 	}
 }
 
-func TestWorkerCallsAreSentAgainWithTheIdenticalBodyAfterALostAnswer(t *testing.T) {
-	for name, send := range map[string]func(c *Client) error{
-		"lease": func(c *Client) error {
-			_, err := c.lease(context.Background(), leaseBody{
-				Queue: "q", WorkerID: "w", MaxTasks: 1, LeaseSeconds: 30, RequestID: "req-1",
-			})
-			return err
-		},
-		"release": func(c *Client) error { return c.release(context.Background(), "t1", "k") },
-	} {
-		t.Run(name, func(t *testing.T) {
-			rec := &recorder{replies: []string{"drop", unavailable, `200 {"leases":[]}`}}
-			if err := send(quickClient(t, rec.start(t).URL)); err != nil || rec.count() != 3 {
-				t.Fatalf("err = %v after %d requests; want success after 3", err, rec.count())
-			}
-			first, _ := json.Marshal(rec.bodies[0])
-			for _, body := range rec.bodies[1:] {
-				if again, _ := json.Marshal(body); string(again) != string(first) {
-					t.Errorf("re-sent %s, first sent %s", again, first)
-				}
-			}
-		})
+func TestAReleaseIsSentAgainWithTheIdenticalBodyAfterALostAnswer(t *testing.T) {
+	rec := &recorder{replies: []string{"drop", unavailable, `200 {"leases":[]}`}}
+	if err := quickClient(t, rec.start(t).URL).release(context.Background(), "t1", "k"); err != nil || rec.count() != 3 {
+		t.Fatalf("err = %v after %d requests; want success after 3", err, rec.count())
+	}
+	first, _ := json.Marshal(rec.bodies[0])
+	for _, body := range rec.bodies[1:] {
+		if again, _ := json.Marshal(body); string(again) != string(first) {
+			t.Errorf("re-sent %s, first sent %s", again, first)
+		}
+	}
+}
+
+func TestALeaseRequestIsSentAgainUnderItsRequestIDMarkedARepeat(t *testing.T) {
+	rec := &recorder{replies: []string{"drop", unavailable, `200 {"leases":[],"waited_seconds":1.5}`}}
+	_, waited, err := quickClient(t, rec.start(t).URL).lease(context.Background(), leaseBody{
+		Queue: "q", WorkerID: "w", MaxTasks: 1, LeaseSeconds: 30, RequestID: "req-1",
+	})
+	if err != nil || rec.count() != 3 || waited != 1500*time.Millisecond {
+		t.Fatalf("err = %v, waited %v after %d requests; want success, 1.5s after 3", err, waited, rec.count())
+	}
+	if _, marked := rec.bodies[0]["repeat"]; marked || rec.bodies[0]["request_id"] != "req-1" {
+		t.Errorf("first sent %v, want request_id req-1 and no repeat mark", rec.bodies[0])
+	}
+	for _, body := range rec.bodies[1:] {
+		if body["repeat"] != true || body["request_id"] != "req-1" {
+			t.Errorf("re-sent %v, want request_id req-1 marked a repeat", body)
+		}
 	}
 }
 

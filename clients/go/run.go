@@ -103,7 +103,7 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 		// Not cancelled with ctx: a lease request cut off in flight may already hold
 		// tasks on the service, which would wait out their leases. Its answer comes
 		// within PollWait and what it brings is released.
-		grants, err := w.client.lease(r.values, leaseBody{
+		grants, waited, err := w.client.lease(r.values, leaseBody{
 			Queue: w.opts.Queue, WorkerID: w.opts.WorkerID, Types: types, MaxTasks: free,
 			LeaseSeconds: w.opts.LeaseDuration.Seconds(), WaitSeconds: w.opts.PollWait.Seconds(),
 			RequestID: requestID,
@@ -127,8 +127,11 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 			r.releaseUnstarted(grants[free:], "more tasks were granted than asked for")
 			grants = grants[:free]
 		}
+		// Each lease is counted from the grant: sent plus the time the request waited at
+		// the service (a long poll may wait longer than a lease; counted from sent alone,
+		// the task would be stopped at once and left to expire).
 		for _, g := range grants {
-			r.start(g, sent)
+			r.start(g, sent.Add(waited))
 		}
 		if len(grants) > 0 {
 			r.settle() // short handlers end at once: ask for their slots too, in one request

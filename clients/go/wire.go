@@ -144,7 +144,8 @@ type leaseBody struct {
 	MaxTasks     int        `json:"max_tasks"`
 	LeaseSeconds float64    `json:"lease_seconds"`
 	WaitSeconds  float64    `json:"wait_seconds"`
-	RequestID    string     `json:"request_id"` // a re-send answers with the same grants
+	RequestID    string     `json:"request_id"`       // a re-send answers with the same grants
+	Repeat       bool       `json:"repeat,omitempty"` // set on every re-send of the request
 }
 
 type grant struct {
@@ -163,6 +164,9 @@ type grant struct {
 
 type leaseAnswer struct {
 	Leases []grant `json:"leases"`
+	// How long the request waited at the service before the claim that granted these
+	// began (a lower bound): each lease runs at least its duration from sent + this.
+	WaitedSeconds float64 `json:"waited_seconds"`
 }
 
 type heartbeatBody struct {

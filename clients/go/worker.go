@@ -184,17 +184,22 @@ func (w *Worker) types() []typeBody {
 }
 
 // lease asks for up to max tasks; the long poll gets its wait on top of the timeout.
-func (c *Client) lease(ctx context.Context, body leaseBody) ([]grant, error) {
+// lease: the grants, and how long the request waited at the service before them. A
+// re-send carries the same request_id marked a repeat, and is answered with the grants
+// the first try got (waited 0), so none is left to expire unread.
+func (c *Client) lease(ctx context.Context, body leaseBody) ([]grant, time.Duration, error) {
 	margin := c.timeout
 	if margin < 10*time.Second {
 		margin = 10 * time.Second
 	}
+	repeat := body
+	repeat.Repeat = true
 	var answer leaseAnswer
 	err := c.do(ctx, call{
-		method: "POST", path: "/v1/leases", body: body, safe: resendLease,
+		method: "POST", path: "/v1/leases", body: body, resendBody: repeat, safe: resendLease,
 		timeout: seconds(body.WaitSeconds) + margin,
 	}, &answer)
-	return answer.Leases, err
+	return answer.Leases, seconds(answer.WaitedSeconds), err
 }
 
 func (c *Client) heartbeat(ctx context.Context, id, token string, lease time.Duration) error {

@@ -2,7 +2,9 @@
 
 A transport raises only `leaseq.sdk.errors` exceptions, so a new transport plugs in
 without touching the client or the worker. Task ids may be given as UUID or string;
-a string that is not a UUID names no task (TaskNotFound).
+a string that is not a UUID names no task (TaskNotFound). A transport sends each call
+once: what is sent again after a lost answer is decided per call by the client and the
+worker (`leaseq.sdk.resends`).
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ class Transport(Protocol):
 
     # workers
     async def lease(self, request: LeaseRequest) -> builtins.list[LeaseInfo]:
-        """Claim up to `request.max_tasks` ready tasks (long-polling up to wait_seconds)."""
+        """Claim up to `request.max_tasks` ready tasks (long-polling up to wait_seconds).
+        Each lease says how long the request waited before the grant (`waited_seconds`);
+        a `repeat` of a `request_id` is answered with that request's live grants."""
         ...
 
     async def heartbeat(self, task_id: TaskId, token: str, lease_seconds: float) -> LeaseRenewal:

@@ -1,11 +1,14 @@
-"""HTTP transport: the v1 API with a bearer token, over the lean keep-alive client for plain
-http:// (`http11.py`) and a pooled httpx.AsyncClient for https:// or a client given to us.
+"""HTTP transport: the v1 API with a bearer token, over aiohttp (ADR 0020).
 
 problem+json answers become typed SDK errors (`error_from_problem`, the one table of this
-boundary); failures with no answer become TransportError.
+boundary); failures with no answer become TransportError, whose `request_sent` says
+whether the request may have reached the service. This transport never sends a request
+twice by itself (aiohttp re-sends only idempotent methods, and we send none of those
+with a body): what may be re-sent, and how, is the caller's decision, per call
+(docs/sdk.md, "What the SDK sends again").
 
 Given several base URLs (service replicas), it talks to one at a time and moves to the
-next after a failure with no answer, so the caller's retry reaches a live replica.
+next after a failure with no answer, so the caller's re-send reaches a live replica.
 """
 
 from __future__ import annotations
@@ -13,18 +16,17 @@ from __future__ import annotations
 import builtins
 import json as jsonlib
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import chain, compress, repeat
 from operator import is_
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 
 from leaseq.sdk import errors
 from leaseq.sdk.transport import wire
 from leaseq.sdk.transport.base import MAX_AWAIT, TaskId
-from leaseq.sdk.transport.http11 import Answer, ConnectFailed, Http11Client, RequestFailed
 from leaseq.sdk.types import (
     JSON,
     EnqueueResult,
@@ -45,6 +47,8 @@ _JSON_BODY = {"Content-Type": "application/json"}
 
 # Time a long-poll lease request may take beyond its wait before we call it lost.
 LONG_POLL_MARGIN = 10.0
+# Connecting takes at most this long (and never longer than the call's own timeout).
+CONNECT_TIMEOUT = 5.0
 
 
 class HttpTransport:
@@ -55,31 +59,43 @@ class HttpTransport:
         *,
         timeout: float = 10.0,
         max_connections: int = 100,
-        http_client: httpx.AsyncClient | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
-        headers = {"Accept": "application/json"}
+        fixed = {"Accept": "application/json", **(headers or {})}
         if token:
-            headers["Authorization"] = f"Bearer {token}"
+            fixed["Authorization"] = f"Bearer {token}"
+        self._headers = _checked_headers(fixed)
         self._timeout = timeout
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
         if not urls:
             raise ValueError("give at least one service URL")
-        self._urls = [url.rstrip("/") for url in urls]
+        self._urls = [_base_url(url) for url in urls]
         self._current = 0
-        # A client passed in carries its own base_url (one service); paths stay relative.
-        self._absolute = http_client is None
-        # The lean client for plain http://; httpx for https:// or a client given to us.
-        self._lean = [
-            Http11Client(url, headers, max_connections=max_connections)
-            if http_client is None and url.startswith("http://")
-            else None
-            for url in self._urls
-        ]
-        self._http = http_client or httpx.AsyncClient(
-            headers=headers,
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
+        self._max_connections = max_connections
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        # Made on first use, inside the event loop that uses it (aiohttp wants a loop).
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise errors.TransportError("the transport is closed", request_sent=False)
+        self._session = aiohttp.ClientSession(
+            headers=self._headers,
+            connector=aiohttp.TCPConnector(limit=self._max_connections),
+            cookie_jar=aiohttp.DummyCookieJar(),  # the API sets no cookies
+            auto_decompress=False,  # nor compresses its answers
+            raise_for_status=False,
         )
+        return self._session
+
+    def _timeout_of(self, seconds: float) -> aiohttp.ClientTimeout:
+        found = self._timeouts.get(seconds)
+        if found is None:
+            found = aiohttp.ClientTimeout(total=seconds, connect=min(seconds, CONNECT_TIMEOUT))
+            if len(self._timeouts) < 64:  # a few distinct waits in practice
+                self._timeouts[seconds] = found
+        return found
 
     async def _call(
         self,
@@ -91,43 +107,29 @@ class HttpTransport:
         timeout: float | None = None,
     ) -> Any:
         content = None if json is None else _encode(json)
-        wait = self._timeout if timeout is None else timeout
+        session = self._session or self._open()
         current = self._current
-        lean = self._lean[current]
-        if lean is not None:
-            try:
-                answer = await lean.request(
-                    method, path, content=content, headers=_JSON_BODY if content else None,
-                    params=params, timeout=wait,
-                )  # fmt: skip
-            except ConnectFailed as error:
-                self._next_url(current)
-                raise errors.TransportError(repr(error), request_sent=False) from error
-            except RequestFailed as error:
-                self._next_url(current)
-                raise errors.TransportError(repr(error), request_sent=True) from error
-            if answer.is_success:
-                return orjson.loads(answer.content)
-            raise _problem(answer)
         try:
-            response = await self._http.request(
+            async with session.request(
                 method,
-                self._urls[current] + path if self._absolute else path,
-                content=content,
+                self._urls[current] + path,
+                data=content,
                 headers=_JSON_BODY if content is not None else None,
                 params=params,
-                timeout=wait,
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
-            self._next_url(current)
+                timeout=self._timeout_of(self._timeout if timeout is None else timeout),
+            ) as response:
+                status, body = response.status, await response.read()
+                reason = response.reason or ""
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
+            self._next_url(current)  # no connection was opened: nothing was sent
             raise errors.TransportError(repr(error), request_sent=False) from error
-        except httpx.HTTPError as error:
-            self._next_url(current)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            self._next_url(current)  # it may have reached the service
             raise errors.TransportError(repr(error), request_sent=True) from error
-        if response.is_success:
+        if 200 <= status < 300:
             # The service encodes with orjson, so orjson reads every answer it can send.
-            return orjson.loads(response.content)
-        raise _problem(response)
+            return orjson.loads(body)
+        raise _problem(status, reason, body)
 
     def _next_url(self, failed: int) -> None:
         """Move on from the replica that failed (once, however many calls saw it fail)."""
@@ -149,7 +151,8 @@ class HttpTransport:
             json=wire.lease_request_body(request),
             timeout=request.wait_seconds + max(self._timeout, LONG_POLL_MARGIN),
         )
-        return [wire.lease_info(lease) for lease in body["leases"]]
+        waited = float(body.get("waited_seconds") or 0.0)
+        return [wire.lease_info(lease, waited) for lease in body["leases"]]
 
     async def heartbeat(self, task_id: TaskId, token: str, lease_seconds: float) -> LeaseRenewal:
         body = await self._call(
@@ -242,10 +245,9 @@ class HttpTransport:
         return [wire.queue_info(await self._call("GET", f"/v1/queues/{_quote(queue)}"))]
 
     async def aclose(self) -> None:
-        for lean in self._lean:
-            if lean is not None:
-                await lean.aclose()
-        await self._http.aclose()
+        self._closed = True
+        if self._session is not None:
+            await self._session.close()
 
 
 def _encode(body: Any) -> bytes:
@@ -315,14 +317,35 @@ def _task_path(task_id: TaskId, action: str | None = None) -> str:
     return path if action is None else f"{path}/{action}"
 
 
-def _problem(response: httpx.Response | Answer) -> errors.LeaseqClientError:
+def _problem(status: int, reason: str, content: bytes) -> errors.LeaseqClientError:
     try:
-        body = jsonlib.loads(response.content)
+        body = jsonlib.loads(content)
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        body = {"type": "error", "title": response.reason_phrase, "detail": response.text[:500]}
-    return errors.error_from_problem(response.status_code, body)
+        text = content.decode("utf-8", "replace")[:500]
+        body = {"type": "error", "title": reason, "detail": text}
+    return errors.error_from_problem(status, body)
+
+
+_FORBIDDEN_IN_HEADERS = frozenset("\r\n\0")
+
+
+def _checked_headers(headers: dict[str, str]) -> dict[str, str]:
+    """`headers`, after refusing a name or value with CR, LF or NUL (InvalidHeaderValue),
+    before anything is sent."""
+    for name, value in headers.items():
+        if not (_FORBIDDEN_IN_HEADERS.isdisjoint(name) and _FORBIDDEN_IN_HEADERS.isdisjoint(value)):
+            raise errors.InvalidHeaderValue(name)
+    return headers
+
+
+def _base_url(url: str) -> str:
+    """A service URL: http:// or https://, a host, maybe a path prefix (no query)."""
+    parts = urllib.parse.urlsplit(url.rstrip("/"))
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ValueError(f"not a service URL (http:// or https://, a host): {url!r}")
+    return url.rstrip("/")
 
 
 __all__ = ["HttpTransport"]

@@ -104,9 +104,11 @@ class InProcessTransport:
             types=None
             if request.types is None
             else [ports.TypeFilter(t.type, t.version) for t in request.types],
+            request_id=request.request_id,
+            repeat=request.repeat,
         )
-        granted = await _call(self._service.lease(asked, request.wait_seconds))
-        return [_lease_info(task) for task in granted]
+        granted, waited = await _call(self._service.lease_timed(asked, request.wait_seconds))
+        return [_lease_info(task, waited) for task in granted]
 
     async def heartbeat(self, task_id: TaskId, token: str, lease_seconds: float) -> LeaseRenewal:
         task = await _call(
@@ -246,7 +248,7 @@ def task_info(task: domain.Task) -> TaskInfo:
     )
 
 
-def _lease_info(task: domain.Task) -> LeaseInfo:
+def _lease_info(task: domain.Task, waited_seconds: float) -> LeaseInfo:
     assert task.lease is not None
     return LeaseInfo(
         task_id=task.id,
@@ -262,6 +264,7 @@ def _lease_info(task: domain.Task) -> LeaseInfo:
         labels=dict(task.labels),
         priority=task.priority,
         created_at=task.created_at,
+        waited_seconds=waited_seconds,
     )
 
 

@@ -123,10 +123,14 @@ def lease_request_body(request: LeaseRequest) -> Body:
     }
     if request.types is not None:
         body["types"] = [{"type": t.type, "version": t.version} for t in request.types]
+    if request.request_id is not None:
+        body["request_id"] = request.request_id
+    if request.repeat:
+        body["repeat"] = True
     return body
 
 
-def lease_info(body: Body) -> LeaseInfo:
+def lease_info(body: Body, waited_seconds: float = 0.0) -> LeaseInfo:
     return LeaseInfo(
         task_id=UUID(body["task_id"]),
         token=body["token"],
@@ -141,6 +145,7 @@ def lease_info(body: Body) -> LeaseInfo:
         labels=dict(body.get("labels") or {}),
         priority=body.get("priority", 0),
         created_at=_required_time(body["created_at"]),
+        waited_seconds=waited_seconds,
     )
 
 

@@ -95,7 +95,8 @@ async def test_enqueue_with_delay_seconds_schedules_the_task_in_the_future(clien
     task = (await client.get(f"/v1/tasks/{task_id}")).json()
     assert task["run_at"] > task["created_at"]
     assert (await client.post("/v1/leases", json={"queue": "q", "worker_id": "w"})).json() == {
-        "leases": []
+        "leases": [],
+        "waited_seconds": 0.0,
     }
 
 
@@ -216,7 +217,8 @@ async def test_lease_grants_a_token_and_the_task_shows_the_lease_without_it(clie
 
 async def test_lease_on_an_empty_queue_answers_an_empty_list(client):
     response = await client.post("/v1/leases", json={"queue": "q", "worker_id": "w"})
-    assert response.status_code == 200 and response.json() == {"leases": []}
+    assert response.status_code == 200
+    assert response.json() == {"leases": [], "waited_seconds": 0.0}
 
 
 async def test_lease_only_grants_the_requested_types(client):

@@ -287,21 +287,28 @@ async def test_an_enqueue_is_answered_on_the_fast_path_as_on_the_full_stack(
     )
 
 
-# Every shape an enqueue body takes, each named with whether it is one spec and its
-# payloads (enqueued column-wise, ADR 0015) or task by task.
-ENQUEUE_SHAPES: list[tuple[str, list[dict[str, Any]], bool]] = [
-    ("one minimal task", [{"queue": "q", "type": "q"}], True),
-    ("one SDK task", [SDK_TASK], True),
-    ("an SDK batch", [SDK_TASK, {**SDK_TASK, "payload": {"n": 2}}, SDK_TASK], True),
-    ("other labels", [SDK_TASK, {**SDK_TASK, "labels": {"k": "v"}}], False),
-    ("other priority", [SDK_TASK, {**SDK_TASK, "priority": 1}], False),
-    ("a run_at", [SDK_TASK, {**SDK_TASK, "run_at": "2030-01-01T00:00:00Z"}], False),
-    ("a delay", [{**SDK_TASK, "delay_seconds": 5}, {**SDK_TASK, "delay_seconds": 5}], False),
-    ("a retry policy", [{**SDK_TASK, "retry": {"factor": 3}}] * 2, False),
-    ("keys", [{**SDK_TASK, "idempotency_key": "k"}] * 2, False),
-    ("a bool for an int", [SDK_TASK, {**SDK_TASK, "priority": True}], False),
-    ("a float for an int", [{**SDK_TASK, "priority": 1.0}], False),
-    ("a bad name in a batch", [SDK_TASK, {**SDK_TASK, "type": "bad type"}], False),
+# Every shape an enqueue body takes, each named with how it is enqueued: one spec and its
+# payloads ("each", ADR 0015), one spec and a (payload, key) per task ("keyed", ADR 0021),
+# or task by task (None).
+ENQUEUE_SHAPES: list[tuple[str, list[dict[str, Any]], str | None]] = [
+    ("one minimal task", [{"queue": "q", "type": "q"}], "each"),
+    ("one SDK task", [SDK_TASK], "each"),
+    ("an SDK batch", [SDK_TASK, {**SDK_TASK, "payload": {"n": 2}}, SDK_TASK], "each"),
+    (
+        "an SDK batch, a key each",
+        [{**SDK_TASK, "payload": n, "idempotency_key": f"sdk:r:{n}"} for n in range(3)],
+        "keyed",
+    ),
+    ("one key twice", [{**SDK_TASK, "idempotency_key": "k"}] * 2, "keyed"),
+    ("one keyed, one not", [{**SDK_TASK, "idempotency_key": "k"}, SDK_TASK], None),
+    ("other labels", [SDK_TASK, {**SDK_TASK, "labels": {"k": "v"}}], None),
+    ("other priority", [SDK_TASK, {**SDK_TASK, "priority": 1}], None),
+    ("a run_at", [SDK_TASK, {**SDK_TASK, "run_at": "2030-01-01T00:00:00Z"}], None),
+    ("a delay", [{**SDK_TASK, "delay_seconds": 5}, {**SDK_TASK, "delay_seconds": 5}], None),
+    ("a retry policy", [{**SDK_TASK, "retry": {"factor": 3}}] * 2, None),
+    ("a bool for an int", [SDK_TASK, {**SDK_TASK, "priority": True}], None),
+    ("a float for an int", [{**SDK_TASK, "priority": 1.0}], None),
+    ("a bad name in a batch", [SDK_TASK, {**SDK_TASK, "type": "bad type"}], None),
 ]
 
 
@@ -311,19 +318,16 @@ ENQUEUE_SHAPES: list[tuple[str, list[dict[str, Any]], bool]] = [
 async def test_every_enqueue_shape_is_answered_on_the_fast_path_as_on_the_full_stack(
     pair: tuple[ServiceApp, httpx.AsyncClient, httpx.AsyncClient],
     shapes: list[dict[str, Any]],
-    column_wise: bool,
+    column_wise: str | None,
 ) -> None:
     app, fast, full = pair
     assert app.fast_path is not None
     service = app.state.runtime.service
-    each_calls = []
-    enqueue_each = service.enqueue_each
-
-    async def counted(*args: Any) -> Any:
-        each_calls.append(args)
-        return await enqueue_each(*args)
-
-    service.enqueue_each = counted
+    calls: list[str] = []
+    for name in ("enqueue_each", "enqueue_keyed"):
+        setattr(
+            service, name, _counted(calls, name.removeprefix("enqueue_"), getattr(service, name))
+        )
     found = []
     for client in (fast, full):
         before = app.fast_path.served
@@ -345,4 +349,12 @@ async def test_every_enqueue_shape_is_answered_on_the_fast_path_as_on_the_full_s
         if client is fast:
             assert app.fast_path.served - before == 1
     assert found[0] == found[1]
-    assert len(each_calls) == (1 if column_wise else 0)
+    assert calls == ([column_wise] if column_wise else [])  # the fast app's service only
+
+
+def _counted(calls: list[str], name: str, call: Any) -> Any:
+    async def counted(*args: Any) -> Any:
+        calls.append(name)
+        return await call(*args)
+
+    return counted

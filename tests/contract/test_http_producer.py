@@ -50,7 +50,7 @@ async def test_a_paused_queue_answers_lease_requests_with_no_task_after_their_wa
     response = await client.post(
         "/v1/leases", json={"queue": "q", "worker_id": "w", "wait_seconds": 0.5}, headers=WORK
     )
-    assert response.json() == {"leases": []}
+    assert response.json()["leases"] == []
     assert time.monotonic() - started >= 0.5  # it waited its whole wait
     assert (await client.get("/v1/queues/q")).json()["paused"] is True
     listed = (await client.get("/v1/queues")).json()["queues"]

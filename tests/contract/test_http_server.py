@@ -57,7 +57,7 @@ async def test_hundreds_of_slow_connections_neither_block_a_request_nor_outlive_
         half_body = [await open_connection(port, HEAD + body) for _ in range(100)]
         async with httpx.AsyncClient(base_url=url, headers=ADMIN, timeout=HEADER_TIMEOUT) as http:
             answer = await http.post("/v1/leases", json={"queue": "q", "worker_id": "w"})
-        assert answer.status_code == 200 and answer.json() == {"leases": []}
+        assert answer.status_code == 200 and answer.json()["leases"] == []
         for reader, _ in idle + half_head:
             sent = await closed_with(reader, HEADER_TIMEOUT + 5)
             assert sent.startswith(b"HTTP/1.1 408 ") and b"request_timeout" in sent

@@ -67,4 +67,4 @@ async def test_a_delayed_task_is_not_leased_before_its_delay_has_passed(
 ) -> None:
     await enqueued(client, delay_seconds=3600)
     leases = await client.post("/v1/leases", json={"queue": "q", "worker_id": "w"})
-    assert leases.json() == {"leases": []}
+    assert leases.json() == {"leases": [], "waited_seconds": 0.0}

@@ -209,12 +209,36 @@ async def test_a_safe_call_gives_up_after_its_attempts_with_service_unavailable(
     assert caught.value.status == 503 and len(server.requests) == 3
 
 
-async def test_enqueue_without_an_idempotency_key_is_not_retried_after_503() -> None:
-    with scripted_server([UNAVAILABLE, (201, {"tasks": []})]) as (url, server):
+async def test_enqueue_without_an_idempotency_key_gets_one_and_is_sent_again_after_503() -> None:
+    answer = {"tasks": [{"id": str(uuid.uuid4()), "state": "pending", "deduplicated": True}]}
+    with scripted_server([UNAVAILABLE, (200, answer)]) as (url, server):
         async with Client(url, retries=QUICK) as client:
-            with pytest.raises(ServiceUnavailable):
-                await client.enqueue("q", "t")
-    assert len(server.requests) == 1
+            result = await client.enqueue("q", "t")
+    assert result.deduplicated and len(server.requests) == 2
+    first, again = server.requests[0][3], server.requests[1][3]
+    assert first == again  # the same request, the key the SDK made included
+    assert first["tasks"][0]["idempotency_key"].startswith("sdk:")
+
+
+async def test_each_enqueue_call_gets_keys_of_its_own_and_a_given_key_is_kept() -> None:
+    answer = {"tasks": [{"id": str(uuid.uuid4()), "state": "pending", "deduplicated": False}] * 3}
+    with scripted_server([(201, answer)]) as (url, server):
+        async with Client(url) as client:
+            for key in (None, "mine"):
+                await client.enqueue_many(
+                    [
+                        TaskRequest("q", "t"),
+                        TaskRequest("q", "t", idempotency_key=key),
+                        TaskRequest("q", "t"),
+                    ]
+                )
+    keys = [[t["idempotency_key"] for t in body["tasks"]] for _, _, _, body in server.requests]
+    assert keys[1][1] == "mine"
+    made = [k for batch in keys for k in batch if k != "mine"]
+    assert len(set(made)) == len(made) == 5
+    assert {k.rsplit(":", 1)[0] for k in keys[0]} != {
+        k.rsplit(":", 1)[0] for k in keys[1] if k != "mine"
+    }
 
 
 async def test_enqueue_with_an_idempotency_key_is_retried_after_503() -> None:
@@ -291,3 +315,20 @@ async def test_a_report_answers_each_new_state_or_its_typed_refusal(client: Clie
     ]
     assert isinstance(answers[2], LeaseLost)
     assert done.result == {"n": 1}
+
+
+def test_a_task_keyed_by_the_sdk_equals_the_same_request_given_that_key() -> None:
+    from leaseq.sdk.resends import with_idempotency_keys
+    from leaseq.sdk.types import RetrySettings
+
+    request = TaskRequest(
+        "q", "t", {"a": [1]}, version=3, labels={"k": "v"}, priority=-2,
+        delay_seconds=1.5, max_attempts=7, retry=RetrySettings(base_seconds=2.0),
+    )  # fmt: skip
+    [keyed] = with_idempotency_keys([request])
+    key = keyed.idempotency_key
+    assert key is not None
+    assert keyed == TaskRequest(
+        "q", "t", {"a": [1]}, version=3, labels={"k": "v"}, priority=-2, delay_seconds=1.5,
+        max_attempts=7, retry=RetrySettings(base_seconds=2.0), idempotency_key=key,
+    )  # fmt: skip

@@ -614,6 +614,35 @@ async def test_a_task_answering_a_long_poll_late_in_its_lease_still_runs(
     assert (done.state, done.attempts, epochs) == ("succeeded", 1, [1])
 
 
+async def test_a_task_answering_a_long_poll_after_a_whole_lease_still_gets_its_whole_lease(
+    service: Any,
+) -> None:
+    from leaseq.sdk.transport.inprocess import InProcessTransport
+
+    # The lease request waits 1.4 s, longer than the 1 s lease, before the task arrives.
+    # Counted from the request's sending, the lease would look spent on arrival and the
+    # handler be stopped at once, the task left to expire; the service says how long the
+    # request waited, so the worker counts the lease from the grant (ADR 0022).
+    client = Client(InProcessTransport(service))
+    worker = make_worker(client, lease_seconds=1.0, wait_seconds=2.0)
+    ran: list[float] = []
+
+    @worker.handler("late")
+    async def late(ctx: TaskContext, payload: Any) -> None:
+        ran.append(ctx.time_left())
+        await asyncio.sleep(0.5)
+
+    async with running(worker):
+        async with asyncio.timeout(5):
+            while service.waiting == 0:  # noqa: ASYNC110 - the service exposes a count
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(1.4)
+        queued = await client.enqueue("q", "late")
+        done = await client.wait_for(queued.id, timeout=5)
+    assert (done.state, done.attempts) == ("succeeded", 1)
+    assert ran and ran[0] > 0.5  # most of the lease was left, not none of it
+
+
 async def test_granted_tasks_start_before_the_next_lease_request_goes_out(
     service: Any,
 ) -> None:

@@ -7,7 +7,14 @@ from datetime import datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leaseq.domain import DomainError, LeaseConflict, LeaseExpired, Task, TaskState
+from leaseq.domain import (
+    DomainError,
+    LeaseConflict,
+    LeaseExpired,
+    ReportRepeated,
+    Task,
+    TaskState,
+)
 from leaseq.domain import transitions as tr
 from tests.support import T0
 from tests.unit.given import LEASE_FOR, TOKEN, leased, pending
@@ -103,18 +110,21 @@ def test_an_expired_lease_is_never_accepted(name: str, lease_seconds: int, late_
     raise AssertionError(f"{name} accepted a lease that expired {late_us} µs ago")
 
 
+REPEATS = {("complete", "complete"), ("fail", "fail"), ("retry", "retry-last")}
+
+
 @given(
     st.sampled_from(FENCED_NAMES),
     st.sampled_from(["complete", "fail", "cancel", "retry-last", "expire-last"]),
     st.booleans(),
     st.integers(0, 3600),
 )
-def test_every_fenced_call_on_a_finished_task_is_refused(
+def test_every_fenced_call_on_a_finished_task_is_refused_or_answered_as_a_repeat(
     name: str, ending: str, same_token: bool, later: int
 ) -> None:
     task = leased(max_attempts=1)
     if ending == "complete":
-        task = tr.complete(task, token=TOKEN, now=T0)
+        task = tr.complete(task, token=TOKEN, now=T0, result=1)  # as FENCED["complete"]
     elif ending == "fail":
         task = tr.fail(task, token=TOKEN, now=T0, error="e")
     elif ending == "cancel":
@@ -127,5 +137,15 @@ def test_every_fenced_call_on_a_finished_task_is_refused(
     try:
         FENCED[name](task, TOKEN if same_token else "other", T0 + timedelta(seconds=later))
     except LeaseConflict:
+        return
+    except ReportRepeated as repeat:
+        # only the very report that finished it, answered with the task as it left it
+        assert same_token
+        assert (name, ending) in {
+            ("complete", "complete"),
+            ("fail", "fail"),
+            ("retry", "retry-last"),
+        }
+        assert repeat.task == task
         return
     raise AssertionError(f"{name} was accepted on a {task.state} task")

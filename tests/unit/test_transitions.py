@@ -144,10 +144,10 @@ def test_complete_with_stale_token_is_refused_as_lease_lost() -> None:
         tr.complete(regranted, token=TOKEN, now=EXPIRY)
 
 
-def test_second_complete_with_the_same_token_is_refused_as_lease_lost() -> None:
+def test_a_second_different_complete_with_the_same_token_is_refused_as_lease_lost() -> None:
     done = tr.complete(leased(), token=TOKEN, now=LATER)
     with pytest.raises(LeaseLost):
-        tr.complete(done, token=TOKEN, now=LATER)
+        tr.complete(done, token=TOKEN, now=LATER, result="another result")
 
 
 def test_a_lease_that_expired_into_dead_refuses_its_holder_as_lease_expired() -> None:

@@ -1,0 +1,93 @@
+"""What the SDK sends again after a call may have reached the service, decided per call.
+
+A call whose answer was lost (the connection broke after the request was written, a
+timeout, a reset mid-answer, a 503) may or may not have taken effect. It is sent again
+only when a repeat cannot add a second effect (docs/sdk.md, "What the SDK sends again";
+docs/adr/0021-repeated-reports-and-lease-requests.md):
+
+- enqueue: every task carries an idempotency key (made here when the caller gave none),
+  so a repeat answers the first tasks, marked deduplicated;
+- lease: the request carries an id; a repeat says so and is answered with the leases
+  the first one was granted, so no task waits out a lease nobody holds;
+- reports (complete, retry, fail, release, and the batch) are idempotent on the
+  service: a repeat gets the first answer; heartbeats only extend a live lease;
+- cancel and requeue are not sent again (a repeat of an applied one is refused).
+A call that never left (no connection was opened) may always be sent again.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from attrs import evolve, fields
+
+from leaseq.sdk.retrying import RetryRule, with_retries
+from leaseq.sdk.transport.base import TaskId, Transport
+from leaseq.sdk.types import LeaseInfo, LeaseRequest, TaskInfo, TaskRequest
+
+KEY_PREFIX = "sdk:"
+# A lease request whose answer was lost is sent again this many times in all, quickly:
+# the leases it may hold run out otherwise.
+LEASE_RESENDS = RetryRule(attempts=4, base_seconds=0.05, max_seconds=1.0)
+RELEASE_RESENDS = RetryRule(attempts=4, base_seconds=0.05, max_seconds=1.0)
+
+
+def new_request_id() -> str:
+    """A fresh random name (128 bits, URL-safe) for one call."""
+    return secrets.token_urlsafe(16)
+
+
+def with_idempotency_keys(requests: Sequence[TaskRequest]) -> list[TaskRequest]:
+    """The requests, each without a key given one: "sdk:<random>:<index in the batch>"
+    (one random part per call), so a repeat of the batch makes no task twice."""
+    if all(r.idempotency_key is not None for r in requests):
+        return list(requests)
+    prefix = f"{KEY_PREFIX}{new_request_id()}:"
+    return [
+        r if r.idempotency_key is not None else _keyed(r, f"{prefix}{i}")
+        for i, r in enumerate(requests)
+    ]
+
+
+_OTHER_FIELDS = tuple(f.name for f in fields(TaskRequest) if f.name != "idempotency_key")
+
+
+def _keyed(request: TaskRequest, key: str) -> TaskRequest:
+    """`evolve(request, idempotency_key=key)` for a fifth of its cost (a batch of a
+    thousand is keyed per call): a copy of the already converted fields, set as attrs
+    sets a frozen instance's own fields, and the key."""
+    copy = object.__new__(TaskRequest)
+    for name in _OTHER_FIELDS:
+        object.__setattr__(copy, name, getattr(request, name))
+    object.__setattr__(copy, "idempotency_key", key)
+    return copy
+
+
+async def lease(transport: Transport, request: LeaseRequest) -> list[LeaseInfo]:
+    """`transport.lease`, sent again (marked a repeat, under the same request id) while
+    its answer is lost, up to LEASE_RESENDS; then the error is raised, and what the lost
+    answers held comes back when those leases expire."""
+    first = request
+    if request.request_id is None or request.repeat:
+        first = evolve(request, request_id=request.request_id or new_request_id(), repeat=False)
+    sent = 0
+
+    async def send() -> list[LeaseInfo]:
+        # the first time as it is; every time after, the same request marked a repeat
+        nonlocal sent
+        sent += 1
+        return await transport.lease(first if sent == 1 else evolve(first, repeat=True))
+
+    return await with_retries(send, safe=True, rule=LEASE_RESENDS)
+
+
+async def release(transport: Transport, task_id: TaskId, token: str) -> TaskInfo:
+    """`transport.release`, sent again while its answer is lost (a repeat gets the first
+    answer), up to RELEASE_RESENDS."""
+    return await with_retries(
+        lambda: transport.release(task_id, token), safe=True, rule=RELEASE_RESENDS
+    )
+
+
+__all__ = ["KEY_PREFIX", "lease", "new_request_id", "release", "with_idempotency_keys"]
