@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(180)]
 LEASE_SECONDS = 1.0
 WAIT_SECONDS = 3.0  # long polls may answer after more than a lease
 TASKS = 200
-KILLING_SECONDS = 20.0
+KILLING_SECONDS = 12.0
 
 
 def _spin(until: float) -> None:
