@@ -13,9 +13,10 @@ from leaseq.app.access import AccessTokens, Scope
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="leaseq"'}
 
 
-def authorize(connection: HTTPConnection, scope: Scope) -> None:
-    """Refuse the request unless its bearer token holds `scope` (admin holds every scope);
-    with no tokens configured (development mode) every request passes."""
+def authorize(connection: HTTPConnection, scope: Scope, *or_scopes: Scope) -> None:
+    """Refuse the request unless its bearer token holds `scope` or one of `or_scopes`
+    (admin holds every scope); with no tokens configured (development mode) every request
+    passes."""
     tokens: AccessTokens = connection.app.state.options.access
     if not tokens.enabled:
         return
@@ -30,15 +31,16 @@ def authorize(connection: HTTPConnection, scope: Scope) -> None:
     scopes = tokens.scopes_of(secret)
     if scopes is None:
         raise Unauthorized("the bearer token is not known to this service")
-    if not AccessTokens.allows(scopes, scope):
-        raise Forbidden(f"this token lacks the '{scope.value}' scope", scope=scope.value)
+    if not any(AccessTokens.allows(scopes, each) for each in (scope, *or_scopes)):
+        names = " or ".join(f"'{each.value}'" for each in (scope, *or_scopes))
+        raise Forbidden(f"this token lacks the {names} scope", scope=scope.value)
 
 
-def require(scope: Scope) -> Callable[[Request], Awaitable[None]]:
+def require(scope: Scope, *or_scopes: Scope) -> Callable[[Request], Awaitable[None]]:
     """`authorize` as a FastAPI dependency."""
 
     async def check(request: Request) -> None:  # async: no thread-pool hop
-        authorize(request, scope)
+        authorize(request, scope, *or_scopes)
 
     return check
 

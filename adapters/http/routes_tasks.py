@@ -150,9 +150,10 @@ async def list_tasks(
     )
 
 
+# A producer reads and awaits the tasks it enqueued (by id: listing stays with operators).
 @router.get(
     "/{id}",
-    dependencies=[Depends(require(Scope.ADMIN))],
+    dependencies=[Depends(require(Scope.ADMIN, Scope.PRODUCE))],
     responses={200: {"model": TaskOut}, **problem(404, 422)},
 )
 async def get_task(id: str, svc: Service, wait_seconds: WaitSeconds = None) -> OrjsonResponse:

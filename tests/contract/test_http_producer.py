@@ -190,6 +190,22 @@ async def test_get_with_wait_seconds_of_a_final_task_answers_at_once(client):
     assert answer.json()["state"] == "cancelled"
 
 
+async def test_a_producer_token_reads_and_awaits_a_task_but_lists_no_tasks(client):
+    task_id = await enqueue(client)
+    read = await client.get(f"/v1/tasks/{task_id}", headers=PRODUCE)
+    assert read.status_code == 200 and read.json()["id"] == task_id
+    awaited = await client.get(f"/v1/tasks/{task_id}?wait_seconds=0.2", headers=PRODUCE)
+    assert awaited.status_code == 200 and awaited.json()["state"] == "pending"
+    refused = assert_problem(
+        await client.get(f"/v1/tasks/{task_id}", headers=WORK), 403, "forbidden"
+    )
+    assert "'admin' or 'produce'" in refused["detail"]
+    assert_problem(await client.get("/v1/tasks", headers=PRODUCE), 403, "forbidden")
+    assert_problem(
+        await client.get(f"/v1/tasks/{task_id}/history", headers=PRODUCE), 403, "forbidden"
+    )
+
+
 @pytest.mark.parametrize("value", ["-1", "60.5", "61", "abc", "nan", "inf", ""])
 async def test_a_bad_wait_seconds_is_refused(client, value):
     task_id = await enqueue(client)
