@@ -115,8 +115,9 @@ def check_schedule(spec: ScheduleSpec, limits: Limits = DEFAULT_LIMITS) -> Sched
     """The name and the task template (as every fire time's task will be). The cron rule
     and the time zone are the calendar's to judge. Raises ValidationError."""
     check_name("name", spec.name)
-    if spec.task.run_at is not None:
-        raise ValidationError("task.run_at", "a schedule's tasks run at their fire times")
+    if spec.task.run_at is not None or spec.task.delay is not None:
+        field = "task.run_at" if spec.task.run_at is not None else "task.delay_seconds"
+        raise ValidationError(field, "a schedule's tasks run at their fire times")
     if spec.task.idempotency_key is not None:
         raise ValidationError("task.idempotency_key", "the schedule keys each fire time")
     sample = datetime(2000, 1, 1, tzinfo=UTC)

@@ -20,7 +20,9 @@ from leaseq.sdk.types import (
     JSON,
     EnqueueResult,
     QueueInfo,
+    QueueState,
     RetrySettings,
+    ScheduleInfo,
     TaskEventInfo,
     TaskInfo,
     TaskPage,
@@ -161,6 +163,77 @@ class Client:
     async def stats(self, queue: str | None = None) -> builtins.list[QueueInfo]:
         return await with_retries(
             lambda: self.transport.stats(queue), safe=True, rule=self._retries
+        )
+
+    # queues and schedules (operators: the admin scope) --------------------------------
+
+    async def queue(self, queue: str) -> QueueState:
+        """One queue's counts, and whether it is paused."""
+        return await with_retries(
+            lambda: self.transport.queue(queue), safe=True, rule=self._retries
+        )
+
+    async def pause(self, queue: str) -> QueueState:
+        """Grant no lease of the queue until `resume` (enqueue goes on, held leases
+        finish), on every replica at once. Idempotent, so sent again after a lost answer."""
+        return await with_retries(
+            lambda: self.transport.set_paused(queue, True), safe=True, rule=self._retries
+        )
+
+    async def resume(self, queue: str) -> QueueState:
+        return await with_retries(
+            lambda: self.transport.set_paused(queue, False), safe=True, rule=self._retries
+        )
+
+    async def set_schedule(
+        self,
+        name: str,
+        cron: str,
+        queue: str,
+        type: str,
+        payload: JSON = None,
+        *,
+        timezone: str = "UTC",
+        version: int = 1,
+        priority: int = 0,
+        max_attempts: int = 20,
+        retry: RetrySettings | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> ScheduleInfo:
+        """Create or replace the schedule `name`: one task per fire time of `cron` (5
+        fields, or 6 with seconds first) in `timezone`, each fire time enqueued exactly once
+        across replicas. Replacing it is idempotent. Raises ValidationFailed."""
+        task = TaskRequest(
+            queue=queue,
+            type=type,
+            payload=payload,
+            version=version,
+            labels=dict(labels or {}),
+            priority=priority,
+            max_attempts=max_attempts,
+            retry=retry,
+        )
+        return await with_retries(
+            lambda: self.transport.put_schedule(name, cron, timezone, task),
+            safe=True,
+            rule=self._retries,
+        )
+
+    async def schedule(self, name: str) -> ScheduleInfo:
+        """Raises ScheduleNotFound."""
+        return await with_retries(
+            lambda: self.transport.schedule(name), safe=True, rule=self._retries
+        )
+
+    async def schedules(self) -> builtins.list[ScheduleInfo]:
+        """Every schedule, sorted by name."""
+        return await with_retries(self.transport.schedules, safe=True, rule=self._retries)
+
+    async def delete_schedule(self, name: str) -> ScheduleInfo:
+        """Delete a schedule; the schedule as it was. Not sent again after a lost answer
+        (a repeat would find nothing). Raises ScheduleNotFound."""
+        return await with_retries(
+            lambda: self.transport.delete_schedule(name), safe=False, rule=self._retries
         )
 
     async def wait(self, task_id: TaskId, *, timeout: float | None = None) -> TaskInfo:

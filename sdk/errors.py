@@ -41,6 +41,21 @@ class TaskNotFound(LeaseqClientError):
     default_status = 404
 
 
+class ScheduleNotFound(LeaseqClientError):
+    """No schedule with that name (`name` in `extensions`)."""
+
+    code = "schedule_not_found"
+    default_status = 404
+
+
+class FeatureUnavailable(LeaseqClientError):
+    """The transport was built without what the call needs (e.g. an in-process transport
+    given no queue administration); say so, send nothing."""
+
+    code = "feature_unavailable"
+    default_status = 0
+
+
 class LeaseConflict(LeaseqClientError):
     """A fenced call (heartbeat, complete, retry, fail, release) was refused."""
 
@@ -131,6 +146,7 @@ ERRORS_BY_CODE: dict[str, type[LeaseqClientError]] = {
     cls.code: cls
     for cls in (
         TaskNotFound,
+        ScheduleNotFound,
         LeaseLost,
         LeaseExpired,
         TaskCancelled,
@@ -172,6 +188,7 @@ def error_from_problem(status: int, problem: dict[str, Any]) -> LeaseqClientErro
 
 __all__ = [
     "ERRORS_BY_CODE",
+    "FeatureUnavailable",
     "Forbidden",
     "InvalidHeaderValue",
     "InvalidTransition",
@@ -180,6 +197,7 @@ __all__ = [
     "LeaseLost",
     "LeaseqClientError",
     "PayloadTooLarge",
+    "ScheduleNotFound",
     "ServiceUnavailable",
     "TaskCancelled",
     "TaskNotFound",

@@ -11,7 +11,15 @@ from typing import Any, Self, TypeVar
 from leaseq.sdk.client import Client
 from leaseq.sdk.retrying import DEFAULT_RETRIES, RetryRule
 from leaseq.sdk.transport.base import TaskId, Transport
-from leaseq.sdk.types import EnqueueResult, QueueInfo, TaskInfo, TaskPage, TaskRequest
+from leaseq.sdk.types import (
+    EnqueueResult,
+    QueueInfo,
+    QueueState,
+    ScheduleInfo,
+    TaskInfo,
+    TaskPage,
+    TaskRequest,
+)
 
 T = TypeVar("T")
 
@@ -74,6 +82,29 @@ class SyncClient:
 
     def stats(self, queue: str | None = None) -> builtins.list[QueueInfo]:
         return self._run(self._client.stats(queue))
+
+    def queue(self, queue: str) -> QueueState:
+        return self._run(self._client.queue(queue))
+
+    def pause(self, queue: str) -> QueueState:
+        return self._run(self._client.pause(queue))
+
+    def resume(self, queue: str) -> QueueState:
+        return self._run(self._client.resume(queue))
+
+    def set_schedule(
+        self, name: str, cron: str, queue: str, type: str, payload: Any = None, **options: Any
+    ) -> ScheduleInfo:
+        return self._run(self._client.set_schedule(name, cron, queue, type, payload, **options))
+
+    def schedule(self, name: str) -> ScheduleInfo:
+        return self._run(self._client.schedule(name))
+
+    def schedules(self) -> builtins.list[ScheduleInfo]:
+        return self._run(self._client.schedules())
+
+    def delete_schedule(self, name: str) -> ScheduleInfo:
+        return self._run(self._client.delete_schedule(name))
 
     def wait(self, task_id: TaskId, *, timeout: float | None = None) -> TaskInfo:
         return self._run(self._client.wait(task_id, timeout=timeout))

@@ -188,6 +188,31 @@ class QueueInfo:
 
 
 @frozen
+class QueueState(QueueInfo):
+    """One queue's counts and what operators set on it."""
+
+    paused: bool = False
+    paused_at: datetime | None = None
+
+
+@frozen
+class ScheduleInfo:
+    """A periodic schedule: one task of `task` (a template: no run_at, delay or
+    idempotency key; the fire time sets them) per fire time of `cron` in `timezone`."""
+
+    name: str
+    cron: str
+    timezone: str
+    task: TaskRequest
+    next_fire_at: datetime
+    last_fire_at: datetime | None
+    last_task_id: UUID | None
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@frozen
 class TaskEventInfo:
     """One transition in a task's history; `attempt` and `epoch` as they stood after it,
     `worker` the holder of the lease it began or ended."""
@@ -212,8 +237,10 @@ __all__ = [
     "Outcome",
     "OutcomeKind",
     "QueueInfo",
+    "QueueState",
     "Reported",
     "RetrySettings",
+    "ScheduleInfo",
     "TaskEventInfo",
     "TaskInfo",
     "TaskPage",

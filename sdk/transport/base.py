@@ -23,7 +23,9 @@ from leaseq.sdk.types import (
     LeaseRequest,
     Outcome,
     QueueInfo,
+    QueueState,
     Reported,
+    ScheduleInfo,
     TaskEventInfo,
     TaskInfo,
     TaskPage,
@@ -100,6 +102,32 @@ class Transport(Protocol):
 
     async def stats(self, queue: str | None = None) -> builtins.list[QueueInfo]:
         """Counts per queue; one queue when named (TaskNotFound is never raised)."""
+        ...
+
+    # operators: queues and schedules (admin scope over HTTP)
+    async def queue(self, queue: str) -> QueueState:
+        """One queue's counts and settings (zeros for a queue never used)."""
+        ...
+
+    async def set_paused(self, queue: str, paused: bool) -> QueueState:
+        """Pause (no lease granted; enqueue goes on) or resume a queue. Idempotent."""
+        ...
+
+    async def put_schedule(
+        self, name: str, cron: str, timezone: str, task: TaskRequest
+    ) -> ScheduleInfo:
+        """Create or replace a schedule. Raises ValidationFailed (a bad rule, time zone or
+        template; a template's run_at, delay or idempotency key)."""
+        ...
+
+    async def schedule(self, name: str) -> ScheduleInfo:
+        """Raises ScheduleNotFound."""
+        ...
+
+    async def schedules(self) -> builtins.list[ScheduleInfo]: ...
+
+    async def delete_schedule(self, name: str) -> ScheduleInfo:
+        """The schedule as it was. Raises ScheduleNotFound."""
         ...
 
     async def aclose(self) -> None: ...

@@ -35,7 +35,9 @@ from leaseq.sdk.types import (
     LeaseRequest,
     Outcome,
     QueueInfo,
+    QueueState,
     Reported,
+    ScheduleInfo,
     TaskEventInfo,
     TaskInfo,
     TaskPage,
@@ -243,6 +245,30 @@ class HttpTransport:
             body = await self._call("GET", "/v1/queues")
             return [wire.queue_info(q) for q in body["queues"]]
         return [wire.queue_info(await self._call("GET", f"/v1/queues/{_quote(queue)}"))]
+
+    async def queue(self, queue: str) -> QueueState:
+        return wire.queue_state(await self._call("GET", f"/v1/queues/{_quote(queue)}"))
+
+    async def set_paused(self, queue: str, paused: bool) -> QueueState:
+        action = "pause" if paused else "resume"
+        return wire.queue_state(await self._call("POST", f"/v1/queues/{_quote(queue)}/{action}"))
+
+    async def put_schedule(
+        self, name: str, cron: str, timezone: str, task: TaskRequest
+    ) -> ScheduleInfo:
+        body = wire.schedule_body(cron, timezone, task)
+        answer = await self._call("PUT", f"/v1/schedules/{_quote(name)}", json=body)
+        return wire.schedule_info(answer)
+
+    async def schedule(self, name: str) -> ScheduleInfo:
+        return wire.schedule_info(await self._call("GET", f"/v1/schedules/{_quote(name)}"))
+
+    async def schedules(self) -> builtins.list[ScheduleInfo]:
+        body = await self._call("GET", "/v1/schedules")
+        return [wire.schedule_info(s) for s in body["schedules"]]
+
+    async def delete_schedule(self, name: str) -> ScheduleInfo:
+        return wire.schedule_info(await self._call("DELETE", f"/v1/schedules/{_quote(name)}"))
 
     async def aclose(self) -> None:
         self._closed = True

@@ -10,10 +10,12 @@ import builtins
 import contextlib
 from collections.abc import Awaitable, Iterator, Sequence
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from leaseq import domain, ports
+from leaseq.app.queue_control import QueueAdmin, QueueView
+from leaseq.app.schedules import ScheduleService
 from leaseq.app.services import TaskService
 from leaseq.sdk import errors as sdk_errors
 from leaseq.sdk.transport.base import MAX_AWAIT, TaskId
@@ -26,8 +28,10 @@ from leaseq.sdk.types import (
     LeaseRequest,
     Outcome,
     QueueInfo,
+    QueueState,
     Reported,
     RetrySettings,
+    ScheduleInfo,
     TaskEventInfo,
     TaskInfo,
     TaskPage,
@@ -40,6 +44,7 @@ T = TypeVar("T")
 # The one translation table of this boundary: domain/port error → SDK error.
 _ERRORS: dict[type[Exception], type[sdk_errors.LeaseqClientError]] = {
     domain.TaskNotFound: sdk_errors.TaskNotFound,
+    domain.ScheduleNotFound: sdk_errors.ScheduleNotFound,
     domain.LeaseLost: sdk_errors.LeaseLost,
     domain.LeaseExpired: sdk_errors.LeaseExpired,
     domain.TaskCancelled: sdk_errors.TaskCancelled,
@@ -57,6 +62,8 @@ def translate(error: domain.LeaseqError) -> sdk_errors.LeaseqClientError:
     extensions: dict[str, object] = {}
     if isinstance(error, domain.ValidationError):
         extensions["errors"] = [{"field": error.field, "message": error.message}]
+    if isinstance(error, domain.ScheduleNotFound):
+        extensions["name"] = error.name
     task_id = getattr(error, "task_id", None)
     return sdk_cls(
         str(error), task_id=None if task_id is None else str(task_id), extensions=extensions
@@ -86,8 +93,19 @@ def _task_id(value: TaskId) -> UUID:
 
 
 class InProcessTransport:
-    def __init__(self, service: TaskService) -> None:
+    """`queues` and `schedules` serve the operator calls on queues and schedules (a
+    `Runtime` has both); without them those calls raise FeatureUnavailable."""
+
+    def __init__(
+        self,
+        service: TaskService,
+        *,
+        queues: QueueAdmin | None = None,
+        schedules: ScheduleService | None = None,
+    ) -> None:
         self._service = service
+        self._queues = queues
+        self._schedules = schedules
 
     async def enqueue(self, tasks: Sequence[TaskRequest]) -> builtins.list[EnqueueResult]:
         with _translated():
@@ -181,6 +199,45 @@ class InProcessTransport:
 
     async def stats(self, queue: str | None = None) -> builtins.list[QueueInfo]:
         return [_queue_info(s) for s in await _call(self._service.stats(queue))]
+
+    async def queue(self, queue: str) -> QueueState:
+        return _queue_state(await _call(self._queue_admin().queue(queue)))
+
+    async def set_paused(self, queue: str, paused: bool) -> QueueState:
+        admin = self._queue_admin()
+        view = await _call(admin.pause(queue) if paused else admin.resume(queue))
+        return _queue_state(view)
+
+    async def put_schedule(
+        self, name: str, cron: str, timezone: str, task: TaskRequest
+    ) -> ScheduleInfo:
+        with _translated():
+            spec = domain.ScheduleSpec(name, cron, timezone, _spec(task))
+        schedule, _ = await _call(self._schedule_service().put(spec))
+        return _schedule_info(schedule)
+
+    async def schedule(self, name: str) -> ScheduleInfo:
+        return _schedule_info(await _call(self._schedule_service().get(name)))
+
+    async def schedules(self) -> builtins.list[ScheduleInfo]:
+        return [_schedule_info(s) for s in await _call(self._schedule_service().list())]
+
+    async def delete_schedule(self, name: str) -> ScheduleInfo:
+        return _schedule_info(await _call(self._schedule_service().delete(name)))
+
+    def _queue_admin(self) -> QueueAdmin:
+        if self._queues is None:
+            raise sdk_errors.FeatureUnavailable(
+                "this InProcessTransport has no queue administration: pass queues=QueueAdmin(store)"
+            )
+        return self._queues
+
+    def _schedule_service(self) -> ScheduleService:
+        if self._schedules is None:
+            raise sdk_errors.FeatureUnavailable(
+                "this InProcessTransport has no schedules: pass schedules=ScheduleService(...)"
+            )
+        return self._schedules
 
     async def aclose(self) -> None:
         return None
@@ -286,15 +343,54 @@ def _event_info(event: domain.TaskEvent) -> TaskEventInfo:
 
 
 def _queue_info(stats: ports.QueueStats) -> QueueInfo:
+    return QueueInfo(**_queue_fields(stats))
+
+
+def _queue_state(view: QueueView) -> QueueState:
+    settings = view.settings
+    return QueueState(
+        **_queue_fields(view.stats), paused=settings.paused, paused_at=settings.paused_at
+    )
+
+
+def _queue_fields(stats: ports.QueueStats) -> dict[str, Any]:
     age = stats.oldest_ready_age
-    return QueueInfo(
-        queue=stats.queue,
-        counts={state.value: count for state, count in stats.counts.items()},
-        ready=stats.ready,
-        scheduled=stats.scheduled,
-        oldest_ready_age_seconds=None if age is None else age.total_seconds(),
-        succeeded_last_minute=stats.succeeded_last_minute,
-        dead_last_minute=stats.dead_last_minute,
+    return {
+        "queue": stats.queue,
+        "counts": {state.value: count for state, count in stats.counts.items()},
+        "ready": stats.ready,
+        "scheduled": stats.scheduled,
+        "oldest_ready_age_seconds": None if age is None else age.total_seconds(),
+        "succeeded_last_minute": stats.succeeded_last_minute,
+        "dead_last_minute": stats.dead_last_minute,
+    }
+
+
+def _schedule_info(schedule: domain.Schedule) -> ScheduleInfo:
+    template = schedule.task
+    policy = template.retry_policy
+    return ScheduleInfo(
+        name=schedule.name,
+        cron=schedule.cron,
+        timezone=schedule.timezone,
+        task=TaskRequest(
+            queue=template.queue,
+            type=template.type,
+            payload=template.payload,
+            version=template.type_version,
+            labels=dict(template.labels),
+            priority=template.priority,
+            max_attempts=template.max_attempts,
+            retry=RetrySettings(
+                policy.base_seconds, policy.factor, policy.max_seconds, policy.jitter
+            ),
+        ),
+        next_fire_at=schedule.next_fire_at,
+        last_fire_at=schedule.last_fire_at,
+        last_task_id=schedule.last_task_id,
+        revision=schedule.revision,
+        created_at=schedule.created_at,
+        updated_at=schedule.updated_at,
     )
 
 

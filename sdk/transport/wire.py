@@ -18,8 +18,10 @@ from leaseq.sdk.types import (
     LeaseRequest,
     Outcome,
     QueueInfo,
+    QueueState,
     Reported,
     RetrySettings,
+    ScheduleInfo,
     TaskEventInfo,
     TaskInfo,
     TaskRequest,
@@ -170,14 +172,58 @@ def outcome_body(outcome: Outcome) -> Body:
 
 
 def queue_info(body: Body) -> QueueInfo:
-    return QueueInfo(
-        queue=body["queue"],
-        counts=dict(body["counts"]),
-        ready=body["ready"],
-        scheduled=body["scheduled"],
-        oldest_ready_age_seconds=body.get("oldest_ready_age_seconds"),
-        succeeded_last_minute=body.get("succeeded_last_minute", 0),
-        dead_last_minute=body.get("dead_last_minute", 0),
+    return QueueInfo(**_queue_fields(body))
+
+
+def queue_state(body: Body) -> QueueState:
+    """GET /v1/queues/{queue} and the pause/resume answers."""
+    return QueueState(
+        **_queue_fields(body), paused=body["paused"], paused_at=_time(body.get("paused_at"))
+    )
+
+
+def _queue_fields(body: Body) -> dict[str, Any]:
+    return {
+        "queue": body["queue"],
+        "counts": dict(body["counts"]),
+        "ready": body["ready"],
+        "scheduled": body["scheduled"],
+        "oldest_ready_age_seconds": body.get("oldest_ready_age_seconds"),
+        "succeeded_last_minute": body.get("succeeded_last_minute", 0),
+        "dead_last_minute": body.get("dead_last_minute", 0),
+    }
+
+
+def schedule_body(cron: str, timezone: str, task: TaskRequest) -> Body:
+    """PUT /v1/schedules/{name}: a template's run_at, delay or idempotency key is sent as
+    given, so the service refuses it by name (the fire time sets those)."""
+    return {"cron": cron, "timezone": timezone, "task": task_request_body(task)}
+
+
+def schedule_info(body: Body) -> ScheduleInfo:
+    task = body["task"]
+    template = TaskRequest(
+        queue=task["queue"],
+        type=task["type"],
+        payload=task.get("payload"),
+        version=task["type_version"],
+        labels=task.get("labels"),
+        priority=task["priority"],
+        max_attempts=task["max_attempts"],
+        retry=RetrySettings(**task["retry"]),
+    )
+    last_task = body.get("last_task_id")
+    return ScheduleInfo(
+        name=body["name"],
+        cron=body["cron"],
+        timezone=body["timezone"],
+        task=template,
+        next_fire_at=_required_time(body["next_fire_at"]),
+        last_fire_at=_time(body.get("last_fire_at")),
+        last_task_id=None if last_task is None else UUID(last_task),
+        revision=body["revision"],
+        created_at=_required_time(body["created_at"]),
+        updated_at=_required_time(body["updated_at"]),
     )
 
 
