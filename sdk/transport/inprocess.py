@@ -280,7 +280,6 @@ def _state(task: domain.Task) -> TaskStateName:
 
 def task_info(task: domain.Task) -> TaskInfo:
     lease = task.lease if task.state is domain.TaskState.LEASED else None
-    policy = task.retry_policy
     return TaskInfo(
         id=task.id,
         queue=task.queue,
@@ -292,7 +291,7 @@ def task_info(task: domain.Task) -> TaskInfo:
         run_at=task.run_at,
         attempts=task.attempts,
         max_attempts=task.max_attempts,
-        retry=RetrySettings(policy.base_seconds, policy.factor, policy.max_seconds, policy.jitter),
+        retry=_retry_settings(task.retry_policy),
         idempotency_key=task.idempotency_key,
         state=_state(task),
         epoch=task.epoch,
@@ -303,6 +302,10 @@ def task_info(task: domain.Task) -> TaskInfo:
         updated_at=task.updated_at,
         finished_at=task.finished_at,
     )
+
+
+def _retry_settings(policy: domain.RetryPolicy) -> RetrySettings:
+    return RetrySettings(policy.base_seconds, policy.factor, policy.max_seconds, policy.jitter)
 
 
 def _lease_info(task: domain.Task, waited_seconds: float) -> LeaseInfo:
@@ -368,7 +371,6 @@ def _queue_fields(stats: ports.QueueStats) -> dict[str, Any]:
 
 def _schedule_info(schedule: domain.Schedule) -> ScheduleInfo:
     template = schedule.task
-    policy = template.retry_policy
     return ScheduleInfo(
         name=schedule.name,
         cron=schedule.cron,
@@ -381,9 +383,7 @@ def _schedule_info(schedule: domain.Schedule) -> ScheduleInfo:
             labels=dict(template.labels),
             priority=template.priority,
             max_attempts=template.max_attempts,
-            retry=RetrySettings(
-                policy.base_seconds, policy.factor, policy.max_seconds, policy.jitter
-            ),
+            retry=_retry_settings(template.retry_policy),
         ),
         next_fire_at=schedule.next_fire_at,
         last_fire_at=schedule.last_fire_at,
