@@ -73,6 +73,13 @@ class ClientGone(HttpProblem):
     code = "client_disconnected"
 
 
+class MalformedRequest(HttpProblem):
+    """The bytes are not an HTTP/1.1 request (a control character in a header, a broken
+    request line): the protocol answers before any route runs, and closes the connection."""
+
+    code = "malformed_request"
+
+
 class RequestInvalid(HttpProblem):
     """The request did not match its schema (pydantic); `errors` lists each field."""
 
@@ -110,6 +117,7 @@ PROBLEM_TABLE: dict[type[Exception], ProblemType] = {
     RequestTimeout: ProblemType(408, "request_timeout", "Request timeout"),
     HostNotAllowed: ProblemType(403, "host_not_allowed", "Host not allowed"),
     ClientGone: ProblemType(400, "client_disconnected", "Client disconnected"),
+    MalformedRequest: ProblemType(400, "malformed_request", "Malformed HTTP request"),
 }
 
 INTERNAL = ProblemType(500, "internal_error", "Internal server error")

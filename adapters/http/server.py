@@ -8,7 +8,8 @@ connections that send nothing, or a byte now and then, would be held open for ev
 the headers must arrive within `header_timeout` seconds of the connection opening (or of
 the first byte of a later request), the body within `body_timeout` seconds of the headers.
 A request past its deadline is answered 408 (problem+json) when no answer has started,
-and the connection is closed.
+and the connection is closed. Bytes the HTTP parser refuses (a control character in a
+header, say) get uvicorn's 400 as problem+json too, not its plain-text line.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import orjson
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from leaseq.adapters.http.problems import RequestTimeout, problem_body
+from leaseq.adapters.http.problems import MalformedRequest, RequestTimeout, problem_body
 
 
 def deadline_protocol(header_timeout: float, body_timeout: float) -> type[HttpToolsProtocol]:
@@ -51,6 +52,12 @@ def deadline_protocol(header_timeout: float, body_timeout: float) -> type[HttpTo
             self._disarm()
             super().connection_lost(exc)
 
+        def send_400_response(self, msg: str) -> None:
+            # uvicorn's hook for what httptools cannot parse; its own answer is text/plain
+            self._disarm()
+            self.transport.write(_malformed_answer())
+            self.transport.close()
+
         def _arm(self, seconds: float, part: str) -> None:
             self._disarm()
             self._deadline = self.loop.call_later(seconds, self._expired, seconds, part)
@@ -76,9 +83,22 @@ def _timeout_answer(part: str, seconds: float) -> bytes:
     error = RequestTimeout(
         f"the request's {part} did not arrive within {seconds:g} seconds", timeout=seconds
     )
-    body = orjson.dumps({**problem_body(error), "status": 408})
+    return _closing_answer(b"408 Request Timeout", error)
+
+
+def _malformed_answer() -> bytes:
+    error = MalformedRequest(
+        "the request is not valid HTTP/1.1 (its request line or a header could not be"
+        " parsed: a control character in a header value, say)"
+    )
+    return _closing_answer(b"400 Bad Request", error)
+
+
+def _closing_answer(status_line: bytes, error: Exception) -> bytes:
+    """A problem+json answer written by the protocol itself, before the connection closes."""
+    body = orjson.dumps(problem_body(error))
     head = (
-        b"HTTP/1.1 408 Request Timeout\r\n"
+        b"HTTP/1.1 " + status_line + b"\r\n"
         b"content-type: application/problem+json\r\n"
         b"connection: close\r\n"
         b"content-length: " + str(len(body)).encode() + b"\r\n\r\n"

@@ -118,3 +118,23 @@ async def test_a_long_poll_whose_client_went_away_is_granted_no_lease():
             "leases"
         ]
         assert (lease["task_id"], lease["epoch"], lease["attempt"]) == (task_id, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nx-label: a\x01b\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer a\x00b\r\n\r\n",
+        b"GET /health z HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n",
+    ],
+    ids=["control-character", "nul-in-token", "broken-request-line"],
+)
+async def test_bytes_that_are_not_http_get_a_problem_and_a_closed_connection(request_bytes):
+    async with slow_server() as (_, port):
+        reader, writer = await open_connection(port, request_bytes)
+        sent = await closed_with(reader, 5)
+        writer.close()
+    head, body = sent.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 400 ") and b"application/problem+json" in head, head
+    problem = orjson.loads(body)
+    assert problem["type"] == "malformed_request" and problem["status"] == 400
