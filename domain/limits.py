@@ -57,7 +57,7 @@ NO_LIMITS = QueueLimits()
 def check_queue_limits(limits: QueueLimits) -> QueueLimits:
     """Refuse limits out of bounds (ValidationError naming the field): the caps are
     integers from 1 to MAX_CONCURRENCY, the rate a finite number above 0 and at most
-    MAX_RATE_PER_SECOND."""
+    MAX_RATE_PER_SECOND. Answers the limits with the rate as a float (as stored)."""
     for name in ("concurrency", "concurrency_per_key"):
         value = getattr(limits, name)
         if value is not None and (
@@ -77,7 +77,7 @@ def check_queue_limits(limits: QueueLimits) -> QueueLimits:
             "rate_per_second",
             f"must be null or a number above 0 and at most {MAX_RATE_PER_SECOND:g}",
         )
-    return limits
+    return limits if rate is None else evolve(limits, rate_per_second=float(rate))
 
 
 def bucket_size(rate: float) -> float:

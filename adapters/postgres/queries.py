@@ -211,26 +211,66 @@ REPORT = text(
 # lease: dead-letter the exhausted expired leases in scope, then claim in claim order.
 # Two index-ordered arms (ready pending tasks; expired leases with attempts left, ready
 # from their expiry instant) are merged; SKIP LOCKED keeps concurrent claimers apart.
-# Paused queues (ADR 0028): checked here, in the statement, so that a pause holds on every
-# replica at once; a one-time filter (it names no column of t), so a paused queue's
-# index is not even scanned.
-_NOT_PAUSED = "NOT EXISTS (SELECT 1 FROM leaseq_queues p WHERE p.queue = :queue AND p.paused)"
-_IN_SCOPE = f"""t.queue = :queue AND {_NOT_PAUSED}
+# Paused queues (ADR 0028) and limited ones (ADR 0030): checked here, in the statement, so
+# that a pause or a limit holds on every replica at once; a one-time filter (it names no
+# column of t), so such a queue's index is not even scanned: a limited queue's grants are
+# made by the limited path (flow_queries.py), which this statement leaves to the store.
+_UNRESTRICTED = """NOT EXISTS (SELECT 1 FROM leaseq_queues p
+    WHERE p.queue = :queue AND (p.paused OR p.limited))"""
+SCOPE = """t.queue = :queue
     AND (CAST(:types AS text[]) IS NULL OR (t.type, t.type_version)
     IN (SELECT w.type, w.version FROM unnest(CAST(:types AS text[]), CAST(:versions AS int[]))
         AS w(type, version)))"""
+_IN_SCOPE = f"{SCOPE} AND {_UNRESTRICTED}"
 
-LEASE = text(
-    f"""WITH
-    exhausted AS (
+
+def exhausted_cte(scope: str) -> str:
+    """The lease's first step: dead-letter the expired leases in `scope` with no attempt
+    left (the memory store's `plan.exhausted`)."""
+    return f"""exhausted AS (
         UPDATE leaseq_tasks t SET state = 'dead', last_error = :expired_error,
             finished_at = {_NOW}, updated_at = {_NOW}
         WHERE t.id IN (
             SELECT t.id FROM leaseq_tasks t
-            WHERE {_IN_SCOPE} AND t.state = 'leased' AND t.lease_expires_at <= {_NOW}
+            WHERE {scope} AND t.state = 'leased' AND t.lease_expires_at <= {_NOW}
               AND t.attempts >= t.max_attempts
             FOR UPDATE OF t SKIP LOCKED)
-        RETURNING t.id, t.updated_at, t.attempts, t.epoch, t.lease_owner),
+        RETURNING t.id, t.updated_at, t.attempts, t.epoch, t.lease_owner)"""
+
+
+# The grant itself, on the tasks of `chosen` (id, lapsed, old_owner, n: the grant order).
+GRANT_CTE = f"""granted AS (
+        UPDATE leaseq_tasks t SET
+            state = 'leased', attempts = t.attempts + 1, epoch = t.epoch + 1,
+            run_at = CASE WHEN t.state = 'leased' THEN t.lease_expires_at ELSE t.run_at END,
+            last_error = CASE WHEN t.state = 'leased' THEN :expired_error ELSE t.last_error END,
+            lease_owner = :owner, lease_token = (CAST(:tokens AS text[]))[ch.n],
+            lease_request = :request_id,
+            lease_expires_at = {_NOW} + CAST(:lease_us AS bigint) * {_MICROS}, updated_at = {_NOW}
+        FROM chosen ch
+        WHERE t.id = ch.id
+        RETURNING ch.n, ch.lapsed, ch.old_owner, t.*)"""
+
+# The history of a lease statement: the dead-lettered, then per grant its expiry (for an
+# expired lease granted again) and the grant, in grant order.
+LEASE_EVENTS = _events(f"""SELECT e.task_id, e.at, e.transition, e.from_state, e.to_state,
+            e.attempt, e.epoch, e.worker, e.error
+        FROM (
+            SELECT x.id, x.updated_at, 'dead_lettered', 'leased', 'dead', x.attempts, x.epoch,
+                x.lease_owner, {_EXPIRED_TEXT}, 0 AS n, 0 AS step FROM exhausted x
+            UNION ALL
+            SELECT g.id, g.updated_at, 'expired', 'leased', 'pending', g.attempts - 1,
+                g.epoch - 1, g.old_owner, {_EXPIRED_TEXT}, g.n, 1 FROM granted g WHERE g.lapsed
+            UNION ALL
+            SELECT g.id, g.updated_at, 'leased', 'pending', 'leased', g.attempts, g.epoch,
+                g.lease_owner, NULL, g.n, 2 FROM granted g
+        ) AS e(task_id, at, transition, from_state, to_state, attempt, epoch, worker, error,
+            n, step)
+        ORDER BY e.n, e.step""")
+
+LEASE = text(
+    f"""WITH
+    {exhausted_cte(_IN_SCOPE)},
     ready AS (
         SELECT t.id, t.priority, t.run_at AS ready_at, false AS lapsed,
             CAST(NULL AS text) AS old_owner
@@ -254,33 +294,8 @@ LEASE = text(
         FROM (SELECT * FROM ready UNION ALL SELECT * FROM lapsed) m
         ORDER BY m.priority DESC, m.ready_at, m.id
         LIMIT :limit),
-    granted AS (
-        UPDATE leaseq_tasks t SET
-            state = 'leased', attempts = t.attempts + 1, epoch = t.epoch + 1,
-            run_at = CASE WHEN t.state = 'leased' THEN t.lease_expires_at ELSE t.run_at END,
-            last_error = CASE WHEN t.state = 'leased' THEN :expired_error ELSE t.last_error END,
-            lease_owner = :owner, lease_token = (CAST(:tokens AS text[]))[ch.n],
-            lease_request = :request_id,
-            lease_expires_at = {_NOW} + CAST(:lease_us AS bigint) * {_MICROS}, updated_at = {_NOW}
-        FROM chosen ch
-        WHERE t.id = ch.id
-        RETURNING ch.n, ch.lapsed, ch.old_owner, t.*),
-    {
-        _events(f'''SELECT e.task_id, e.at, e.transition, e.from_state, e.to_state, e.attempt,
-            e.epoch, e.worker, e.error
-        FROM (
-            SELECT x.id, x.updated_at, 'dead_lettered', 'leased', 'dead', x.attempts, x.epoch,
-                x.lease_owner, {_EXPIRED_TEXT}, 0 AS n, 0 AS step FROM exhausted x
-            UNION ALL
-            SELECT g.id, g.updated_at, 'expired', 'leased', 'pending', g.attempts - 1,
-                g.epoch - 1, g.old_owner, {_EXPIRED_TEXT}, g.n, 1 FROM granted g WHERE g.lapsed
-            UNION ALL
-            SELECT g.id, g.updated_at, 'leased', 'pending', 'leased', g.attempts, g.epoch,
-                g.lease_owner, NULL, g.n, 2 FROM granted g
-        ) AS e(task_id, at, transition, from_state, to_state, attempt, epoch, worker, error,
-            n, step)
-        ORDER BY e.n, e.step''')
-    }
+    {GRANT_CTE},
+    {LEASE_EVENTS}
     SELECT g.*, (SELECT count(*) FROM exhausted) AS exhausted FROM granted g ORDER BY g.n"""
 )
 
@@ -289,7 +304,7 @@ LEASE = text(
 # a request marked as a repeat; when it finds nothing, LEASE claims as for a new request.
 LEASE_REPEATED = text(
     f"""SELECT t.* FROM leaseq_tasks t
-    WHERE {_IN_SCOPE} AND t.state = 'leased' AND t.lease_expires_at > {_NOW}
+    WHERE {SCOPE} AND t.state = 'leased' AND t.lease_expires_at > {_NOW}
       AND t.lease_owner = :owner AND t.lease_request = :request_id
     ORDER BY t.priority DESC, t.run_at, t.id"""
 )
@@ -334,6 +349,7 @@ _TASK_COLUMNS = (
     "report_attempts",
     "report_run_at",
     "report_last_error",
+    "concurrency_key",
 )
 
 
@@ -363,6 +379,7 @@ ENQUEUE_INPUT = (
     ("retry_max", "double precision"),
     ("retry_jitter", "double precision"),
     ("idempotency_key", "text"),
+    ("concurrency_key", "text"),
 )
 # The payloads travel as one JSON array (validation.check_specs_array), split here: a json
 # value's elements keep their text exactly.
@@ -387,12 +404,12 @@ def _enqueue_ctes(on_conflict: str) -> str:
     inserted AS (
         INSERT INTO leaseq_tasks (id, queue, type, type_version, payload, labels, priority,
             run_at, attempts, max_attempts, retry_base, retry_factor, retry_max, retry_jitter,
-            idempotency_key, state, epoch, created_at, updated_at)
+            idempotency_key, state, epoch, created_at, updated_at, concurrency_key)
         SELECT i.id, i.queue, i.type, i.type_version, CAST(i.payload AS json),
             CAST(i.labels AS jsonb), i.priority,
             COALESCE(i.run_at, {_NOW} + COALESCE(i.delay_us, 0) * {_MICROS}), 0, i.max_attempts,
             i.retry_base, i.retry_factor, i.retry_max, i.retry_jitter, i.idempotency_key,
-            'pending', 0, {_NOW}, {_NOW}
+            'pending', 0, {_NOW}, {_NOW}, i.concurrency_key
         FROM input i ORDER BY i.n
         {on_conflict}
         RETURNING id, queue, idempotency_key, run_at, created_at),
