@@ -233,8 +233,8 @@ MUTANTS: tuple[Mutant, ...] = (
     m(
         "pg-lease-ignores-pause",
         "adapters/postgres/queries.py",
-        '_IN_SCOPE = f"""t.queue = :queue AND {_NOT_PAUSED}',
-        '_IN_SCOPE = f"""t.queue = :queue AND true',
+        "WHERE p.queue = :queue AND (p.paused OR p.limited))",
+        "WHERE p.queue = :queue AND (false OR p.limited))",
         ("tests/contract/test_store_pause.py", *PG),
         "a paused queue's tasks are still leased by the PostgreSQL store",
     ),
@@ -248,7 +248,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     m(
         "sql-enqueue-priority-bound",
-        "adapters/postgres/migrations/versions/0003_producer_features.py",
+        "adapters/postgres/migrations/enqueue_function.py",
         "priority NOT BETWEEN -1000 AND 1000",
         "priority NOT BETWEEN -1000 AND 2000",
         ("tests/contract/test_sql_enqueue.py",),
@@ -256,7 +256,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     m(
         "sql-enqueue-no-wakeup",
-        "adapters/postgres/migrations/versions/0003_producer_features.py",
+        "adapters/postgres/migrations/enqueue_function.py",
         "PERFORM pg_notify('leaseq_wakeup', q);",
         "NULL;",
         ("tests/contract/test_sql_enqueue.py", "-k", "wakes"),
