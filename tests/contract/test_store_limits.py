@@ -227,3 +227,30 @@ async def test_a_held_queue_lock_leaves_other_queues_free(pg_migrated_url: str) 
     finally:
         await holder.close()
         await store.close()
+
+
+@pytest.mark.postgres
+async def test_concurrent_grants_on_one_limited_queue_never_pass_its_cap(
+    pg_migrated_url: str,
+) -> None:
+    """Sixteen lease calls at once on eight connections, each for a type of its own (so
+    that no two would pick the same task): the queue's row lock makes each see the grants
+    committed before it, so the caps hold exactly."""
+    store = await open_postgres_store(pg_migrated_url, pool_size=8)
+    try:
+        await store.enqueue(
+            [spec(type=f"t{n % 16}", concurrency_key=f"k{n % 3}") for n in range(64)]
+        )
+        await store.set_limits("emails", QueueLimits(concurrency=5, concurrency_per_key=2))
+        calls = [
+            store.lease(
+                LeaseRequest("emails", f"w{n}", 2, timedelta(seconds=30), [TypeFilter(f"t{n}", 1)])
+            )
+            for n in range(16)
+        ]
+        granted = [t for answer in await asyncio.gather(*calls) for t in answer]
+        live = await store.live_leases("emails")
+        assert len(granted) == live.total == 5, live
+        assert max(live.per_key.values()) <= 2, live
+    finally:
+        await store.close()
