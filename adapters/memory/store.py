@@ -292,7 +292,11 @@ class InMemoryTaskStore(ProducerFeatures):
     # -- operators -------------------------------------------------------------------
 
     async def cancel(self, task_id: UUID, *, now: datetime | None = None) -> Task:
-        return self._apply(task_id, lambda t, at: tr.cancel(t, now=at), now, Transition.CANCELLED)
+        held = self._find(task_id).state is TaskState.LEASED
+        task = self._apply(task_id, lambda t, at: tr.cancel(t, now=at), now, Transition.CANCELLED)
+        if held:
+            self._slot_freed(task.queue)
+        return task
 
     async def requeue(self, task_id: UUID, *, now: datetime | None = None) -> Task:
         task = self._apply(task_id, lambda t, at: tr.requeue(t, now=at), now, Transition.REQUEUED)
@@ -348,6 +352,7 @@ class InMemoryTaskStore(ProducerFeatures):
             oldest,
             succeeded_last_minute=recent.count(TaskState.SUCCEEDED),
             dead_last_minute=recent.count(TaskState.DEAD),
+            live_leases=sum(t.has_live_lease(now) for t in tasks),
         )
 
     # -- maintenance -----------------------------------------------------------------

@@ -39,10 +39,15 @@ def _clip(error: str) -> str:
 
 _EXPIRED_TEXT = _clip("CAST(:expired_error AS text)")
 
-# Alongside a result row: wakes the waiters of the row's queue when the row is ready.
+# The limited queues (ADR 0030): a lease that ends there frees a slot, so its waiters may
+# claim at once. Uncorrelated: read once per statement (a handful of rows at most).
+_LIMITED = "SELECT p.queue FROM leaseq_queues p WHERE p.limited"
+
+# Alongside a result row: wakes the waiters of the row's queue when the row is ready, or
+# when the row's queue is limited (its lease ended: a slot is free).
 _WAKE_ROW = f"""woke AS (
     SELECT pg_notify('{CHANNEL}', u.queue) FROM changed u
-    WHERE u.state = 'pending' AND u.run_at <= {_NOW})"""
+    WHERE (u.state = 'pending' AND u.run_at <= {_NOW}) OR u.queue IN ({_LIMITED}))"""
 
 # RetryPolicy.delay in SQL, on the row's attempts and the bound jitter `:draw`: the same
 # IEEE double arithmetic as Python, floored to whole ms. A power that would overflow a
@@ -143,8 +148,8 @@ def _fenced(set_list: str, *, wakes: bool, transition: str, error: str = "NULL")
 
 
 HEARTBEAT = text(f"UPDATE leaseq_tasks t SET {_HEARTBEAT_SET} WHERE {_FENCE} RETURNING t.*")
-COMPLETE = _fenced(_COMPLETE_SET, wakes=False, transition="'completed'")
-FAIL = _fenced(_FAIL_SET, wakes=False, transition="'failed'", error=_clip("u.last_error"))
+COMPLETE = _fenced(_COMPLETE_SET, wakes=True, transition="'completed'")
+FAIL = _fenced(_FAIL_SET, wakes=True, transition="'failed'", error=_clip("u.last_error"))
 RELEASE = _fenced(_RELEASE_SET, wakes=True, transition="'released'")
 RETRY = _fenced(
     _retry_set("CAST(:delay_us AS bigint)", "CAST(:draw AS double precision)", ":error"),
@@ -204,7 +209,7 @@ REPORT = text(
     woke AS (
         SELECT pg_notify('{CHANNEL}', q.queue) FROM (
             SELECT DISTINCT u.queue FROM changed u
-            WHERE u.state = 'pending' AND u.run_at <= {_NOW}) q)
+            WHERE (u.state = 'pending' AND u.run_at <= {_NOW}) OR u.queue IN ({_LIMITED})) q)
     SELECT u.*, (SELECT count(*) FROM woke) AS woken FROM changed u"""
 )
 
@@ -487,8 +492,11 @@ CANCEL = text(
         _events('''SELECT u.id, u.updated_at, 'cancelled', u.old_state, 'cancelled', u.attempts,
             u.epoch, CASE WHEN u.old_state = 'leased' THEN u.old_owner END, NULL
         FROM changed u''')
-    }
-    SELECT u.* FROM changed u"""
+    },
+    woke AS (
+        SELECT pg_notify('{CHANNEL}', u.queue) FROM changed u
+        WHERE u.old_state = 'leased' AND u.queue IN ({_LIMITED}))
+    SELECT u.*, (SELECT count(*) FROM woke) AS woken FROM changed u"""
 )
 
 REQUEUE = text(
@@ -541,6 +549,8 @@ STATS = text(
             AS succeeded_last_minute,
         count(*) FILTER (WHERE t.state = 'dead' AND t.finished_at > {_NOW} - {_MINUTE})
             AS dead_last_minute,
+        count(*) FILTER (WHERE t.state = 'leased' AND t.lease_expires_at > {_NOW})
+            AS live_leases,
         {_NOW} AS judged_at
     FROM leaseq_tasks t
     WHERE CAST(:queue AS text) IS NULL OR t.queue = :queue

@@ -542,6 +542,7 @@ def _queue_stats(row: Row) -> QueueStats:
         age,
         succeeded_last_minute=int(row["succeeded_last_minute"]),
         dead_last_minute=int(row["dead_last_minute"]),
+        live_leases=int(row["live_leases"]),
     )
 
 
