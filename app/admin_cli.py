@@ -22,7 +22,7 @@ def _segment(value: str) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    queue_app = typer.Typer(help="One queue: show, pause, resume.", no_args_is_help=True)
+    queue_app = typer.Typer(help="One queue: show, pause, resume, limits.", no_args_is_help=True)
     schedule_app = typer.Typer(help="Periodic schedules.", no_args_is_help=True)
     app.add_typer(queue_app, name="queue")
     app.add_typer(schedule_app, name="schedule")
@@ -41,6 +41,30 @@ def register(app: typer.Typer) -> None:
     def queue_resume(queue: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
         """Grant leases of the queue again."""
         show(call("POST", url, f"/v1/queues/{_segment(queue)}/resume", token))
+
+    @queue_app.command("limits")
+    def queue_limits(
+        queue: str,
+        concurrency: Annotated[
+            int | None, typer.Option(help="at most this many live leases on the queue")
+        ] = None,
+        per_key: Annotated[
+            int | None, typer.Option(help="at most this many live leases per concurrency key")
+        ] = None,
+        rate: Annotated[
+            float | None, typer.Option(help="leases started per second (bursts of 1 s worth)")
+        ] = None,
+        clear: Annotated[bool, typer.Option(help="lift every limit")] = False,
+        url: Url = DEFAULT_URL,
+        token: Token = None,
+    ) -> None:
+        """Set the queue's flow-control limits, all three at once: a limit not given is
+        lifted. In force at the next grant on every replica."""
+        given = (concurrency, per_key, rate)
+        if clear == any(value is not None for value in given):
+            _fail("give --concurrency, --per-key and/or --rate, or --clear alone")
+        body = {"concurrency": concurrency, "concurrency_per_key": per_key, "rate_per_second": rate}
+        show(call("PUT", url, f"/v1/queues/{_segment(queue)}/limits", token, json=body))
 
     @schedule_app.command("set")
     def schedule_set(

@@ -73,6 +73,9 @@ def register(app: typer.Typer) -> None:
         priority: int = 0,
         delay: Annotated[float | None, typer.Option(help="seconds before it is ready")] = None,
         idempotency_key: str | None = None,
+        concurrency_key: Annotated[
+            str | None, typer.Option(help="the key of the queue's per-key limit")
+        ] = None,
         max_attempts: int | None = None,
         version: int = 1,
         url: Url = DEFAULT_URL,
@@ -94,6 +97,7 @@ def register(app: typer.Typer) -> None:
         for name, value in (
             ("delay_seconds", delay),
             ("idempotency_key", idempotency_key),
+            ("concurrency_key", concurrency_key),
             ("max_attempts", max_attempts),
         ):
             if value is not None:

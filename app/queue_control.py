@@ -1,10 +1,13 @@
-"""Operator use cases on queues: pause, resume, and each queue's counts with its settings."""
+"""Operator use cases on queues: pause, resume, limits, and each queue's counts with its
+settings and live leases."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from attrs import frozen
 
-from leaseq.domain import QueueSettings, TaskState
+from leaseq.domain import QueueLimits, QueueSettings, TaskState
 from leaseq.ports import QueueStats, ServiceStore
 
 
@@ -14,6 +17,8 @@ class QueueView:
 
     stats: QueueStats
     settings: QueueSettings
+    # the live leases per concurrency key (the single-queue view only)
+    live_per_key: Mapping[str, int] | None = None
 
     @property
     def queue(self) -> str:
@@ -39,11 +44,19 @@ class QueueAdmin:
         await self._store.set_paused(queue, False)
         return await self.queue(queue)
 
+    async def set_limits(self, queue: str, limits: QueueLimits) -> QueueView:
+        """Replace the queue's flow-control limits, in force at once on every replica (ADR
+        0030). Raises ValidationError (nothing changed then)."""
+        await self._store.set_limits(queue, limits)
+        return await self.queue(queue)
+
     async def queue(self, queue: str) -> QueueView:
-        """One queue (zeros and the defaults for a queue never used)."""
+        """One queue (zeros and the defaults for a queue never used), with its live leases
+        per concurrency key."""
         settings = await self._store.queue_settings(queue)
         (stats,) = await self._store.stats(queue)
-        return QueueView(stats, settings)
+        live = await self._store.live_leases(queue)
+        return QueueView(stats, settings, live.per_key)
 
     async def queues(self) -> list[QueueView]:
         """Every queue that holds tasks or has settings, sorted by name."""

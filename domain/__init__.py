@@ -18,6 +18,7 @@ from leaseq.domain.errors import (
 )
 from leaseq.domain.history import TaskEvent, Transition
 from leaseq.domain.lease import Lease
+from leaseq.domain.limits import FlowState, LiveLeases, QueueLimits
 from leaseq.domain.queue import QueueSettings
 from leaseq.domain.repeats import ReportRepeated
 from leaseq.domain.retry import RetryPolicy
@@ -41,6 +42,7 @@ __all__ = [
     "DomainError",
     "Enqueued",
     "Firing",
+    "FlowState",
     "InvalidTransition",
     "Lease",
     "LeaseConflict",
@@ -48,8 +50,10 @@ __all__ = [
     "LeaseLost",
     "LeaseqError",
     "Limits",
+    "LiveLeases",
     "NewTasks",
     "PayloadTooLarge",
+    "QueueLimits",
     "QueueSettings",
     "ReportRecord",
     "ReportRepeated",

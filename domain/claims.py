@@ -1,6 +1,7 @@
 """Which tasks a lease request may claim, and in what order: the claim rule, written once.
 
-The memory store and the model of the contract tests apply `plan_claim` itself; the
+The memory store and the model of the contract tests apply `plan_claim` (and, on a queue
+with flow-control limits, `plan_limited_claim`) itself; the
 PostgreSQL store restates it in SQL (`adapters/postgres/queries.py`, LEASE), and
 `tests/contract/test_store_rules.py` pins that restatement to this module.
 """
@@ -14,6 +15,7 @@ from uuid import UUID
 from attrs import field, frozen
 
 from leaseq.domain import validation as v
+from leaseq.domain.limits import UNKEYED, Candidate, FlowState, count_live, plan_flow
 from leaseq.domain.task import Task, TaskState
 
 
@@ -103,3 +105,29 @@ def plan_claim(tasks: Iterable[Task], request: LeaseRequest, now: datetime) -> C
     exhausted = [t for t in scoped if is_exhausted(t, now)]
     claimable = sorted((t for t in scoped if is_claimable(t, now)), key=claim_order)
     return ClaimPlan(exhausted, claimable[: request.limit])
+
+
+def candidate(task: Task) -> Candidate:
+    """A claimable task as the flow rule (`limits.plan_flow`) sees it."""
+    _, ready_at, _ = claim_order(task)
+    key = UNKEYED if task.concurrency_key is None else task.concurrency_key
+    return Candidate(task.id, task.priority, ready_at, key)
+
+
+def plan_limited_claim(
+    tasks: Iterable[Task], request: LeaseRequest, now: datetime, state: FlowState
+) -> tuple[ClaimPlan, FlowState]:
+    """The claim rule of a limited queue: the exhausted go dead as in `plan_claim`; the
+    grants are the flow rule's choice among every claimable task in scope, given the
+    queue's live leases (all its tasks, whatever the request's types); and the queue's
+    flow state after the grants."""
+    every = list(tasks)
+    scoped = [t for t in every if in_scope(t, request)]
+    exhausted = [t for t in scoped if is_exhausted(t, now)]
+    claimable = {t.id: t for t in scoped if is_claimable(t, now)}
+    live = count_live(
+        t.concurrency_key for t in every if t.queue == request.queue and t.has_live_lease(now)
+    )
+    candidates = (candidate(t) for t in claimable.values())
+    plan = plan_flow(candidates, live, state, limit=request.limit, now=now)
+    return ClaimPlan(exhausted, [claimable[i] for i in plan.granted]), plan.state

@@ -143,6 +143,7 @@ def template_json(task: TaskSpec) -> dict[str, Any]:
         "priority": task.priority,
         "max_attempts": task.max_attempts,
         "retry": task.retry_policy.to_json(),
+        "concurrency_key": task.concurrency_key,
     }
 
 
@@ -157,4 +158,5 @@ def template_from_json(data: Mapping[str, Any]) -> TaskSpec:
         priority=data["priority"],
         max_attempts=data["max_attempts"],
         retry_policy=RetryPolicy.from_json(data["retry"]),
+        concurrency_key=data.get("concurrency_key"),  # templates stored before ADR 0030 lack it
     )

@@ -57,7 +57,9 @@ class TaskSpec:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     retry_policy: RetryPolicy = field(factory=RetryPolicy)
     idempotency_key: str | None = None
-    delay: timedelta | None = None  # last: positional construction predates it
+    delay: timedelta | None = None  # late: positional construction predates it
+    # Groups tasks for flow control (ADR 0030): a per-key cap and round-robin across keys.
+    concurrency_key: str | None = None
 
 
 @frozen
@@ -113,6 +115,7 @@ class Task:
     updated_at: datetime
     finished_at: datetime | None
     last_report: ReportRecord | None = None
+    concurrency_key: str | None = None  # the spec's (ADR 0030)
 
     def is_ready(self, now: datetime) -> bool:
         """Pending and due: a lease may be granted now."""

@@ -51,6 +51,7 @@ def new_task(spec: TaskSpec, *, task_id: UUID, now: datetime) -> Task:
         created_at=now,
         updated_at=now,
         finished_at=None,
+        concurrency_key=spec.concurrency_key,
     )
 
 

@@ -44,6 +44,7 @@ class Limits:
     max_label_key_chars: int = 128
     max_label_value_chars: int = 1024
     max_idempotency_key_chars: int = 256
+    max_concurrency_key_chars: int = 256
     max_owner_chars: int = 200
     max_request_id_chars: int = 128
     max_error_chars: int = 8192
@@ -344,6 +345,8 @@ def _checked(specs: Sequence[TaskSpec], limits: Limits, *, encode: bool) -> list
             raise ValidationError(
                 "idempotency_key", f"must be 1-{limits.max_idempotency_key_chars} characters"
             )
+        if spec.concurrency_key is not None:
+            check_concurrency_key(spec.concurrency_key, limits)
         if encode:
             payloads.append(
                 encode_json(
@@ -354,6 +357,20 @@ def _checked(specs: Sequence[TaskSpec], limits: Limits, *, encode: bool) -> list
                 )
             )
     return payloads
+
+
+def check_concurrency_key(key: object, limits: Limits = DEFAULT_LIMITS) -> str:
+    """A flow-control key: text of 1-`max_concurrency_key_chars` characters PostgreSQL
+    can store (ValidationError naming `concurrency_key`)."""
+    if (
+        not isinstance(key, str)
+        or not 0 < len(key) <= limits.max_concurrency_key_chars
+        or not is_storable_text(key)
+    ):
+        raise ValidationError(
+            "concurrency_key", f"must be 1-{limits.max_concurrency_key_chars} characters"
+        )
+    return key
 
 
 def plain_keys(keys: Sequence[object], limits: Limits = DEFAULT_LIMITS) -> bool:

@@ -76,7 +76,8 @@ class TaskPage:
 @frozen
 class QueueStats:
     """Counts per state and the age of the oldest ready task, in one queue; throughput as
-    the tasks that succeeded or went dead in the minute before `now`."""
+    the tasks that succeeded or went dead in the minute before `now`; `live_leases`: the
+    leases live at `now` (an expired one is not)."""
 
     queue: str
     counts: Mapping[TaskState, int]
@@ -85,6 +86,7 @@ class QueueStats:
     oldest_ready_age: timedelta | None
     succeeded_last_minute: int = 0
     dead_last_minute: int = 0
+    live_leases: int = 0
 
 
 class TaskStore(Protocol):

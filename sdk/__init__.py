@@ -25,6 +25,7 @@ from leaseq.sdk.sync import SyncClient
 from leaseq.sdk.transactional import enqueue_tx
 from leaseq.sdk.types import (
     EnqueueResult,
+    FlowLimits,
     LeaseInfo,
     QueueInfo,
     QueueState,
@@ -42,6 +43,7 @@ __all__ = [
     "EnqueueResult",
     "Fatal",
     "FeatureUnavailable",
+    "FlowLimits",
     "Forbidden",
     "InvalidTransition",
     "LeaseConflict",

@@ -19,6 +19,7 @@ from leaseq.sdk.transport.base import FINAL_STATES, MAX_AWAIT, TaskId, Transport
 from leaseq.sdk.types import (
     JSON,
     EnqueueResult,
+    FlowLimits,
     QueueInfo,
     QueueState,
     RetrySettings,
@@ -86,9 +87,11 @@ class Client:
         retry: RetrySettings | None = None,
         labels: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        concurrency_key: str | None = None,
     ) -> EnqueueResult:
         """Enqueue one task. Sent again after a lost answer: the task carries an
-        idempotency key (made here when none is given), so a repeat makes no second task."""
+        idempotency key (made here when none is given), so a repeat makes no second task.
+        `concurrency_key` groups tasks for the queue's per-key limit and round-robin."""
         request = TaskRequest(
             queue=queue,
             type=type,
@@ -101,6 +104,7 @@ class Client:
             max_attempts=max_attempts,
             retry=retry,
             idempotency_key=idempotency_key,
+            concurrency_key=concurrency_key,
         )
         [result] = await self.enqueue_many([request])
         return result
@@ -168,7 +172,8 @@ class Client:
     # queues and schedules (operators: the admin scope) --------------------------------
 
     async def queue(self, queue: str) -> QueueState:
-        """One queue's counts, and whether it is paused."""
+        """One queue's counts, whether it is paused, its limits and its live leases (in all
+        and per concurrency key)."""
         return await with_retries(
             lambda: self.transport.queue(queue), safe=True, rule=self._retries
         )
@@ -185,6 +190,24 @@ class Client:
             lambda: self.transport.set_paused(queue, False), safe=True, rule=self._retries
         )
 
+    async def set_limits(
+        self,
+        queue: str,
+        *,
+        concurrency: int | None = None,
+        concurrency_per_key: int | None = None,
+        rate_per_second: float | None = None,
+    ) -> QueueState:
+        """Replace the queue's flow-control limits (all three; None lifts one), enforced
+        at every grant on every replica: at most `concurrency` live leases on the queue,
+        `concurrency_per_key` per concurrency key, `rate_per_second` leases started per
+        second (bursts of one second's worth); equal priorities go round-robin across
+        keys. Idempotent, so sent again after a lost answer. Raises ValidationFailed."""
+        limits = FlowLimits(concurrency, concurrency_per_key, rate_per_second)
+        return await with_retries(
+            lambda: self.transport.set_limits(queue, limits), safe=True, rule=self._retries
+        )
+
     async def set_schedule(
         self,
         name: str,
@@ -199,6 +222,7 @@ class Client:
         max_attempts: int = 20,
         retry: RetrySettings | None = None,
         labels: Mapping[str, str] | None = None,
+        concurrency_key: str | None = None,
     ) -> ScheduleInfo:
         """Create or replace the schedule `name`: one task per fire time of `cron` (5
         fields, or 6 with seconds first) in `timezone`, each fire time enqueued exactly once
@@ -212,6 +236,7 @@ class Client:
             priority=priority,
             max_attempts=max_attempts,
             retry=retry,
+            concurrency_key=concurrency_key,
         )
         return await with_retries(
             lambda: self.transport.put_schedule(name, cron, timezone, task),

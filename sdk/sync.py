@@ -92,6 +92,9 @@ class SyncClient:
     def resume(self, queue: str) -> QueueState:
         return self._run(self._client.resume(queue))
 
+    def set_limits(self, queue: str, **limits: Any) -> QueueState:
+        return self._run(self._client.set_limits(queue, **limits))
+
     def set_schedule(
         self, name: str, cron: str, queue: str, type: str, payload: Any = None, **options: Any
     ) -> ScheduleInfo:

@@ -27,13 +27,14 @@ from leaseq.sdk.types import JSON, EnqueueResult
 # a codec of its own (the payload and labels travel as JSON text). A `delay` is added to
 # the database's clock, which decides every instant (ADR 0003).
 _ORDER = ("queue", "type", "payload", "version", "priority", "run_at", "delay_us", "key",
-          "max_attempts", "labels")  # fmt: skip
+          "max_attempts", "labels", "concurrency_key")  # fmt: skip
 _SQL = (
     "SELECT CAST(r.id AS text), r.state, r.deduplicated FROM leaseq_enqueue_result("
     "CAST({queue} AS text), CAST({type} AS text), CAST(CAST({payload} AS text) AS jsonb), "
     "CAST({version} AS int), CAST({priority} AS int), COALESCE(CAST({run_at} AS timestamptz), "
     "now() + CAST({delay_us} AS bigint) * interval '1 microsecond'), CAST({key} AS text), "
-    "CAST({max_attempts} AS int), CAST(CAST({labels} AS text) AS jsonb)) AS r"
+    "CAST({max_attempts} AS int), CAST(CAST({labels} AS text) AS jsonb), "
+    "CAST({concurrency_key} AS text)) AS r"
 )
 ASYNCPG_SQL = _SQL.format(**{name: f"${n}" for n, name in enumerate(_ORDER, 1)})
 PSYCOPG_SQL = _SQL.format(**{name: f"%({name})s" for name in _ORDER})
@@ -55,6 +56,7 @@ async def enqueue_tx(
     idempotency_key: str | None = None,
     max_attempts: int | None = None,
     labels: Mapping[str, str] | None = None,
+    concurrency_key: str | None = None,
 ) -> EnqueueResult:
     """Enqueue one task in `conn`'s current transaction: rolled back, it never existed;
     committed, it is pending (ready at `run_at`, or `delay` after the transaction's
@@ -67,7 +69,7 @@ async def enqueue_tx(
     """
     params = _params(
         queue, type, payload, version, priority, run_at, delay, idempotency_key,
-        max_attempts, labels,
+        max_attempts, labels, concurrency_key,
     )  # fmt: skip
     row = await _runner(conn)(conn, params)
     return EnqueueResult(UUID(row[0]), row[1], bool(row[2]))
@@ -84,6 +86,7 @@ def _params(
     idempotency_key: str | None,
     max_attempts: int | None,
     labels: Mapping[str, str] | None,
+    concurrency_key: str | None = None,
 ) -> dict[str, Any]:
     try:
         if run_at is not None and delay is not None:
@@ -103,6 +106,7 @@ def _params(
             run_at=run_at,
             max_attempts=DEFAULT_MAX_ATTEMPTS if max_attempts is None else max_attempts,
             idempotency_key=idempotency_key,
+            concurrency_key=concurrency_key,
         )
         encoded = v.check_spec(spec)
     except ValidationError as error:
@@ -118,6 +122,7 @@ def _params(
         "key": idempotency_key,
         "max_attempts": max_attempts,
         "labels": None if not labels else json.dumps(dict(labels), ensure_ascii=False),
+        "concurrency_key": concurrency_key,
     }
 
 

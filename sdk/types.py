@@ -45,6 +45,8 @@ class TaskRequest:
     max_attempts: int = 20
     retry: RetrySettings | None = None
     idempotency_key: str | None = None
+    # groups tasks for a queue's per-key limit and round-robin (Client.set_limits)
+    concurrency_key: str | None = None
 
 
 @frozen
@@ -85,6 +87,7 @@ class TaskInfo:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    concurrency_key: str | None = None
 
 
 @frozen
@@ -188,11 +191,25 @@ class QueueInfo:
 
 
 @frozen
+class FlowLimits:
+    """A queue's flow-control limits (None: no such limit): live leases on the queue, live
+    leases per concurrency key, leases started per second."""
+
+    concurrency: int | None = None
+    concurrency_per_key: int | None = None
+    rate_per_second: float | None = None
+
+
+@frozen
 class QueueState(QueueInfo):
-    """One queue's counts and what operators set on it."""
+    """One queue's counts and what operators set on it; its live leases now, in all and
+    (`Client.queue`) per concurrency key."""
 
     paused: bool = False
     paused_at: datetime | None = None
+    limits: FlowLimits = FlowLimits()
+    live_leases: int = 0
+    live_per_key: dict[str, int] | None = None
 
 
 @frozen
@@ -230,6 +247,7 @@ class TaskEventInfo:
 __all__ = [
     "JSON",
     "EnqueueResult",
+    "FlowLimits",
     "LeaseHolder",
     "LeaseInfo",
     "LeaseRenewal",

@@ -233,8 +233,8 @@ MUTANTS: tuple[Mutant, ...] = (
     m(
         "pg-lease-ignores-pause",
         "adapters/postgres/queries.py",
-        '_IN_SCOPE = f"""t.queue = :queue AND {_NOT_PAUSED}',
-        '_IN_SCOPE = f"""t.queue = :queue AND true',
+        "WHERE p.queue = :queue AND (p.paused OR p.limited))",
+        "WHERE p.queue = :queue AND (false OR p.limited))",
         ("tests/contract/test_store_pause.py", *PG),
         "a paused queue's tasks are still leased by the PostgreSQL store",
     ),
@@ -248,7 +248,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     m(
         "sql-enqueue-priority-bound",
-        "adapters/postgres/migrations/versions/0003_producer_features.py",
+        "adapters/postgres/migrations/enqueue_function.py",
         "priority NOT BETWEEN -1000 AND 1000",
         "priority NOT BETWEEN -1000 AND 2000",
         ("tests/contract/test_sql_enqueue.py",),
@@ -256,7 +256,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     m(
         "sql-enqueue-no-wakeup",
-        "adapters/postgres/migrations/versions/0003_producer_features.py",
+        "adapters/postgres/migrations/enqueue_function.py",
         "PERFORM pg_notify('leaseq_wakeup', q);",
         "NULL;",
         ("tests/contract/test_sql_enqueue.py", "-k", "wakes"),
@@ -285,6 +285,83 @@ MUTANTS: tuple[Mutant, ...] = (
         "",
         ("tests/contract/test_store_schedules.py", "-k", "missed"),
         "after an outage a schedule enqueues its oldest missed fire time, not its latest",
+    ),
+    # -- flow control (ADR 0030) ----------------------------------------------------------
+    m(
+        "flow-no-per-key-cap",
+        "domain/limits.py",
+        "if cap is not None and c.key != UNKEYED and per_key.get(c.key, 0) >= cap:",
+        "if False:",
+        ("tests/contract/test_store_limits.py", "-k", "per_key"),
+        "one concurrency key takes every slot of a queue with a per-key cap",
+    ),
+    m(
+        "flow-no-queue-cap",
+        "domain/limits.py",
+        "budget = min(budget, max(0, limits.concurrency - live.total))",
+        "budget = budget",
+        ("tests/contract/test_store_limits.py", "-k", "concurrency"),
+        "a limited queue grants past its concurrency",
+    ),
+    m(
+        "flow-expired-counts-as-live",
+        "domain/claims.py",
+        "t.queue == request.queue and t.has_live_lease(now)",
+        "t.queue == request.queue and t.state is TaskState.LEASED",
+        ("tests/contract/test_store_limits.py", *MEM),
+        "an expired lease keeps its slot on the memory store until a sweep",
+    ),
+    m(
+        "pg-flow-expired-counts-as-live",
+        "adapters/postgres/flow_queries.py",
+        """WHERE t.queue = :queue AND t.state = 'leased' AND t.lease_expires_at > {_NOW}
+        GROUP BY t.concurrency_key
+    UNION ALL""",
+        """WHERE t.queue = :queue AND t.state = 'leased'
+        GROUP BY t.concurrency_key
+    UNION ALL""",
+        ("tests/contract/test_store_limits.py", *PG),
+        "an expired lease keeps its slot on PostgreSQL until a sweep",
+    ),
+    m(
+        "pg-flow-no-lock",
+        "adapters/postgres/flow_queries.py",
+        "FROM leaseq_queues q WHERE q.queue = :queue FOR UPDATE",
+        "FROM leaseq_queues q WHERE q.queue = :queue",
+        ("tests/contract/test_store_limits.py", "-k", "held_queue_lock or concurrent_grants"),
+        "two replicas granting on one limited queue at once both see a free slot",
+    ),
+    m(
+        "pg-lease-ignores-limits",
+        "adapters/postgres/queries.py",
+        "WHERE p.queue = :queue AND (p.paused OR p.limited))",
+        "WHERE p.queue = :queue AND (p.paused))",
+        ("tests/contract/test_store_limits.py", *PG),
+        "the plain lease statement grants on a limited queue, past its limits",
+    ),
+    m(
+        "flow-no-round-robin",
+        "domain/limits.py",
+        "ranked.append(((-c.priority, turn, last_grant.get(c.key, -1), c.ready_at, c.id), c))",
+        "ranked.append(((-c.priority, 0, 0, c.ready_at, c.id), c))",
+        ("tests/contract/test_store_limits.py", "-k", "busy"),
+        "a key with many old tasks starves a key with a few new ones",
+    ),
+    m(
+        "flow-bucket-without-cap",
+        "domain/limits.py",
+        "tokens = min(bucket_size(rate), bucket.tokens + float(rate) * (micros / 1_000_000))",
+        "tokens = bucket.tokens + float(rate) * (micros / 1_000_000)",
+        ("tests/contract/test_store_limits.py", "-k", "rate"),
+        "an idle rate-limited queue saves up an unbounded burst",
+    ),
+    m(
+        "pg-flow-bucket-not-saved",
+        "adapters/postgres/flow_queries.py",
+        "UPDATE leaseq_queues q SET bucket_tokens = :bucket_tokens, bucket_at = :bucket_at,",
+        "UPDATE leaseq_queues q SET bucket_tokens = q.bucket_tokens, bucket_at = :bucket_at,",
+        ("tests/contract/test_store_limits.py", *PG, "tests/contract/test_store_state_machine.py"),
+        "the rate limit never runs out on PostgreSQL",
     ),
 )
 

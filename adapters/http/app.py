@@ -86,7 +86,10 @@ def create_app(runtime: Runtime, options: HttpOptions) -> FastAPI:
     mount_console(app, options.console_sample_seconds)
     _install_error_handlers(app)
     body_routes = (
-        routes_leases.BODY_ROUTES + routes_tasks.BODY_ROUTES + routes_schedules.BODY_ROUTES
+        routes_leases.BODY_ROUTES
+        + routes_tasks.BODY_ROUTES
+        + routes_schedules.BODY_ROUTES
+        + routes_queues.BODY_ROUTES
     )
     install_openapi(app, schema_components(body_routes))
     # Outermost first in the stack: metrics see every answer, including a 413.

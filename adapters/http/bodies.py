@@ -15,6 +15,7 @@ from msgspec import Meta, Raw, Struct
 
 from leaseq.domain import DEFAULT_LIMITS
 from leaseq.domain import validation as v
+from leaseq.domain.limits import MAX_CONCURRENCY, MAX_RATE_PER_SECOND
 from leaseq.domain.retry import MAX_BACKOFF_SECONDS
 
 L = DEFAULT_LIMITS
@@ -86,6 +87,14 @@ _LabelMap = dict[
 ]
 Labels = Annotated[_LabelMap, Meta(max_length=L.max_labels)]
 Priority = Annotated[int, Meta(ge=L.min_priority, le=L.max_priority)]
+ConcurrencyKey = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=L.max_concurrency_key_chars,
+        description="groups tasks for a queue's per-key limit and round-robin (ADR 0030)",
+    ),
+]
 
 
 class TaskIn(_Body):
@@ -102,6 +111,7 @@ class TaskIn(_Body):
     idempotency_key: (
         Annotated[str, Meta(min_length=1, max_length=L.max_idempotency_key_chars)] | None
     ) = None
+    concurrency_key: ConcurrencyKey | None = None
 
 
 class EnqueueIn(_Body):
@@ -197,6 +207,7 @@ class ScheduleTaskIn(Struct, kw_only=True, forbid_unknown_fields=True):
     priority: Priority = 0
     max_attempts: Annotated[int, Meta(ge=1, le=L.max_attempts)] = 20
     retry: RetryIn | None = None
+    concurrency_key: ConcurrencyKey | None = None
 
 
 class ScheduleIn(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -214,3 +225,30 @@ class ScheduleIn(Struct, kw_only=True, forbid_unknown_fields=True):
     ]
     task: ScheduleTaskIn
     timezone: Annotated[str, Meta(min_length=1, max_length=64, examples=["Europe/Berlin"])] = "UTC"
+
+
+_Cap = Annotated[int, Meta(ge=1, le=MAX_CONCURRENCY)]
+
+
+class LimitsIn(Struct, kw_only=True, forbid_unknown_fields=True):
+    """A queue's flow-control limits, all three at once: null (or absent) lifts one. A
+    misspelt field is refused, not ignored (it would lift a limit)."""
+
+    concurrency: (
+        Annotated[_Cap, Meta(description="at most this many live leases on the queue")] | None
+    ) = None
+    concurrency_per_key: (
+        Annotated[_Cap, Meta(description="at most this many live leases per concurrency key")]
+        | None
+    ) = None
+    rate_per_second: (
+        Annotated[
+            float,
+            Meta(
+                gt=0.0,
+                le=MAX_RATE_PER_SECOND,
+                description="leases started per second; bursts of one second's worth",
+            ),
+        ]
+        | None
+    ) = None

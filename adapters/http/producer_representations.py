@@ -6,7 +6,7 @@ from typing import Any
 
 from leaseq.adapters.http.representations import queue_json, timestamp
 from leaseq.app.queue_control import QueueView
-from leaseq.domain import RetryPolicy, Schedule, ScheduleSpec, TaskSpec
+from leaseq.domain import QueueLimits, RetryPolicy, Schedule, ScheduleSpec, TaskSpec
 from leaseq.domain.schedule import template_json
 
 DEFAULT_RETRY = RetryPolicy()
@@ -30,11 +30,21 @@ def schedule_json(schedule: Schedule) -> dict[str, Any]:
 
 def queue_state_json(view: QueueView) -> dict[str, Any]:
     paused_at = view.settings.paused_at
-    return {
+    limits = view.settings.limits
+    body = {
         **queue_json(view.stats),
         "paused": view.paused,
         "paused_at": None if paused_at is None else timestamp(paused_at),
+        "limits": {
+            "concurrency": limits.concurrency,
+            "concurrency_per_key": limits.concurrency_per_key,
+            "rate_per_second": limits.rate_per_second,
+        },
+        "live_leases": view.stats.live_leases,
     }
+    if view.live_per_key is not None:
+        body["live_per_key"] = dict(sorted(view.live_per_key.items()))
+    return body
 
 
 def schedule_spec(name: str, body: Any) -> ScheduleSpec:
@@ -55,5 +65,11 @@ def schedule_spec(name: str, body: Any) -> ScheduleSpec:
         priority=task.priority,
         max_attempts=task.max_attempts,
         retry_policy=policy,
+        concurrency_key=task.concurrency_key,
     )
     return ScheduleSpec(name=name, cron=body.cron, timezone=body.timezone, task=template)
+
+
+def queue_limits(body: Any) -> QueueLimits:
+    """A LimitsIn (already schema-checked) as the domain's QueueLimits."""
+    return QueueLimits(body.concurrency, body.concurrency_per_key, body.rate_per_second)

@@ -22,6 +22,7 @@ class ScheduleTaskOut(BaseModel):
     priority: int
     max_attempts: int
     retry: RetryOut
+    concurrency_key: str | None
 
 
 class ScheduleOut(BaseModel):
@@ -41,9 +42,18 @@ class SchedulesOut(BaseModel):
     schedules: list[ScheduleOut]
 
 
+class LimitsOut(BaseModel):
+    concurrency: int | None
+    concurrency_per_key: int | None
+    rate_per_second: float | None
+
+
 class QueueStateOut(QueueOut):
     paused: bool
     paused_at: datetime | None
+    limits: LimitsOut
+    live_leases: int  # leases live now (an expired one is not)
+    live_per_key: dict[str, int] | None = None  # per concurrency key: GET /v1/queues/{queue}
 
 
 class QueueStatesOut(BaseModel):

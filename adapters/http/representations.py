@@ -39,6 +39,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "max_attempts": task.max_attempts,
         "retry": task.retry_policy.to_json(),
         "idempotency_key": task.idempotency_key,
+        "concurrency_key": task.concurrency_key,
         "state": task.state.value,
         "epoch": task.epoch,
         "lease": lease,

@@ -63,7 +63,7 @@ async def _enqueue(body: EnqueueIn, call: Call) -> Response:
     return OrjsonResponse({"tasks": rep.enqueued_json(answers)}, status_code=status)
 
 
-_SHARED = attrgetter("queue", "type", "type_version", "priority", "max_attempts")
+_SHARED = attrgetter("queue", "type", "type_version", "priority", "max_attempts", "concurrency_key")
 _ONCE_EACH = attrgetter("run_at", "delay_seconds", "retry")
 _NONE_EACH = (None, None, None)
 
@@ -111,7 +111,8 @@ def _spec(item: TaskIn) -> TaskSpec:
         else RetryPolicy(retry.base_seconds, retry.factor, retry.max_seconds, retry.jitter)
     )
     # positional: TaskSpec(queue, type, payload, type_version, labels, priority, run_at,
-    # max_attempts, retry_policy, idempotency_key, delay), a keyword call costs more per task
+    # max_attempts, retry_policy, idempotency_key, delay, concurrency_key), a keyword call
+    # costs more per task
     return TaskSpec(
         item.queue,
         item.type,
@@ -124,6 +125,7 @@ def _spec(item: TaskIn) -> TaskSpec:
         policy,
         item.idempotency_key,
         delay,
+        item.concurrency_key,
     )
 
 

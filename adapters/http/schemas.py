@@ -42,6 +42,7 @@ class TaskOut(BaseModel):
     max_attempts: int
     retry: RetryOut
     idempotency_key: str | None
+    concurrency_key: str | None
     state: TaskState
     epoch: int
     lease: LeaseInfoOut | None

@@ -15,7 +15,10 @@ from attrs import evolve
 
 from leaseq.adapters.memory.notifier import InMemoryNotifier
 from leaseq.domain import (
+    FlowState,
     Limits,
+    LiveLeases,
+    QueueLimits,
     QueueSettings,
     Schedule,
     ScheduleNotFound,
@@ -24,7 +27,8 @@ from leaseq.domain import (
     TaskNotFound,
 )
 from leaseq.domain import validation as v
-from leaseq.domain.queue import set_paused
+from leaseq.domain.limits import check_queue_limits, count_live, full_bucket
+from leaseq.domain.queue import set_limits, set_paused
 from leaseq.domain.schedule import check_schedule
 from leaseq.ports import Clock, DueSchedules
 
@@ -35,6 +39,7 @@ class ProducerFeatures:
     _notifier: InMemoryNotifier | None
     _tasks: dict[UUID, Task]
     _queues: dict[str, QueueSettings]
+    _flows: dict[str, FlowState]
     _schedules: dict[str, Schedule]
 
     # -- queue settings ----------------------------------------------------------------
@@ -50,12 +55,41 @@ class ProducerFeatures:
             self._wake_queue(queue)
         return settings
 
+    async def set_limits(
+        self, queue: str, limits: QueueLimits, *, now: datetime | None = None
+    ) -> QueueSettings:
+        at = self._instant(now)
+        v.check_name("queue", queue)
+        limits = check_queue_limits(limits)
+        settings = set_limits(self._queues.get(queue, QueueSettings(queue)), limits, now=at)
+        old = self._flows.get(queue, FlowState(limits))
+        rate = limits.rate_per_second
+        bucket = None if rate is None else full_bucket(rate, at)
+        self._flows[queue] = evolve(old, limits=limits, bucket=bucket)
+        self._queues[queue] = settings
+        self._wake_queue(queue)
+        return settings
+
+    async def live_leases(self, queue: str, *, now: datetime | None = None) -> LiveLeases:
+        at = self._instant(now)
+        v.check_name("queue", queue)
+        return count_live(
+            t.concurrency_key
+            for t in self._tasks.values()
+            if t.queue == queue and t.has_live_lease(at)
+        )
+
     async def queue_settings(self, queue: str) -> QueueSettings:
         v.check_name("queue", queue)
         return self._queues.get(queue, QueueSettings(queue))
 
     async def all_queue_settings(self) -> builtins.list[QueueSettings]:
         return [self._queues[name] for name in sorted(self._queues)]
+
+    def _flow(self, queue: str) -> FlowState | None:
+        """The flow state of a limited queue (None: no limits)."""
+        flow = self._flows.get(queue)
+        return flow if flow is not None and flow.limits.limited else None
 
     def _is_paused(self, queue: str) -> bool:
         settings = self._queues.get(queue)

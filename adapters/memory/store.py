@@ -24,6 +24,7 @@ from leaseq.domain import (
     JSON,
     DomainError,
     Enqueued,
+    FlowState,
     Limits,
     NewTasks,
     QueueSettings,
@@ -81,6 +82,7 @@ class InMemoryTaskStore(ProducerFeatures):
         self._by_key: dict[tuple[str, str], UUID] = {}
         self._history: dict[UUID, deque[TaskEvent]] = {}
         self._queues: dict[str, QueueSettings] = {}
+        self._flows: dict[str, FlowState] = {}
         self._schedules: dict[str, Schedule] = {}
 
     # -- producers -------------------------------------------------------------------
@@ -159,7 +161,13 @@ class InMemoryTaskStore(ProducerFeatures):
                 return again
         if self._is_paused(request.queue):  # ADR 0028: a paused queue grants nothing
             return []
-        plan = claims.plan_claim(self._tasks.values(), request, now)
+        flow = self._flow(request.queue)
+        if flow is None:
+            plan = claims.plan_claim(self._tasks.values(), request, now)
+        else:  # ADR 0030: the flow rule chooses among every claimable task
+            plan, self._flows[request.queue] = claims.plan_limited_claim(
+                self._tasks.values(), request, now, flow
+            )
         for task in plan.exhausted:
             self._tasks[task.id] = tr.expire(task, now=now)
             self._record(Transition.DEAD_LETTERED, task, self._tasks[task.id], now)
@@ -197,12 +205,14 @@ class InMemoryTaskStore(ProducerFeatures):
         self, task_id: UUID, token: str, result: JSON = None, *, now: datetime | None = None
     ) -> Task:
         stored = json.loads(v.check_result(result, self._limits))
-        return self._apply(
+        task = self._apply(
             task_id,
             lambda t, at: tr.complete(t, token=token, now=at, result=stored),
             now,
             Transition.COMPLETED,
         )
+        self._slot_freed(task.queue)
+        return task
 
     async def retry(
         self,
@@ -227,18 +237,22 @@ class InMemoryTaskStore(ProducerFeatures):
         )
         if task.state is TaskState.PENDING and task.run_at <= self._now(now):
             self._wake(task.queue)
+        else:
+            self._slot_freed(task.queue)
         return task
 
     async def fail(
         self, task_id: UUID, token: str, error: str, *, now: datetime | None = None
     ) -> Task:
         text = v.clip_error(error, self._limits)
-        return self._apply(
+        task = self._apply(
             task_id,
             lambda t, at: tr.fail(t, token=token, now=at, error=text),
             now,
             Transition.FAILED,
         )
+        self._slot_freed(task.queue)
+        return task
 
     async def release(self, task_id: UUID, token: str, *, now: datetime | None = None) -> Task:
         task = self._apply(
@@ -278,7 +292,11 @@ class InMemoryTaskStore(ProducerFeatures):
     # -- operators -------------------------------------------------------------------
 
     async def cancel(self, task_id: UUID, *, now: datetime | None = None) -> Task:
-        return self._apply(task_id, lambda t, at: tr.cancel(t, now=at), now, Transition.CANCELLED)
+        held = self._find(task_id).state is TaskState.LEASED
+        task = self._apply(task_id, lambda t, at: tr.cancel(t, now=at), now, Transition.CANCELLED)
+        if held:
+            self._slot_freed(task.queue)
+        return task
 
     async def requeue(self, task_id: UUID, *, now: datetime | None = None) -> Task:
         task = self._apply(task_id, lambda t, at: tr.requeue(t, now=at), now, Transition.REQUEUED)
@@ -334,6 +352,7 @@ class InMemoryTaskStore(ProducerFeatures):
             oldest,
             succeeded_last_minute=recent.count(TaskState.SUCCEEDED),
             dead_last_minute=recent.count(TaskState.DEAD),
+            live_leases=sum(t.has_live_lease(now) for t in tasks),
         )
 
     # -- maintenance -----------------------------------------------------------------
@@ -412,6 +431,11 @@ class InMemoryTaskStore(ProducerFeatures):
         events.append(event_of(transition, before, after, at))
         if after.state.is_terminal and (before is None or not before.state.is_terminal):
             self._announce_final(after.id)
+
+    def _slot_freed(self, queue: str) -> None:
+        """A lease of `queue` ended: on a limited queue its waiters may claim now."""
+        if self._flow(queue) is not None:
+            self._wake(queue)
 
     def _wake(self, queue: str) -> None:
         if self._notifier is not None:

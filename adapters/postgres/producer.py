@@ -15,6 +15,7 @@ from uuid import UUID
 from sqlalchemy import TextClause
 
 from leaseq.adapters.postgres import producer_queries as pq
+from leaseq.adapters.postgres.flow import settings_of
 from leaseq.adapters.postgres.rows import to_task
 from leaseq.domain import (
     Limits,
@@ -47,16 +48,16 @@ class PostgresProducerFeatures:
         at = _aware(now)
         rows = await self._rows(pq.PAUSE if paused else pq.RESUME, {"queue": queue, "now": at})
         if rows:
-            return _settings(rows[0])
+            return settings_of(rows[0])
         return await self.queue_settings(queue)  # already so: nothing changed
 
     async def queue_settings(self, queue: str) -> QueueSettings:
         v.check_name("queue", queue)
         rows = await self._rows(pq.QUEUE_SETTINGS, {"queue": queue})
-        return _settings(rows[0]) if rows else QueueSettings(queue)
+        return settings_of(rows[0]) if rows else QueueSettings(queue)
 
     async def all_queue_settings(self) -> builtins.list[QueueSettings]:
-        return [_settings(row) for row in await self._rows(pq.ALL_QUEUE_SETTINGS, {})]
+        return [settings_of(row) for row in await self._rows(pq.ALL_QUEUE_SETTINGS, {})]
 
     # -- awaited tasks -----------------------------------------------------------------
 
@@ -145,10 +146,6 @@ def to_schedule(row: Row) -> Schedule:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
-
-
-def _settings(row: Row) -> QueueSettings:
-    return QueueSettings(row["queue"], row["paused"], row["paused_at"], row["updated_at"])
 
 
 def _aware(now: datetime | None) -> datetime | None:

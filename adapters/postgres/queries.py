@@ -39,10 +39,15 @@ def _clip(error: str) -> str:
 
 _EXPIRED_TEXT = _clip("CAST(:expired_error AS text)")
 
-# Alongside a result row: wakes the waiters of the row's queue when the row is ready.
+# The limited queues (ADR 0030): a lease that ends there frees a slot, so its waiters may
+# claim at once. Uncorrelated: read once per statement (a handful of rows at most).
+_LIMITED = "SELECT p.queue FROM leaseq_queues p WHERE p.limited"
+
+# Alongside a result row: wakes the waiters of the row's queue when the row is ready, or
+# when the row's queue is limited (its lease ended: a slot is free).
 _WAKE_ROW = f"""woke AS (
     SELECT pg_notify('{CHANNEL}', u.queue) FROM changed u
-    WHERE u.state = 'pending' AND u.run_at <= {_NOW})"""
+    WHERE (u.state = 'pending' AND u.run_at <= {_NOW}) OR u.queue IN ({_LIMITED}))"""
 
 # RetryPolicy.delay in SQL, on the row's attempts and the bound jitter `:draw`: the same
 # IEEE double arithmetic as Python, floored to whole ms. A power that would overflow a
@@ -143,8 +148,8 @@ def _fenced(set_list: str, *, wakes: bool, transition: str, error: str = "NULL")
 
 
 HEARTBEAT = text(f"UPDATE leaseq_tasks t SET {_HEARTBEAT_SET} WHERE {_FENCE} RETURNING t.*")
-COMPLETE = _fenced(_COMPLETE_SET, wakes=False, transition="'completed'")
-FAIL = _fenced(_FAIL_SET, wakes=False, transition="'failed'", error=_clip("u.last_error"))
+COMPLETE = _fenced(_COMPLETE_SET, wakes=True, transition="'completed'")
+FAIL = _fenced(_FAIL_SET, wakes=True, transition="'failed'", error=_clip("u.last_error"))
 RELEASE = _fenced(_RELEASE_SET, wakes=True, transition="'released'")
 RETRY = _fenced(
     _retry_set("CAST(:delay_us AS bigint)", "CAST(:draw AS double precision)", ":error"),
@@ -204,33 +209,73 @@ REPORT = text(
     woke AS (
         SELECT pg_notify('{CHANNEL}', q.queue) FROM (
             SELECT DISTINCT u.queue FROM changed u
-            WHERE u.state = 'pending' AND u.run_at <= {_NOW}) q)
+            WHERE (u.state = 'pending' AND u.run_at <= {_NOW}) OR u.queue IN ({_LIMITED})) q)
     SELECT u.*, (SELECT count(*) FROM woke) AS woken FROM changed u"""
 )
 
 # lease: dead-letter the exhausted expired leases in scope, then claim in claim order.
 # Two index-ordered arms (ready pending tasks; expired leases with attempts left, ready
 # from their expiry instant) are merged; SKIP LOCKED keeps concurrent claimers apart.
-# Paused queues (ADR 0028): checked here, in the statement, so that a pause holds on every
-# replica at once; a one-time filter (it names no column of t), so a paused queue's
-# index is not even scanned.
-_NOT_PAUSED = "NOT EXISTS (SELECT 1 FROM leaseq_queues p WHERE p.queue = :queue AND p.paused)"
-_IN_SCOPE = f"""t.queue = :queue AND {_NOT_PAUSED}
+# Paused queues (ADR 0028) and limited ones (ADR 0030): checked here, in the statement, so
+# that a pause or a limit holds on every replica at once; a one-time filter (it names no
+# column of t), so such a queue's index is not even scanned: a limited queue's grants are
+# made by the limited path (flow_queries.py), which this statement leaves to the store.
+_UNRESTRICTED = """NOT EXISTS (SELECT 1 FROM leaseq_queues p
+    WHERE p.queue = :queue AND (p.paused OR p.limited))"""
+SCOPE = """t.queue = :queue
     AND (CAST(:types AS text[]) IS NULL OR (t.type, t.type_version)
     IN (SELECT w.type, w.version FROM unnest(CAST(:types AS text[]), CAST(:versions AS int[]))
         AS w(type, version)))"""
+_IN_SCOPE = f"{SCOPE} AND {_UNRESTRICTED}"
 
-LEASE = text(
-    f"""WITH
-    exhausted AS (
+
+def exhausted_cte(scope: str) -> str:
+    """The lease's first step: dead-letter the expired leases in `scope` with no attempt
+    left (the memory store's `plan.exhausted`)."""
+    return f"""exhausted AS (
         UPDATE leaseq_tasks t SET state = 'dead', last_error = :expired_error,
             finished_at = {_NOW}, updated_at = {_NOW}
         WHERE t.id IN (
             SELECT t.id FROM leaseq_tasks t
-            WHERE {_IN_SCOPE} AND t.state = 'leased' AND t.lease_expires_at <= {_NOW}
+            WHERE {scope} AND t.state = 'leased' AND t.lease_expires_at <= {_NOW}
               AND t.attempts >= t.max_attempts
             FOR UPDATE OF t SKIP LOCKED)
-        RETURNING t.id, t.updated_at, t.attempts, t.epoch, t.lease_owner),
+        RETURNING t.id, t.updated_at, t.attempts, t.epoch, t.lease_owner)"""
+
+
+# The grant itself, on the tasks of `chosen` (id, lapsed, old_owner, n: the grant order).
+GRANT_CTE = f"""granted AS (
+        UPDATE leaseq_tasks t SET
+            state = 'leased', attempts = t.attempts + 1, epoch = t.epoch + 1,
+            run_at = CASE WHEN t.state = 'leased' THEN t.lease_expires_at ELSE t.run_at END,
+            last_error = CASE WHEN t.state = 'leased' THEN :expired_error ELSE t.last_error END,
+            lease_owner = :owner, lease_token = (CAST(:tokens AS text[]))[ch.n],
+            lease_request = :request_id,
+            lease_expires_at = {_NOW} + CAST(:lease_us AS bigint) * {_MICROS}, updated_at = {_NOW}
+        FROM chosen ch
+        WHERE t.id = ch.id
+        RETURNING ch.n, ch.lapsed, ch.old_owner, t.*)"""
+
+# The history of a lease statement: the dead-lettered, then per grant its expiry (for an
+# expired lease granted again) and the grant, in grant order.
+LEASE_EVENTS = _events(f"""SELECT e.task_id, e.at, e.transition, e.from_state, e.to_state,
+            e.attempt, e.epoch, e.worker, e.error
+        FROM (
+            SELECT x.id, x.updated_at, 'dead_lettered', 'leased', 'dead', x.attempts, x.epoch,
+                x.lease_owner, {_EXPIRED_TEXT}, 0 AS n, 0 AS step FROM exhausted x
+            UNION ALL
+            SELECT g.id, g.updated_at, 'expired', 'leased', 'pending', g.attempts - 1,
+                g.epoch - 1, g.old_owner, {_EXPIRED_TEXT}, g.n, 1 FROM granted g WHERE g.lapsed
+            UNION ALL
+            SELECT g.id, g.updated_at, 'leased', 'pending', 'leased', g.attempts, g.epoch,
+                g.lease_owner, NULL, g.n, 2 FROM granted g
+        ) AS e(task_id, at, transition, from_state, to_state, attempt, epoch, worker, error,
+            n, step)
+        ORDER BY e.n, e.step""")
+
+LEASE = text(
+    f"""WITH
+    {exhausted_cte(_IN_SCOPE)},
     ready AS (
         SELECT t.id, t.priority, t.run_at AS ready_at, false AS lapsed,
             CAST(NULL AS text) AS old_owner
@@ -254,33 +299,8 @@ LEASE = text(
         FROM (SELECT * FROM ready UNION ALL SELECT * FROM lapsed) m
         ORDER BY m.priority DESC, m.ready_at, m.id
         LIMIT :limit),
-    granted AS (
-        UPDATE leaseq_tasks t SET
-            state = 'leased', attempts = t.attempts + 1, epoch = t.epoch + 1,
-            run_at = CASE WHEN t.state = 'leased' THEN t.lease_expires_at ELSE t.run_at END,
-            last_error = CASE WHEN t.state = 'leased' THEN :expired_error ELSE t.last_error END,
-            lease_owner = :owner, lease_token = (CAST(:tokens AS text[]))[ch.n],
-            lease_request = :request_id,
-            lease_expires_at = {_NOW} + CAST(:lease_us AS bigint) * {_MICROS}, updated_at = {_NOW}
-        FROM chosen ch
-        WHERE t.id = ch.id
-        RETURNING ch.n, ch.lapsed, ch.old_owner, t.*),
-    {
-        _events(f'''SELECT e.task_id, e.at, e.transition, e.from_state, e.to_state, e.attempt,
-            e.epoch, e.worker, e.error
-        FROM (
-            SELECT x.id, x.updated_at, 'dead_lettered', 'leased', 'dead', x.attempts, x.epoch,
-                x.lease_owner, {_EXPIRED_TEXT}, 0 AS n, 0 AS step FROM exhausted x
-            UNION ALL
-            SELECT g.id, g.updated_at, 'expired', 'leased', 'pending', g.attempts - 1,
-                g.epoch - 1, g.old_owner, {_EXPIRED_TEXT}, g.n, 1 FROM granted g WHERE g.lapsed
-            UNION ALL
-            SELECT g.id, g.updated_at, 'leased', 'pending', 'leased', g.attempts, g.epoch,
-                g.lease_owner, NULL, g.n, 2 FROM granted g
-        ) AS e(task_id, at, transition, from_state, to_state, attempt, epoch, worker, error,
-            n, step)
-        ORDER BY e.n, e.step''')
-    }
+    {GRANT_CTE},
+    {LEASE_EVENTS}
     SELECT g.*, (SELECT count(*) FROM exhausted) AS exhausted FROM granted g ORDER BY g.n"""
 )
 
@@ -289,7 +309,7 @@ LEASE = text(
 # a request marked as a repeat; when it finds nothing, LEASE claims as for a new request.
 LEASE_REPEATED = text(
     f"""SELECT t.* FROM leaseq_tasks t
-    WHERE {_IN_SCOPE} AND t.state = 'leased' AND t.lease_expires_at > {_NOW}
+    WHERE {SCOPE} AND t.state = 'leased' AND t.lease_expires_at > {_NOW}
       AND t.lease_owner = :owner AND t.lease_request = :request_id
     ORDER BY t.priority DESC, t.run_at, t.id"""
 )
@@ -334,6 +354,7 @@ _TASK_COLUMNS = (
     "report_attempts",
     "report_run_at",
     "report_last_error",
+    "concurrency_key",
 )
 
 
@@ -363,6 +384,7 @@ ENQUEUE_INPUT = (
     ("retry_max", "double precision"),
     ("retry_jitter", "double precision"),
     ("idempotency_key", "text"),
+    ("concurrency_key", "text"),
 )
 # The payloads travel as one JSON array (validation.check_specs_array), split here: a json
 # value's elements keep their text exactly.
@@ -387,12 +409,12 @@ def _enqueue_ctes(on_conflict: str) -> str:
     inserted AS (
         INSERT INTO leaseq_tasks (id, queue, type, type_version, payload, labels, priority,
             run_at, attempts, max_attempts, retry_base, retry_factor, retry_max, retry_jitter,
-            idempotency_key, state, epoch, created_at, updated_at)
+            idempotency_key, state, epoch, created_at, updated_at, concurrency_key)
         SELECT i.id, i.queue, i.type, i.type_version, CAST(i.payload AS json),
             CAST(i.labels AS jsonb), i.priority,
             COALESCE(i.run_at, {_NOW} + COALESCE(i.delay_us, 0) * {_MICROS}), 0, i.max_attempts,
             i.retry_base, i.retry_factor, i.retry_max, i.retry_jitter, i.idempotency_key,
-            'pending', 0, {_NOW}, {_NOW}
+            'pending', 0, {_NOW}, {_NOW}, i.concurrency_key
         FROM input i ORDER BY i.n
         {on_conflict}
         RETURNING id, queue, idempotency_key, run_at, created_at),
@@ -470,8 +492,11 @@ CANCEL = text(
         _events('''SELECT u.id, u.updated_at, 'cancelled', u.old_state, 'cancelled', u.attempts,
             u.epoch, CASE WHEN u.old_state = 'leased' THEN u.old_owner END, NULL
         FROM changed u''')
-    }
-    SELECT u.* FROM changed u"""
+    },
+    woke AS (
+        SELECT pg_notify('{CHANNEL}', u.queue) FROM changed u
+        WHERE u.old_state = 'leased' AND u.queue IN ({_LIMITED}))
+    SELECT u.*, (SELECT count(*) FROM woke) AS woken FROM changed u"""
 )
 
 REQUEUE = text(
@@ -524,6 +549,8 @@ STATS = text(
             AS succeeded_last_minute,
         count(*) FILTER (WHERE t.state = 'dead' AND t.finished_at > {_NOW} - {_MINUTE})
             AS dead_last_minute,
+        count(*) FILTER (WHERE t.state = 'leased' AND t.lease_expires_at > {_NOW})
+            AS live_leases,
         {_NOW} AS judged_at
     FROM leaseq_tasks t
     WHERE CAST(:queue AS text) IS NULL OR t.queue = :queue

@@ -60,6 +60,7 @@ def to_task(row: Mapping[str, Any]) -> Task:
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
         last_report=_report_record(row),
+        concurrency_key=row["concurrency_key"],
     )
 
 
@@ -144,7 +145,7 @@ def _columns(s: TaskSpec, policy: tuple[float, float, float, float]) -> tuple[An
     """A spec's input columns after id and payload, in ENQUEUE_INPUT order."""
     labels = _LABELS(s.labels) if s.labels else "{}"
     return (s.queue, s.type, s.type_version, labels, s.priority, s.run_at, micros(s.delay),
-            s.max_attempts, *policy, s.idempotency_key)  # fmt: skip
+            s.max_attempts, *policy, s.idempotency_key, s.concurrency_key)  # fmt: skip
 
 
 def _one_value(values: list[Any]) -> bool:

@@ -8,10 +8,11 @@ back as asyncpg Records, which read like mappings (`row["column"]`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -102,6 +103,17 @@ class StatementRunner:
             rows: Sequence[Row] = await conn.fetch(positional.sql, *positional.args(params))
             return rows
 
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """One connection in one transaction, for the few calls whose statements must see
+        each other's effects under a lock (a limited queue's grants, ADR 0030); committed
+        when the block ends, rolled back when it raises."""
+        async with (
+            self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn,
+            conn.transaction(),
+        ):
+            yield Transaction(self, conn)
+
     def pool_status(self) -> tuple[int, int]:
         """(connections checked out, connections open); the pool opens them on demand."""
         size = self._pool.get_size()
@@ -109,6 +121,19 @@ class StatementRunner:
 
     async def close(self) -> None:
         await self._pool.close()
+
+
+class Transaction:
+    """The statements of one open transaction (`StatementRunner.transaction`)."""
+
+    def __init__(self, runner: StatementRunner, conn: asyncpg.Connection) -> None:
+        self._runner = runner
+        self._conn = conn
+
+    async def rows(self, statement: TextClause, params: Mapping[str, Any]) -> Sequence[Row]:
+        positional = self._runner._positional(statement)
+        rows: Sequence[Row] = await self._conn.fetch(positional.sql, *positional.args(params))
+        return rows
 
 
 async def open_runner(

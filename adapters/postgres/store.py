@@ -20,6 +20,7 @@ from sqlalchemy import TextClause
 from leaseq.adapters.postgres import queries as q
 from leaseq.adapters.postgres.engine import create_engine
 from leaseq.adapters.postgres.errors import SCHEMA_HINT, translated
+from leaseq.adapters.postgres.flow import PostgresFlowControl
 from leaseq.adapters.postgres.producer import PostgresProducerFeatures
 from leaseq.adapters.postgres.rows import (
     enqueue_params,
@@ -72,7 +73,7 @@ HISTORY_PAGE_MAX = 1000
 RETENTION_LIMITS = Limits(max_delay=timedelta(days=3650))
 
 
-class PostgresTaskStore(PostgresProducerFeatures):
+class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
     """The TaskStore port on PostgreSQL. Build it with `open_postgres_store`."""
 
     def __init__(
@@ -221,7 +222,11 @@ class PostgresTaskStore(PostgresProducerFeatures):
             again = await self._rows(q.LEASE_REPEATED, params)
             if again:
                 return [to_task(row) for row in again]
-        return [to_task(row) for row in await self._rows(q.LEASE, params)]
+        rows = await self._rows(q.LEASE, params)
+        # LEASE leaves a limited queue alone (ADR 0030); asked only when it granted nothing
+        if not rows and await self._queue_is_limited(request.queue):
+            rows = await self._lease_limited(params)
+        return [to_task(row) for row in rows]
 
     async def heartbeat(
         self, task_id: UUID, token: str, *, lease_for: timedelta, now: datetime | None = None
@@ -537,6 +542,7 @@ def _queue_stats(row: Row) -> QueueStats:
         age,
         succeeded_last_minute=int(row["succeeded_last_minute"]),
         dead_last_minute=int(row["dead_last_minute"]),
+        live_leases=int(row["live_leases"]),
     )
 
 

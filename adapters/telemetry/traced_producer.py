@@ -10,7 +10,7 @@ from uuid import UUID
 from opentelemetry.trace import Tracer
 
 from leaseq.adapters.telemetry.traced_store import TracedTaskStore
-from leaseq.domain import QueueSettings, Schedule, ScheduleSpec, Task
+from leaseq.domain import LiveLeases, QueueLimits, QueueSettings, Schedule, ScheduleSpec, Task
 from leaseq.ports import DueSchedules, ServiceStore
 
 
@@ -25,6 +25,16 @@ class TracedServiceStore(TracedTaskStore):
         call = "pause" if paused else "resume"
         with self._span(call, **{"leaseq.queue": queue}):
             return await self._full.set_paused(queue, paused, now=now)
+
+    async def set_limits(
+        self, queue: str, limits: QueueLimits, *, now: datetime | None = None
+    ) -> QueueSettings:
+        with self._span("set_limits", **{"leaseq.queue": queue}):
+            return await self._full.set_limits(queue, limits, now=now)
+
+    async def live_leases(self, queue: str, *, now: datetime | None = None) -> LiveLeases:
+        with self._span("live_leases", **{"leaseq.queue": queue}):
+            return await self._full.live_leases(queue, now=now)
 
     async def queue_settings(self, queue: str) -> QueueSettings:
         with self._span("queue_settings", **{"leaseq.queue": queue}):

@@ -18,6 +18,7 @@ from leaseq.sdk.errors import LeaseqClientError
 from leaseq.sdk.types import (
     JSON,
     EnqueueResult,
+    FlowLimits,
     LeaseInfo,
     LeaseRenewal,
     LeaseRequest,
@@ -111,6 +112,11 @@ class Transport(Protocol):
 
     async def set_paused(self, queue: str, paused: bool) -> QueueState:
         """Pause (no lease granted; enqueue goes on) or resume a queue. Idempotent."""
+        ...
+
+    async def set_limits(self, queue: str, limits: FlowLimits) -> QueueState:
+        """Replace a queue's flow-control limits (all three; None lifts one), in force at
+        once on every replica. Idempotent. Raises ValidationFailed."""
         ...
 
     async def put_schedule(

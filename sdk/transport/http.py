@@ -30,6 +30,7 @@ from leaseq.sdk.transport.base import MAX_AWAIT, TaskId
 from leaseq.sdk.types import (
     JSON,
     EnqueueResult,
+    FlowLimits,
     LeaseInfo,
     LeaseRenewal,
     LeaseRequest,
@@ -252,6 +253,11 @@ class HttpTransport:
     async def set_paused(self, queue: str, paused: bool) -> QueueState:
         action = "pause" if paused else "resume"
         return wire.queue_state(await self._call("POST", f"/v1/queues/{_quote(queue)}/{action}"))
+
+    async def set_limits(self, queue: str, limits: FlowLimits) -> QueueState:
+        body = wire.limits_body(limits)
+        path = f"/v1/queues/{_quote(queue)}/limits"
+        return wire.queue_state(await self._call("PUT", path, json=body))
 
     async def put_schedule(
         self, name: str, cron: str, timezone: str, task: TaskRequest

@@ -22,6 +22,7 @@ from leaseq.sdk.transport.base import MAX_AWAIT, TaskId
 from leaseq.sdk.types import (
     JSON,
     EnqueueResult,
+    FlowLimits,
     LeaseHolder,
     LeaseInfo,
     LeaseRenewal,
@@ -208,6 +209,13 @@ class InProcessTransport:
         view = await _call(admin.pause(queue) if paused else admin.resume(queue))
         return _queue_state(view)
 
+    async def set_limits(self, queue: str, limits: FlowLimits) -> QueueState:
+        admin = self._queue_admin()
+        wanted = domain.QueueLimits(
+            limits.concurrency, limits.concurrency_per_key, limits.rate_per_second
+        )
+        return _queue_state(await _call(admin.set_limits(queue, wanted)))
+
     async def put_schedule(
         self, name: str, cron: str, timezone: str, task: TaskRequest
     ) -> ScheduleInfo:
@@ -261,6 +269,7 @@ def _spec(request: TaskRequest) -> domain.TaskSpec:
             retry.base_seconds, retry.factor, retry.max_seconds, retry.jitter
         ),
         idempotency_key=request.idempotency_key,
+        concurrency_key=request.concurrency_key,
     )
 
 
@@ -293,6 +302,7 @@ def task_info(task: domain.Task) -> TaskInfo:
         max_attempts=task.max_attempts,
         retry=_retry_settings(task.retry_policy),
         idempotency_key=task.idempotency_key,
+        concurrency_key=task.concurrency_key,
         state=_state(task),
         epoch=task.epoch,
         lease=None if lease is None else LeaseHolder(lease.owner, lease.epoch, lease.expires_at),
@@ -351,8 +361,15 @@ def _queue_info(stats: ports.QueueStats) -> QueueInfo:
 
 def _queue_state(view: QueueView) -> QueueState:
     settings = view.settings
+    limits = settings.limits
+    per_key = view.live_per_key
     return QueueState(
-        **_queue_fields(view.stats), paused=settings.paused, paused_at=settings.paused_at
+        **_queue_fields(view.stats),
+        paused=settings.paused,
+        paused_at=settings.paused_at,
+        limits=FlowLimits(limits.concurrency, limits.concurrency_per_key, limits.rate_per_second),
+        live_leases=view.stats.live_leases,
+        live_per_key=None if per_key is None else dict(sorted(per_key.items())),
     )
 
 
@@ -384,6 +401,7 @@ def _schedule_info(schedule: domain.Schedule) -> ScheduleInfo:
             priority=template.priority,
             max_attempts=template.max_attempts,
             retry=_retry_settings(template.retry_policy),
+            concurrency_key=template.concurrency_key,
         ),
         next_fire_at=schedule.next_fire_at,
         last_fire_at=schedule.last_fire_at,

@@ -12,6 +12,7 @@ from uuid import UUID, SafeUUID
 
 from leaseq.sdk.types import (
     EnqueueResult,
+    FlowLimits,
     LeaseHolder,
     LeaseInfo,
     LeaseRenewal,
@@ -61,6 +62,8 @@ def task_request_body(request: TaskRequest) -> Body:
         }
     if request.idempotency_key is not None:
         body["idempotency_key"] = request.idempotency_key
+    if request.concurrency_key is not None:
+        body["concurrency_key"] = request.concurrency_key
     return body
 
 
@@ -102,6 +105,7 @@ def task_info(body: Body) -> TaskInfo:
         max_attempts=body["max_attempts"],
         retry=RetrySettings(**body["retry"]),
         idempotency_key=body.get("idempotency_key"),
+        concurrency_key=body.get("concurrency_key"),
         state=body["state"],
         epoch=body["epoch"],
         lease=None
@@ -177,9 +181,29 @@ def queue_info(body: Body) -> QueueInfo:
 
 def queue_state(body: Body) -> QueueState:
     """GET /v1/queues/{queue} and the pause/resume answers."""
+    limits = body.get("limits") or {}
+    per_key = body.get("live_per_key")
     return QueueState(
-        **_queue_fields(body), paused=body["paused"], paused_at=_time(body.get("paused_at"))
+        **_queue_fields(body),
+        paused=body["paused"],
+        paused_at=_time(body.get("paused_at")),
+        limits=FlowLimits(
+            limits.get("concurrency"),
+            limits.get("concurrency_per_key"),
+            limits.get("rate_per_second"),
+        ),
+        live_leases=body.get("live_leases", 0),
+        live_per_key=None if per_key is None else dict(per_key),
     )
+
+
+def limits_body(limits: FlowLimits) -> Body:
+    """PUT /v1/queues/{queue}/limits: all three, null lifting one."""
+    return {
+        "concurrency": limits.concurrency,
+        "concurrency_per_key": limits.concurrency_per_key,
+        "rate_per_second": limits.rate_per_second,
+    }
 
 
 def _queue_fields(body: Body) -> dict[str, Any]:
@@ -211,6 +235,7 @@ def schedule_info(body: Body) -> ScheduleInfo:
         priority=task["priority"],
         max_attempts=task["max_attempts"],
         retry=RetrySettings(**task["retry"]),
+        concurrency_key=task.get("concurrency_key"),
     )
     last_task = body.get("last_task_id")
     return ScheduleInfo(

@@ -18,11 +18,11 @@ async def _fetch(url: str, sql: str) -> list[asyncpg.Record]:
 
 
 async def test_migrate_creates_the_schema_on_an_empty_database(pg_database_url: str) -> None:
-    assert await schema_status(pg_database_url) == (None, "0004")
+    assert await schema_status(pg_database_url) == (None, "0005")
 
-    assert await migrate(pg_database_url) == "0004"
+    assert await migrate(pg_database_url) == "0005"
 
-    assert await schema_status(pg_database_url) == ("0004", "0004")
+    assert await schema_status(pg_database_url) == ("0005", "0005")
     indexes = await _fetch(
         pg_database_url, "SELECT indexname FROM pg_indexes WHERE tablename = 'leaseq_tasks'"
     )
@@ -38,7 +38,7 @@ async def test_migrate_a_second_time_changes_nothing(pg_database_url: str) -> No
     catalog = "SELECT oid, relname FROM pg_class WHERE relname LIKE 'leaseq%' ORDER BY relname"
     before = await _fetch(pg_database_url, catalog)
 
-    assert await migrate(pg_database_url) == "0004"
+    assert await migrate(pg_database_url) == "0005"
 
     assert await _fetch(pg_database_url, catalog) == before
 

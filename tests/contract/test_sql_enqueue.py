@@ -26,7 +26,7 @@ from leaseq.ports import LeaseRequest
 pytestmark = pytest.mark.postgres
 
 MIB = DEFAULT_LIMITS.max_payload_bytes
-CALL = "SELECT leaseq_enqueue($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9::jsonb)"
+CALL = "SELECT leaseq_enqueue($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9::jsonb, $10)"
 
 
 def nested(depth: int) -> Any:
@@ -61,6 +61,8 @@ REFUSED = [
     ("label value too long", {"labels": {"k": "v" * 1025}}, "labels.k"),
     ("empty idempotency key", {"idempotency_key": ""}, "idempotency_key"),
     ("idempotency key too long", {"idempotency_key": "k" * 257}, "idempotency_key"),
+    ("empty concurrency key", {"concurrency_key": ""}, "concurrency_key"),
+    ("concurrency key too long", {"concurrency_key": "k" * 257}, "concurrency_key"),
     ("payload 65 levels deep", {"payload": nested(65)}, "payload"),
     ("payload over 1 MiB", {"payload": sized(MIB + 1)}, "payload"),
     ("payload over 1 MiB, escapes", {"payload": sized(MIB + 1, "é\n")}, "payload"),
@@ -73,6 +75,7 @@ ACCEPTED = [
     ("queue of 128", {"queue": "Q" + "q_.:-9" * 21 + "x"}),
     ("64 labels", {"labels": {f"k{i}": "v" * 1024 for i in range(64)}}),
     ("idempotency key of 256", {"idempotency_key": "é" * 256}),
+    ("concurrency key of 256", {"concurrency_key": "é" * 256}),
     ("payload 64 levels deep", {"payload": nested(64)}),
     ("payload of 1 MiB", {"payload": sized(MIB)}),
     ("payload of 1 MiB, escapes", {"payload": sized(MIB, "é\n")}),
@@ -102,6 +105,7 @@ def args(fields: dict[str, Any]) -> list[Any]:
         spec.get("idempotency_key"),
         spec.get("max_attempts"),
         None if labels is None else json.dumps(labels, ensure_ascii=False),
+        spec.get("concurrency_key"),
     ]
 
 
@@ -131,8 +135,11 @@ async def test_the_sql_function_accepts_what_the_domain_accepts(
 ) -> None:
     domain_check(fields)
     task_id = await conn.fetchval(CALL, *args(fields))
-    row = await conn.fetchrow("SELECT payload, labels FROM leaseq_tasks WHERE id = $1", task_id)
+    row = await conn.fetchrow(
+        "SELECT payload, concurrency_key FROM leaseq_tasks WHERE id = $1", task_id
+    )
     assert json.loads(row["payload"]) == fields.get("payload", {"n": 1})
+    assert row["concurrency_key"] == fields.get("concurrency_key")
 
 
 async def test_a_task_enqueued_in_sql_reads_back_as_the_domain_would_make_it(
@@ -183,6 +190,16 @@ async def test_a_repeated_idempotency_key_answers_the_first_task_per_queue(
     plain = "SELECT leaseq_enqueue($1, 'send', '{}', idempotency_key => 'k')"
     assert await conn.fetchval(plain, "emails") == first["id"]
     assert await conn.fetchval("SELECT count(*) FROM leaseq_tasks") == 2
+
+
+async def test_the_calls_of_before_the_concurrency_key_still_resolve(
+    conn: asyncpg.Connection,
+) -> None:
+    nine = "SELECT leaseq_enqueue($1, 'send', '{}', 1, 0, NULL, NULL, NULL, NULL)"
+    keyed = "SELECT leaseq_enqueue($1, 'send', '{}', concurrency_key => 'tenant-1')"
+    first, second = await conn.fetchval(nine, "emails"), await conn.fetchval(keyed, "emails")
+    keys = await conn.fetch("SELECT id, concurrency_key FROM leaseq_tasks ORDER BY id")
+    assert [(r["id"], r["concurrency_key"]) for r in keys] == [(first, None), (second, "tenant-1")]
 
 
 async def test_a_rolled_back_transaction_leaves_no_task_and_no_history(

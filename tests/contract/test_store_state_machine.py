@@ -33,7 +33,10 @@ from hypothesis.stateful import (
 from leaseq.domain import (
     DomainError,
     Enqueued,
+    FlowState,
     LeaseConflict,
+    QueueLimits,
+    QueueSettings,
     ReportRepeated,
     Task,
     TaskEvent,
@@ -46,6 +49,8 @@ from leaseq.domain import (
 )
 from leaseq.domain import transitions as tr
 from leaseq.domain.history import event_of, or_dead_lettered
+from leaseq.domain.limits import full_bucket
+from leaseq.domain.queue import set_limits
 from leaseq.ports import Complete, Fail, LeaseRequest, Outcome, Retry, TaskFilter, TypeFilter
 from tests.contract.stores import STORE_KINDS, StoreFactory, StoreKind
 from tests.support import FakeClock, SequentialIds, SequentialTokens
@@ -61,7 +66,7 @@ TYPES = (TypeFilter("a", 1), TypeFilter("a", 2), TypeFilter("b", 1))
 # travels as the spec's `delay` (added to the store's clock) or as an absolute run_at
 specs = st.tuples(
     st.builds(
-        lambda queue, kind, priority, key, attempts: TaskSpec(
+        lambda queue, kind, priority, key, attempts, flow_key: TaskSpec(
             queue=queue,
             type=kind.type,
             type_version=kind.version,
@@ -69,12 +74,14 @@ specs = st.tuples(
             priority=priority,
             max_attempts=attempts,
             idempotency_key=key,
+            concurrency_key=flow_key,
         ),
         queue=st.sampled_from(QUEUES),
         kind=st.sampled_from(TYPES),
         priority=st.integers(-1, 1),
         key=st.sampled_from([None, None, "k1", "k2"]),
         attempts=st.integers(1, 3),
+        flow_key=st.sampled_from([None, "t1", "t1", "t2", "t3"]),
     ),
     st.sampled_from([None, 0, 5, 60]),
     st.booleans(),
@@ -107,6 +114,10 @@ class StoreMatchesModel(RuleBasedStateMachine):
         self.granted: dict[UUID, list[str]] = {}  # every token ever granted, per task
         self.history: dict[UUID, list[TaskEvent]] = {}
         self.touched: set[UUID] = set()  # tasks whose history the next check compares
+        self.flows: dict[str, FlowState] = {}  # per queue: limits and what claims carry
+        self.settings: dict[str, QueueSettings] = {}
+        # per queue, the instants of the grants made since its rate was last set
+        self.grants_at: dict[str, list[datetime]] = {}
 
     def teardown(self) -> None:
         try:
@@ -236,7 +247,15 @@ class StoreMatchesModel(RuleBasedStateMachine):
     ) -> Any:
         request = LeaseRequest(queue, "worker", limit, lease_for, types)
         granted = self.run(self.store.lease(request, now=self.now))
-        plan = claims.plan_claim(self.model.values(), request, self.now)
+        flow = self.flows.get(queue)
+        if flow is not None and flow.limits.limited:
+            plan, self.flows[queue] = claims.plan_limited_claim(
+                self.model.values(), request, self.now, flow
+            )
+            event(f"lease on a limited queue: granted {len(plan.granted)}")
+        else:
+            plan = claims.plan_claim(self.model.values(), request, self.now)
+        self.grants_at.setdefault(queue, []).extend([self.now] * len(plan.granted))
         for task in plan.exhausted:
             self.put(Transition.DEAD_LETTERED, tr.expire(task, now=self.now))
         claimable = plan.granted
@@ -253,6 +272,7 @@ class StoreMatchesModel(RuleBasedStateMachine):
             assert answer == expected
             self.put(Transition.LEASED, expected)
             held.append((task.id, token))
+        self.check_caps_after_grants(queue, granted)
         event(f"lease: granted {len(held)}")
         return multiple(*held)
 
@@ -460,6 +480,37 @@ class StoreMatchesModel(RuleBasedStateMachine):
             self.history.pop(task_id, None)
             self.touched.discard(task_id)
 
+    @rule(
+        queue=st.sampled_from(QUEUES),
+        concurrency=st.sampled_from([None, None, 1, 2]),
+        per_key=st.sampled_from([None, None, 1]),
+        rate=st.sampled_from([None, None, 0.5, 2.0, 3.0]),
+    )
+    def set_limits(
+        self, queue: str, concurrency: int | None, per_key: int | None, rate: float | None
+    ) -> None:
+        limits = QueueLimits(concurrency, per_key, rate)
+        saved = self.run(self.store.set_limits(queue, limits, now=self.now))
+        settings = set_limits(self.settings.get(queue, QueueSettings(queue)), limits, now=self.now)
+        assert saved == settings
+        self.settings[queue] = settings
+        old = self.flows.get(queue, FlowState(limits))
+        bucket = None if rate is None else full_bucket(rate, self.now)
+        self.flows[queue] = evolve(old, limits=limits, bucket=bucket)
+        self.grants_at[queue] = []
+        event(f"set_limits: {'limited' if limits.limited else 'none'}")
+
+    @initialize(
+        concurrency=st.sampled_from([None, 1, 2, 3]),
+        per_key=st.sampled_from([None, 1, 2]),
+        rate=st.sampled_from([None, 1.0, 2.5]),
+    )
+    def start_with_a_limited_queue(
+        self, concurrency: int | None, per_key: int | None, rate: float | None
+    ) -> None:
+        """q2 starts limited (mostly), so that limited claims come often."""
+        self.set_limits("q2", concurrency, per_key, rate)
+
     @rule(seconds=st.sampled_from([1, 5, 15, 29, 30, 31, 60]))
     def advance_time(self, seconds: int) -> None:
         self.clock.advance(seconds)
@@ -478,6 +529,40 @@ class StoreMatchesModel(RuleBasedStateMachine):
             assert stored == self.history[task_id]
             _each_lease_ended_before_the_next_began(task_id, stored, self.model[task_id])
         self.touched.clear()
+
+    @invariant()
+    def adapter_and_model_hold_the_same_queue_settings(self) -> None:
+        assert self.run(self.store.all_queue_settings()) == [
+            self.settings[q] for q in sorted(self.settings)
+        ]
+
+    @invariant()
+    def grants_stay_within_the_rate(self) -> None:
+        """Leases started since a queue's rate was set, over any 5 s: at most 5 s worth
+        plus a burst of one second's worth."""
+        for queue, flow in self.flows.items():
+            rate = flow.limits.rate_per_second
+            grants = self.grants_at.get(queue, [])
+            if rate is not None:
+                for start in grants:
+                    window = [g for g in grants if start <= g < start + timedelta(seconds=5)]
+                    assert len(window) <= rate * 5 + max(1.0, rate), f"{queue}: {window}"
+
+    def check_caps_after_grants(self, queue: str, granted: list[Task]) -> None:
+        """Read from the store: a grant never takes a limited queue past its cap, nor a
+        key past the per-key cap (lowering a cap leaves leases already held alone)."""
+        flow = self.flows.get(queue)
+        if not granted or flow is None:
+            return
+        live = self.run(self.store.live_leases(queue, now=self.now))
+        limits = flow.limits
+        if limits.concurrency is not None:
+            assert live.total <= limits.concurrency, f"{queue}: {live}"
+        if limits.concurrency_per_key is not None:
+            for task in granted:
+                if task.concurrency_key is not None:
+                    count = live.per_key[task.concurrency_key]
+                    assert count <= limits.concurrency_per_key, f"{queue}: {live}"
 
     @invariant()
     def at_most_one_live_lease_per_task(self) -> None:

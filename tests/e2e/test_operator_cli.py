@@ -86,3 +86,24 @@ def test_a_schema_refusal_lists_each_field_and_a_bad_payload_is_named(service: s
     huge = leaseq(service, "enqueue", "emails", "send_email", "[1e999]")
     assert huge.returncode == 1
     assert huge.stderr.startswith("leaseq: PAYLOAD_JSON is not JSON")
+
+
+def test_queue_limits_are_set_shown_and_cleared(service: str) -> None:
+    made = leaseq(service, "enqueue", "limited", "send", "{}", "--concurrency-key", "tenant-1")
+    assert made.returncode == 0, made.stderr
+    task = json.loads(leaseq(service, "task", "show", json.loads(made.stdout)["id"]).stdout)
+    assert task["concurrency_key"] == "tenant-1"
+    set_ = leaseq(service, "queue", "limits", "limited", "--concurrency", "4", "--rate", "2.5")
+    assert set_.returncode == 0, set_.stderr
+    assert json.loads(set_.stdout)["limits"] == {
+        "concurrency": 4,
+        "concurrency_per_key": None,
+        "rate_per_second": 2.5,
+    }
+    refused = leaseq(service, "queue", "limits", "limited", "--per-key", "0")
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert "concurrency_per_key" in refused.stderr
+    unclear = leaseq(service, "queue", "limits", "limited")
+    assert unclear.returncode == 1 and "--clear" in unclear.stderr
+    cleared = leaseq(service, "queue", "limits", "limited", "--clear")
+    assert json.loads(cleared.stdout)["limits"]["concurrency"] is None

@@ -192,6 +192,22 @@ async def test_a_delay_counts_on_the_database_clock(pg_migrated_url: str, driver
     assert task.run_at - task.created_at == timedelta(minutes=5)
 
 
+async def test_the_concurrency_key_is_kept_and_a_bad_one_refused(
+    pg_migrated_url: str, driver
+) -> None:
+    store = await open_postgres_store(pg_migrated_url, pool_size=1)
+    try:
+        async with driver(pg_migrated_url) as (conn, commit, _):
+            with pytest.raises(ValidationFailed) as refused:
+                await enqueue_tx(conn, "emails", "send", {}, concurrency_key="")
+            assert refused.value.errors[0]["field"] == "concurrency_key"
+            result = await enqueue_tx(conn, "emails", "send", {}, concurrency_key="tenant-1")
+            await commit()
+        assert (await store.get(result.id)).concurrency_key == "tenant-1"
+    finally:
+        await store.close()
+
+
 async def test_enqueue_tx_refuses_a_connection_of_no_supported_driver() -> None:
     with pytest.raises(TypeError, match="asyncpg Connection"):
         await enqueue_tx(object(), "emails", "send", {})

@@ -1,4 +1,4 @@
-"""The client's operator calls on queues (show, pause, resume) and schedules (set, read,
+"""The client's operator calls on queues (show, pause, resume, limits) and schedules (set, read,
 list, delete), through every transport: the same answers and the same typed errors."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from leaseq.app.services import TaskService
 from leaseq.sdk import (
     Client,
     FeatureUnavailable,
+    FlowLimits,
     RetrySettings,
     ScheduleNotFound,
     ValidationFailed,
@@ -124,3 +125,39 @@ async def test_an_in_process_transport_without_administration_says_what_to_pass(
             await client.pause("emails")
         with pytest.raises(FeatureUnavailable, match="schedules="):
             await client.schedules()
+
+
+async def test_limits_are_set_shown_and_enforced_with_live_counts_per_key(admin: Client) -> None:
+    for key in ("a", "a", "b"):
+        await admin.enqueue("emails", "send", {}, concurrency_key=key)
+    state = await admin.set_limits("emails", concurrency=5, concurrency_per_key=1)
+    assert state.limits == FlowLimits(5, 1, None)
+    granted = await admin.transport.lease(_lease("emails"))
+    assert len(granted) == 2
+    shown = await admin.queue("emails")
+    assert (shown.live_leases, shown.live_per_key) == (2, {"a": 1, "b": 1})
+    assert (await admin.get(granted[0].task_id)).concurrency_key in {"a", "b"}
+    lifted = await admin.set_limits("emails")
+    assert lifted.limits == FlowLimits()
+    assert len(await admin.transport.lease(_lease("emails"))) == 1
+
+
+async def test_bad_limits_are_refused_by_name(admin: Client) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        await admin.set_limits("emails", rate_per_second=0)
+    assert [e["field"] for e in refused.value.extensions["errors"]] == ["rate_per_second"]
+    assert (await admin.queue("emails")).limits == FlowLimits()
+
+
+async def test_a_schedule_template_keeps_its_concurrency_key(admin: Client) -> None:
+    made = await admin.set_schedule("s", "* * * * *", "q", "t", concurrency_key="tenant-9")
+    assert made.task.concurrency_key == "tenant-9"
+    assert (await admin.schedule("s")).task.concurrency_key == "tenant-9"
+
+
+async def test_an_in_process_transport_without_administration_cannot_set_limits(
+    service: TaskService,
+) -> None:
+    async with Client(InProcessTransport(service)) as client:
+        with pytest.raises(FeatureUnavailable, match="queues=QueueAdmin"):
+            await client.set_limits("emails", concurrency=1)
