@@ -9,6 +9,7 @@ import logging
 import signal
 import socket
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -263,12 +264,18 @@ def _register_worker() -> None:
 def main() -> None:
     """Every mistake is one line (exit 2 for usage); a traceback only with --debug."""
     _register_worker()
+    # --debug is an option of `leaseq` itself; taken wherever it is written.
+    args = sys.argv[1:]
+    if "--debug" in args:
+        args = ["--debug", *(arg for arg in args if arg != "--debug")]
     try:
-        code = app(standalone_mode=False)
+        code = app(args=args, standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
     except Exception as exc:
         if _is_usage_error(exc):
+            if "--debug" in sys.argv and exc.__cause__ is not None:
+                traceback.print_exception(exc.__cause__)
             _explain_usage(exc)
         if "--debug" in sys.argv:
             raise
@@ -288,6 +295,8 @@ def _explain_usage(exc: Any) -> NoReturn:
     if not message and context is not None:  # `leaseq` alone: the help is the answer
         typer.echo(context.get_help())
         sys.exit(0)
-    hint = f" (see '{context.command_path} --help')" if context is not None else ""
+    # Exit 1: the command line was right, what it named failed; its help would not help.
+    usage = context is not None and exc.exit_code == 2
+    hint = f" (see '{context.command_path} --help')" if usage and context is not None else ""
     typer.echo(f"leaseq: {message}{hint}", err=True)
     sys.exit(exc.exit_code)
