@@ -11,16 +11,19 @@ import socket
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import pydantic
 import typer
 
-from leaseq.adapters.telemetry.logs import configure_logging
 from leaseq.app import admin_cli, operator_cli
 from leaseq.app.access import AccessConfigError
-from leaseq.app.settings import Settings
 from leaseq.domain import LeaseqError
+
+if TYPE_CHECKING:  # the service's packages come with leaseq[server] only (ADR 0031)
+    from leaseq.app.settings import Settings
+
+# What `serve` and `migrate` import that a base install (the SDK) lacks.
+SERVER_MODULES = ("fastapi", "uvicorn", "sqlalchemy", "asyncpg", "alembic", "pydantic_settings")
 
 app = typer.Typer(
     name="leaseq",
@@ -94,6 +97,8 @@ def serve(
     settings = _settings(
         database_url=database_url, memory=memory, host=host, port=port, data_dir=data_dir
     )
+    from leaseq.adapters.telemetry.logs import configure_logging
+
     configure_logging(settings.log_format)
     for chatty in ("pgserver", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -121,8 +126,33 @@ def serve(
             server.cleanup()
 
 
+def require_server_packages(command: str) -> None:
+    """One line, not an ImportError, when this install is the SDK alone."""
+    missing = [name for name in SERVER_MODULES if not _importable(name)]
+    if missing:
+        fail(
+            f"`leaseq {command}` needs the service's packages, which this install lacks"
+            f" ({', '.join(missing)}): pip install 'leaseq[server]'"
+            " (from a clone: pip install -e '.[server]')"
+        )
+
+
+def _importable(module: str) -> bool:
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(module) is not None
+    except ImportError:  # an import hook that refuses it
+        return False
+
+
 def _settings(**given: Any) -> Settings:
     """Settings from the options and `LEASEQ_*`; a bad value is a message, not a traceback."""
+    require_server_packages("serve")
+    import pydantic
+
+    from leaseq.app.settings import Settings
+
     try:
         return Settings(**given)
     except pydantic.ValidationError as exc:
@@ -169,6 +199,7 @@ def _run(
 @app.command("migrate")
 def migrate_command(database_url: DatabaseUrl = None) -> None:
     """Apply the schema migrations (idempotent)."""
+    require_server_packages("migrate")
     if not database_url:
         fail("give --database-url or set LEASEQ_DATABASE_URL")
     revision = _database_call(_migrate(database_url), database_url)
