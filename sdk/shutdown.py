@@ -9,6 +9,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 
 from attrs import evolve
@@ -18,6 +19,9 @@ from leaseq.sdk.transport.base import Transport
 from leaseq.sdk.types import LeaseInfo, LeaseRequest
 
 WITHDRAW_SECONDS = 5.0  # the repeat that collects a withdrawn request's grants
+# A signal again within this is the same stop: `timeout` and some supervisors send it to
+# the process and then to its whole group, so one stop arrives twice at once.
+SAME_STOP_SECONDS = 0.25
 
 
 async def withdraw(
@@ -49,20 +53,29 @@ async def withdraw(
 
 
 class StopSignals:
-    """SIGTERM and SIGINT call `on_signal` while installed (main thread only)."""
+    """SIGTERM and SIGINT call `on_signal` while installed (main thread only), once per
+    stop: the same signal again within SAME_STOP_SECONDS is not a second stop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, on_signal: Callable[[], None]) -> None:
         self._loop = loop
         self._on_signal = on_signal
         self._installed: list[signal.Signals] = []
+        self._last: dict[signal.Signals, float] = {}
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                self._loop.add_signal_handler(sig, self._on_signal)
+                self._loop.add_signal_handler(sig, self._received, sig)
                 self._installed.append(sig)
+
+    def _received(self, sig: signal.Signals) -> None:
+        now = time.monotonic()
+        last = self._last.get(sig)
+        self._last[sig] = now
+        if last is None or now - last >= SAME_STOP_SECONDS:
+            self._on_signal()
 
     def remove(self) -> None:
         """Back to the defaults: the next SIGINT raises KeyboardInterrupt."""

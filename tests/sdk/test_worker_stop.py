@@ -189,3 +189,22 @@ async def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
         " retrying until it answers"
     ]
     assert len(back) == 1, messages
+
+
+def test_a_signal_sent_twice_at_once_is_one_stop_and_a_later_one_a_second() -> None:
+    import signal as signals
+
+    from leaseq.sdk.shutdown import SAME_STOP_SECONDS, StopSignals
+
+    stops: list[float] = []
+    loop = asyncio.new_event_loop()
+    try:
+        handlers = StopSignals(loop, lambda: stops.append(time.monotonic()))
+        handlers._received(signals.SIGTERM)
+        handlers._received(signals.SIGTERM)  # `timeout` signals the process, then its group
+        assert len(stops) == 1
+        time.sleep(SAME_STOP_SECONDS)
+        handlers._received(signals.SIGTERM)
+        assert len(stops) == 2
+    finally:
+        loop.close()
