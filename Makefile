@@ -2,26 +2,38 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-STAMP   = $(VENV)/.installed
+# `make serve` installs what serving needs (leaseq[server]); the rest wants the dev extras,
+# which include the server's, so `make test` after `make serve` only adds to the venv.
+SERVER  = $(VENV)/.installed-server
+DEV     = $(VENV)/.installed-dev
+# setuptools says "Editable installation." on every editable install, as a warning; it is
+# information only (ADR 0031).
+PIP     = PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet
 
 .PHONY: serve test lint typecheck unit gotest install clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-install: $(STAMP)
+$(SERVER): pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[server]'
+	touch $(SERVER)
 
-serve: $(STAMP)
+$(DEV): pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[dev]'
+	touch $(DEV) $(SERVER)
+
+install: $(DEV)
+
+serve: $(SERVER)
 	$(BIN)/leaseq serve
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV)
 	$(BIN)/python tools/typecheck.py
 
 test: lint typecheck
@@ -44,7 +56,7 @@ gotest:
 	  go test -count=1 $$race ./...; \
 	fi
 
-unit: $(STAMP)
+unit: $(DEV)
 	$(BIN)/python -m pytest tests/unit -q
 
 clean:

@@ -9,17 +9,21 @@ import logging
 import signal
 import socket
 import sys
+import traceback
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import pydantic
 import typer
 
-from leaseq.adapters.telemetry.logs import configure_logging
 from leaseq.app import admin_cli, operator_cli
 from leaseq.app.access import AccessConfigError
-from leaseq.app.settings import Settings
 from leaseq.domain import LeaseqError
+
+if TYPE_CHECKING:  # the service's packages come with leaseq[server] only (ADR 0031)
+    from leaseq.app.settings import Settings
+
+# What `serve` and `migrate` import that a base install (the SDK) lacks.
+SERVER_MODULES = ("fastapi", "uvicorn", "sqlalchemy", "asyncpg", "alembic", "pydantic_settings")
 
 app = typer.Typer(
     name="leaseq",
@@ -93,6 +97,8 @@ def serve(
     settings = _settings(
         database_url=database_url, memory=memory, host=host, port=port, data_dir=data_dir
     )
+    from leaseq.adapters.telemetry.logs import configure_logging
+
     configure_logging(settings.log_format)
     for chatty in ("pgserver", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -120,8 +126,33 @@ def serve(
             server.cleanup()
 
 
+def require_server_packages(command: str) -> None:
+    """One line, not an ImportError, when this install is the SDK alone."""
+    missing = [name for name in SERVER_MODULES if not _importable(name)]
+    if missing:
+        fail(
+            f"`leaseq {command}` needs the service's packages, which this install lacks"
+            f" ({', '.join(missing)}): pip install 'leaseq[server]'"
+            " (from a clone: pip install -e '.[server]')"
+        )
+
+
+def _importable(module: str) -> bool:
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(module) is not None
+    except ImportError:  # an import hook that refuses it
+        return False
+
+
 def _settings(**given: Any) -> Settings:
     """Settings from the options and `LEASEQ_*`; a bad value is a message, not a traceback."""
+    require_server_packages("serve")
+    import pydantic
+
+    from leaseq.app.settings import Settings
+
     try:
         return Settings(**given)
     except pydantic.ValidationError as exc:
@@ -168,6 +199,7 @@ def _run(
 @app.command("migrate")
 def migrate_command(database_url: DatabaseUrl = None) -> None:
     """Apply the schema migrations (idempotent)."""
+    require_server_packages("migrate")
     if not database_url:
         fail("give --database-url or set LEASEQ_DATABASE_URL")
     revision = _database_call(_migrate(database_url), database_url)
@@ -263,12 +295,18 @@ def _register_worker() -> None:
 def main() -> None:
     """Every mistake is one line (exit 2 for usage); a traceback only with --debug."""
     _register_worker()
+    # --debug is an option of `leaseq` itself; taken wherever it is written.
+    args = sys.argv[1:]
+    if "--debug" in args:
+        args = ["--debug", *(arg for arg in args if arg != "--debug")]
     try:
-        code = app(standalone_mode=False)
+        code = app(args=args, standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
     except Exception as exc:
         if _is_usage_error(exc):
+            if "--debug" in sys.argv and exc.__cause__ is not None:
+                traceback.print_exception(exc.__cause__)
             _explain_usage(exc)
         if "--debug" in sys.argv:
             raise
@@ -288,6 +326,8 @@ def _explain_usage(exc: Any) -> NoReturn:
     if not message and context is not None:  # `leaseq` alone: the help is the answer
         typer.echo(context.get_help())
         sys.exit(0)
-    hint = f" (see '{context.command_path} --help')" if context is not None else ""
+    # Exit 1: the command line was right, what it named failed; its help would not help.
+    usage = context is not None and exc.exit_code == 2
+    hint = f" (see '{context.command_path} --help')" if usage and context is not None else ""
     typer.echo(f"leaseq: {message}{hint}", err=True)
     sys.exit(exc.exit_code)

@@ -62,13 +62,14 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
+NAME_RULE = (
+    "must be 1-128 characters of letters, digits and _ . : - starting with a letter or digit"
+)
+
+
 def check_name(field: str, value: object) -> str:
     if not isinstance(value, str) or NAME_PATTERN.fullmatch(value) is None:
-        raise ValidationError(
-            field,
-            "must be 1-128 characters of letters, digits and _ . : - "
-            "starting with a letter or digit",
-        )
+        raise ValidationError(field, NAME_RULE)
     return value
 
 

@@ -72,6 +72,7 @@ class Execution:
         self._handling = False
         self._cancelled = False  # we cancelled our own task to stop the handler
         self._kind = ""  # the outcome sent
+        self._reason = ""  # why, for a retry or a failure: the error's headline
         self.abandoned: str | None = None
 
     def start(self) -> asyncio.Task[None]:
@@ -122,6 +123,7 @@ class Execution:
             self._done()
             return
         self._kind = outcome.kind
+        self._reason = headline(outcome.error or "")
         self._reporter.submit_nowait(outcome, self.context.deadline, self._answered)
 
     def _handler_finished(self) -> None:
@@ -187,7 +189,8 @@ class Execution:
             if span is not None:
                 span.record_exception(error)
                 span.set_status(trace.StatusCode.ERROR, repr(error))
-            self.context.logger.warning("handler raised %r; the task will be retried", error)
+            # One line says the outcome once answered (_answered); the traceback is detail.
+            self.context.logger.debug("handler raised", exc_info=error)
             return self._outcome("retry", error=summarize(error))
         finally:
             elapsed = time.monotonic() - started
@@ -243,18 +246,34 @@ class Execution:
                     "the %s result was refused: %s", self._kind, answer.code
                 )
                 return
+            fields = {"outcome": self._kind, "state": answer.state}
             if answer.state == "succeeded":
                 telemetry.succeeded.add(1, telemetry.attributes(lease))
+                if self._logger.isEnabledFor(logging.INFO):
+                    self.context.logger.info("task succeeded", extra=fields)
             elif answer.state == "dead":
                 telemetry.dead_lettered.add(1, telemetry.attributes(lease))
+                self.context.logger.warning("task dead-lettered: %s", self._reason, extra=fields)
             else:
                 telemetry.retried.add(1, telemetry.attributes(lease))
-            if self._logger.isEnabledFor(logging.INFO):
-                self.context.logger.info(
-                    "task %s", answer.state, extra={"outcome": self._kind, "state": answer.state}
+                self.context.logger.warning(
+                    "task to be retried (attempt %d of %d used): %s",
+                    lease.attempt,
+                    lease.max_attempts,
+                    self._reason,
+                    extra=fields,
                 )
         finally:
             self._done()
+
+
+def headline(error: str) -> str:
+    """The line that says what went wrong: a traceback's last line ("ValueError: boom"),
+    else the first line of a message."""
+    lines = [line for line in error.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1].strip() if lines[0].startswith("Traceback") else lines[0].strip()
 
 
 def summarize(error: BaseException) -> str:
@@ -263,4 +282,4 @@ def summarize(error: BaseException) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else "…" + text[-MAX_ERROR_CHARS + 1 :]
 
 
-__all__ = ["Execution", "summarize"]
+__all__ = ["Execution", "headline", "summarize"]

@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import contextlib
 import logging
 import os
 import random
-import signal
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -21,12 +18,14 @@ from opentelemetry import metrics, trace
 
 from leaseq.sdk import resends
 from leaseq.sdk.client import Client
-from leaseq.sdk.errors import LeaseqClientError, Unauthorized, ValidationFailed
+from leaseq.sdk.errors import Forbidden, LeaseqClientError, Unauthorized, ValidationFailed
 from leaseq.sdk.execution import Execution
 from leaseq.sdk.heartbeats import Heartbeats
+from leaseq.sdk.reachability import Reachability
 from leaseq.sdk.registry import HandlerRegistry
 from leaseq.sdk.reporter import RECENT, ResultReporter
 from leaseq.sdk.retrying import CLAIM_BACKOFF, RetryRule
+from leaseq.sdk.shutdown import StopSignals, withdraw
 from leaseq.sdk.telemetry import WorkerTelemetry
 from leaseq.sdk.transport.base import Transport
 from leaseq.sdk.types import LeaseInfo, LeaseRequest
@@ -45,10 +44,11 @@ class Worker:
     It asks only for the (type, version) pairs it has handlers for, as many as it has
     free slots, long-polling `wait_seconds`; after errors (or empty answers when not
     long-polling) it backs off with jitter. `run()` returns after `stop()`, SIGTERM or
-    SIGINT: claiming stops (a lease request in flight is answered within `wait_seconds`,
-    and what it brings is released unrun), running handlers get `grace_seconds` to
-    finish, the rest are cancelled and their leases released so another worker takes
-    them at once.
+    SIGINT: claiming stops at once (a lease request in flight is withdrawn, and what it
+    was granted is released unrun), running handlers get `grace_seconds` to finish, the
+    rest are cancelled and their leases released so another worker takes them at once.
+    A second stop releases the running tasks at once; a third SIGINT is the default one
+    (KeyboardInterrupt).
 
     `prefetch` (default 0: off) lets the worker hold up to that many leased tasks beyond
     `concurrency`, waiting for a slot: a freed slot starts the next task at once, and the
@@ -104,6 +104,10 @@ class Worker:
         self._executor: concurrent.futures.Executor | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping: asyncio.Event | None = None
+        self._hurry: asyncio.Event | None = None  # the second stop: no grace left
+        self._stops = 0
+        self._signals: StopSignals | None = None
+        self._reachability = Reachability(logger)
         self._slot_freed: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested = False
@@ -137,24 +141,47 @@ class Worker:
         return len(self._buffer)
 
     def stop(self) -> None:
-        """Ask `run()` to shut down gracefully; safe from any thread or a signal handler."""
+        """Ask `run()` to shut down gracefully; again, to release the running tasks now.
+        Safe from any thread or a signal handler."""
         self._stop_requested = True
-        loop, stopping = self._loop, self._stopping
-        if loop is None or stopping is None:
+        loop = self._loop
+        if loop is None or self._stopping is None:
             return
         if _in_loop(loop):
-            stopping.set()
+            self._stop_once_more()
         else:
-            loop.call_soon_threadsafe(stopping.set)
+            loop.call_soon_threadsafe(self._stop_once_more)
+
+    def _stop_once_more(self) -> None:
+        assert self._stopping is not None and self._hurry is not None
+        self._stops += 1
+        if self._stops == 1:
+            self._stopping.set()
+            if not self._handling:
+                logger.info("stopping: no more leasing")
+                return
+            logger.info(
+                "stopping: no more leasing; %d running tasks get up to %gs to finish"
+                " (stop again to release them now)",
+                len(self._handling),
+                self.grace_seconds,
+            )
+        elif not self._hurry.is_set():
+            self._hurry.set()
+            if self._signals is not None:
+                self._signals.remove()  # a third Ctrl-C is a plain KeyboardInterrupt
+            logger.warning("stopping now: releasing %d running tasks", len(self._handling))
 
     async def run(self, *, install_signal_handlers: bool = True) -> None:
         if not len(self.registry):
             raise ValueError("register at least one handler before running the worker")
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
+        self._hurry = asyncio.Event()
         self._slot_freed = asyncio.Event()
         if self._stop_requested:
             self._stopping.set()
+            self._stops = 1
         executor = self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.concurrency, thread_name_prefix="leaseq-handler"
         )
@@ -162,7 +189,9 @@ class Worker:
             self.transport, max_batch=self._max_report_batch, logger=logger
         )
         self.reporter.start()
-        signals = self._install_signals() if install_signal_handlers else []
+        self._signals = StopSignals(self._loop, self.stop)
+        if install_signal_handlers:
+            self._signals.install()
         log_fields = {"queue": self.queue, "worker_id": self.worker_id}
         logger.info("worker started", extra=log_fields)
         try:
@@ -174,8 +203,7 @@ class Worker:
             await asyncio.gather(*self._background, return_exceptions=True)
             await self.reporter.close()
             executor.shutdown(wait=False, cancel_futures=True)
-            for sig in signals:
-                self._loop.remove_signal_handler(sig)
+            self._signals.remove()
             logger.info("worker stopped", extra=log_fields)
 
     def _free(self) -> int:
@@ -201,18 +229,16 @@ class Worker:
                 continue
             sent = time.monotonic()
             try:
-                # Not cancelled on stop: a lease request cut off mid-flight may already
-                # hold tasks on the service, which would then wait out their leases.
-                # Its answer arrives within wait_seconds, and the drain releases it.
-                leases = await self._lease(free)
-            except (Unauthorized, ValidationFailed):
+                leases = await self._lease_until_stopped(free)
+            except (Unauthorized, Forbidden, ValidationFailed):
                 raise  # configuration errors: retrying will not help
             except LeaseqClientError as error:
                 failures += 1
                 pause = self._backoff.pause(min(failures, 16), random.random())
-                logger.warning("claiming failed (%r); retrying in %.2fs", error, pause)
+                self._reachability.failed(error, pause)
                 await _first(asyncio.sleep(pause), self._stopping.wait())
                 continue
+            self._reachability.answered()
             if self._stopping.is_set():
                 self._release_unstarted(leases)
                 return
@@ -248,23 +274,36 @@ class Worker:
                     asyncio.sleep(self._backoff.pause(3, random.random())), self._stopping.wait()
                 )
 
-    async def _lease(self, free: int) -> list[LeaseInfo]:
+    async def _lease_until_stopped(self, free: int) -> list[LeaseInfo]:
+        """A lease request's grants; on stop, what the withdrawn request was granted."""
+        assert self._stopping is not None
         self.claim_sizes.append(free)
         if len(self.claim_sizes) > RECENT:  # the recent ones only
             del self.claim_sizes[: RECENT // 2]
-        # Sent again under the same request id while its answer is lost (resends.lease).
-        return await resends.lease(
-            self.transport,
-            LeaseRequest(
-                queue=self.queue,
-                worker_id=self.worker_id,
-                types=self.registry.claimable(),
-                max_tasks=free,
-                lease_seconds=self.lease_seconds,
-                wait_seconds=self.wait_seconds,
-                request_id=resends.new_request_id(),
-            ),
+        request = LeaseRequest(
+            queue=self.queue,
+            worker_id=self.worker_id,
+            types=self.registry.claimable(),
+            max_tasks=free,
+            lease_seconds=self.lease_seconds,
+            wait_seconds=self.wait_seconds,
+            request_id=resends.new_request_id(),
         )
+        # Sent again under the same request id while its answer is lost (resends.lease).
+        claim = asyncio.ensure_future(resends.lease(self.transport, request))
+        if not self._stopping.is_set():
+            stopped = asyncio.ensure_future(self._stopping.wait())
+            await asyncio.wait((claim, stopped), return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+        if claim.done():
+            return claim.result()
+        # Stopping: an idle worker's long poll would hold the exit for wait_seconds.
+        leases = await withdraw(self.transport, claim, request, logger)
+        if leases:
+            logger.info("withdrew the lease request in flight; releasing its %d tasks", len(leases))
+        else:
+            logger.info("withdrew the lease request in flight")
+        return leases
 
     def _start_buffered(self) -> None:
         """Start waiting tasks while slots are free; give back those that waited too long."""
@@ -375,27 +414,25 @@ class Worker:
             logger.error("task execution crashed", exc_info=task.exception())
 
     async def _drain(self) -> None:
+        assert self._hurry is not None
         running = list(self._handling)
         if not running:
             return
-        logger.info("waiting up to %ss for %d running tasks", self.grace_seconds, len(running))
-        _, late = await asyncio.wait(running, timeout=self.grace_seconds)
+        # Until every handler is done, the grace period ends, or a second stop comes.
+        finished = asyncio.ensure_future(asyncio.wait(running))  # (cancelling it cancels none)
+        hurry = asyncio.ensure_future(self._hurry.wait())
+        await asyncio.wait(
+            (finished, hurry), timeout=self.grace_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        finished.cancel()
+        hurry.cancel()
+        late = [task for task in running if not task.done()]
         for task in late:
             execution = self._handling.get(task)
             if execution is not None:
                 execution.abandon("shutdown")
         if late:
             await asyncio.wait(late)
-
-    def _install_signals(self) -> list[signal.Signals]:
-        if self._loop is None or threading.current_thread() is not threading.main_thread():
-            return []
-        installed = []
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                self._loop.add_signal_handler(sig, self.stop)
-                installed.append(sig)
-        return installed
 
 
 def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:

@@ -13,6 +13,7 @@ from typing import TypeVar
 import msgspec
 
 from leaseq.adapters.http.problems import RequestInvalid
+from leaseq.domain import validation as v
 
 T = TypeVar("T")
 
@@ -81,11 +82,23 @@ def where(error: str) -> tuple[str, str]:
     # Keys inside a JSON value are shown as [...]; the value's field names the place.
     path = path.split("[...]", 1)[0]
     field = re.sub(r"\[(\d+)\]", r".\1", path).strip(".")
-    return field or "body", message[:1].lower() + message[1:]
+    return field or "body", _sentence(_RULES.get(message, message))
 
 
 def _not_json(message: str, raw: bytes) -> str:
     if message == "Input data was truncated" and b"\\u" in raw.lower():
         # what msgspec says of an escaped lone surrogate, which no UTF-8 text holds
         return "not JSON text: truncated, or a string holds a lone surrogate (\\ud800-\\udfff)"
+    return _sentence(message)
+
+
+# msgspec names a pattern by its regex; the API says what the rule is, as the domain does.
+_RULES = {f"Expected `str` matching regex {v.NAME_PATTERN_ANCHORED!r}": v.NAME_RULE}
+
+
+def _sentence(message: str) -> str:
+    """The message as the rest of a sentence: "Expected x" as "expected x", but "JSON is
+    malformed" kept (an acronym)."""
+    if message[1:2].isupper():
+        return message
     return message[:1].lower() + message[1:]

@@ -13,6 +13,8 @@ from typing import Any
 # the last one exits. A process killed with SIGKILL never removes itself, so without the
 # pruning below the server would outlive every later clean stop.
 _HANDLES = ".handle_pids.json"
+# PostgreSQL's lock file: its first line is the server's pid, its second the data folder.
+_PID_FILE = "postmaster.pid"
 
 
 def start_embedded_postgres(data_dir: Path) -> tuple[str, Any]:
@@ -31,6 +33,7 @@ def start_embedded_postgres(data_dir: Path) -> tuple[str, Any]:
     pgdata = (data_dir / "postgres").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
     forget_dead_handles(pgdata)
+    forget_stale_pid_file(pgdata)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     url = str(server.get_uri()).replace("postgres:@", "postgres@")
     return url, server
@@ -50,6 +53,37 @@ def forget_dead_handles(pgdata: Path) -> list[int]:
     if dead:
         path.write_text(json.dumps([pid for pid in pids if pid not in dead]))
     return dead
+
+
+def forget_stale_pid_file(pgdata: Path) -> bool:
+    """Remove postmaster.pid when it names no PostgreSQL serving `pgdata` (the server was
+    killed, then its pid was reused, e.g. after a reboot); returns whether it did.
+
+    pgserver would take the pid's process for the server: wait for a socket nobody opens,
+    then kill that process (someone else's) to stop "its" server."""
+    path = pgdata / _PID_FILE
+    try:
+        lines = path.read_text().splitlines()
+        pid = int(lines[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    if _running(pid) and _serves(pid, pgdata):
+        return False  # a live server of this folder: pgserver reuses it
+    path.unlink(missing_ok=True)
+    return True
+
+
+def _serves(pid: int, pgdata: Path) -> bool:
+    """Whether `pid` is a postgres whose data folder is `pgdata`; True where /proc cannot
+    tell (not Linux), so that a live server is never taken for a stale one."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()
+    except OSError:
+        return True
+    args = [arg.decode(errors="replace") for arg in argv]
+    return Path(args[0]).name == "postgres" and str(pgdata) in args
 
 
 def _running(pid: int) -> bool:

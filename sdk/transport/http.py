@@ -27,6 +27,7 @@ import orjson
 from leaseq.sdk import errors
 from leaseq.sdk.transport import wire
 from leaseq.sdk.transport.base import MAX_AWAIT, TaskId
+from leaseq.sdk.transport.connection_errors import describe
 from leaseq.sdk.types import (
     JSON,
     EnqueueResult,
@@ -125,10 +126,10 @@ class HttpTransport:
                 reason = response.reason or ""
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
             self._next_url(current)  # no connection was opened: nothing was sent
-            raise errors.TransportError(repr(error), request_sent=False) from error
+            raise errors.TransportError(describe(error), request_sent=False) from error
         except (aiohttp.ClientError, TimeoutError) as error:
             self._next_url(current)  # it may have reached the service
-            raise errors.TransportError(repr(error), request_sent=True) from error
+            raise errors.TransportError(describe(error), request_sent=True) from error
         if 200 <= status < 300:
             # The service encodes with orjson, so orjson reads every answer it can send.
             return orjson.loads(body)
@@ -375,6 +376,12 @@ def _checked_headers(headers: dict[str, str]) -> dict[str, str]:
 def _base_url(url: str) -> str:
     """A service URL: http:// or https://, a host, maybe a path prefix (no query)."""
     parts = urllib.parse.urlsplit(url.rstrip("/"))
+    try:
+        port = parts.port  # reading it checks it is a number, 0-65535
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"not a service URL (its port is not 1-65535): {url!r}")
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
         raise ValueError(f"not a service URL (http:// or https://, a host): {url!r}")
     return url.rstrip("/")

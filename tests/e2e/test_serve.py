@@ -138,6 +138,36 @@ def test_a_killed_serve_leaves_no_embedded_server_after_the_next_clean_stop(tmp_
             psutil.Process(orphan).terminate()
 
 
+def test_a_stale_pid_file_naming_another_process_is_forgotten_and_that_process_spared(
+    tmp_path, monkeypatch
+):
+    # No XDG_RUNTIME_DIR (containers, CI): pgserver's platformdirs warns unless kept quiet.
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    pgdata = tmp_path / ".leaseq" / "postgres"
+    with serving([], tmp_path, stop=signal.SIGKILL):
+        pass
+    server = postmaster_pid(pgdata)
+    assert server is not None
+    psutil.Process(server).kill()  # the machine "rebooted": the server is gone ...
+    psutil.Process(server).wait(10)
+    bystander = subprocess.Popen(["sleep", "120"])  # ... and its pid names another process
+    try:
+        pid_file = pgdata / "postmaster.pid"
+        lines = pid_file.read_text().splitlines()
+        pid_file.write_text("\n".join([str(bystander.pid), *lines[1:]]) + "\n")
+        with serving([], tmp_path) as url:
+            assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+            restarted = postmaster_pid(pgdata)
+        assert restarted not in (None, bystander.pid)
+        assert bystander.poll() is None, "the process the stale pid named was killed"
+        assert not process_runs(restarted)
+        logs = "".join(log.read_text() for log in tmp_path.glob("serve-*.log"))
+        assert "XDG_RUNTIME_DIR" not in logs and "Traceback" not in logs, logs
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
 def postmaster_pid(pgdata: Path) -> int | None:
     try:
         return int((pgdata / "postmaster.pid").read_text().split()[0])

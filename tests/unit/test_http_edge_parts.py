@@ -7,9 +7,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leaseq.adapters.http.decoding import exact_float, where
+from leaseq.adapters.http.bodies import EnqueueIn
+from leaseq.adapters.http.decoding import decode, decoder, exact_float, where
 from leaseq.adapters.http.dev_host import is_loopback_host
+from leaseq.adapters.http.problems import RequestInvalid
 from leaseq.adapters.telemetry.prometheus import OTHER, LabelCap
+from leaseq.domain.validation import NAME_RULE
 
 
 @pytest.mark.parametrize(
@@ -70,3 +73,29 @@ def test_only_loopback_names_are_loopback_hosts(host: str, loopback: bool) -> No
 def test_label_values_past_the_cap_count_as_other_and_kept_ones_stay() -> None:
     cap = LabelCap(2)
     assert [cap(v) for v in ("a", "b", "c", "a", "d", "b")] == ["a", "b", OTHER, "a", OTHER, "b"]
+
+
+def test_a_name_the_schema_refuses_is_told_the_rule_not_the_regex() -> None:
+    with pytest.raises(RequestInvalid) as refused:
+        enqueue_body(b'{"tasks":[{"queue":"bad queue","type":"t","payload":1}]}')
+    [error] = refused.value.extensions["errors"]
+    assert error == {"field": "tasks.0.queue", "message": NAME_RULE}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"nope", "JSON is malformed: invalid character (byte 4)"),
+        (b'{"tasks":[', "input data was truncated"),
+    ],
+)
+def test_a_body_that_is_not_json_is_named_body_in_a_plain_sentence(
+    body: bytes, message: str
+) -> None:
+    with pytest.raises(RequestInvalid) as refused:
+        enqueue_body(body)
+    assert refused.value.extensions["errors"] == [{"field": "body", "message": message}]
+
+
+def enqueue_body(raw: bytes) -> EnqueueIn:
+    return decode(decoder(EnqueueIn), "application/json", raw)
