@@ -8,8 +8,9 @@ import (
 )
 
 const (
-	waveQuiet = 200 * time.Microsecond // a wave is over when no slot has freed for this long
-	waveMax   = 2 * time.Millisecond   // … and at the latest
+	withdrawTimeout = 5 * time.Second        // the repeat that collects a withdrawn request's grants
+	waveQuiet       = 200 * time.Microsecond // a wave is over when no slot has freed for this long
+	waveMax         = 2 * time.Millisecond   // … and at the latest
 )
 
 // run is one Run of a worker: the claim loop, the slots, and the shutdown.
@@ -46,7 +47,7 @@ func newRun(w *Worker, ctx context.Context) *run {
 		r.stoppedAt = time.Now()
 		r.mu.Unlock()
 		if ctx.Err() != nil {
-			w.log.Printf("stopping: no more leasing (a lease request in flight is answered within %v)", w.opts.PollWait)
+			w.log.Printf("stopping: no more leasing")
 		}
 		close(r.stopping)
 	}()
@@ -100,14 +101,17 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 			return err
 		}
 		sent := time.Now()
-		// Not cancelled with ctx: a lease request cut off in flight may already hold
-		// tasks on the service, which would wait out their leases. Its answer comes
-		// within PollWait and what it brings is released.
-		grants, waited, err := w.client.lease(r.values, leaseBody{
+		body := leaseBody{
 			Queue: w.opts.Queue, WorkerID: w.opts.WorkerID, Types: types, MaxTasks: free,
 			LeaseSeconds: w.opts.LeaseDuration.Seconds(), WaitSeconds: w.opts.PollWait.Seconds(),
 			RequestID: requestID,
-		})
+		}
+		grants, waited, err := w.client.lease(ctx, body)
+		if err != nil && ctx.Err() != nil {
+			// Stopped while the request was in flight: it was withdrawn (ADR 32).
+			r.releaseUnstarted(r.withdraw(body), "the worker is shutting down")
+			return nil
+		}
 		if err != nil {
 			if isConfigError(err) {
 				return err
@@ -141,6 +145,27 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// withdraw asks again, as a repeat that does not wait, for what a lease request cut off
+// at stop was granted: the service undoes a waiting long poll's grants when its client
+// goes (ADR 19), but not those of an answer already on the wire, which a repeat returns
+// (ADR 21). A repeat that finds none claims afresh; those are released with the rest.
+func (r *run) withdraw(body leaseBody) []grant {
+	ctx, cancel := context.WithTimeout(r.values, withdrawTimeout)
+	defer cancel()
+	body.Repeat, body.WaitSeconds = true, 0
+	grants, _, err := r.w.client.lease(ctx, body)
+	if err != nil {
+		r.w.log.Printf("could not collect the withdrawn lease request's grants: %v", err)
+		return nil
+	}
+	if len(grants) > 0 {
+		r.w.log.Printf("withdrew the lease request in flight; releasing its %d tasks", len(grants))
+	} else {
+		r.w.log.Printf("withdrew the lease request in flight")
+	}
+	return grants
 }
 
 // isConfigError: failures that trying again will not mend.

@@ -509,3 +509,37 @@ func TestTokensAndScopesArriveAsUnauthorizedAndForbidden(t *testing.T) {
 		t.Errorf("a worker with a produce token: Run = %v, want ErrForbidden", err)
 	}
 }
+
+func TestAnIdleWorkerStopsAtOnceAndTakesNothingWithIt(t *testing.T) {
+	t.Parallel()
+	svc := liveService(t)
+	c, queue := newClient(t, svc.URL), queueName(t)
+	w := leaseq.NewWorker(c, leaseq.WorkerOptions{
+		Queue: queue, LeaseDuration: 30 * time.Second, PollWait: 10 * time.Second, Logger: logLines{t},
+	})
+	w.Handle("job", 1, func(ctx context.Context, job *leaseq.Job) (any, error) {
+		t.Error("a task ran after the worker stopped")
+		return nil, nil
+	})
+	stop := running(t, w)
+	time.Sleep(300 * time.Millisecond) // its lease request is waiting at the service by now
+	stopped := time.Now()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(stopped); took > 2*time.Second {
+		t.Errorf("stopping took %v: it waited for its long poll (10s)", took)
+	}
+	ref, err := c.Enqueue(context.Background(), leaseq.NewTask{Queue: queue, Type: "job"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	task, err := c.Get(context.Background(), ref.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.State != "pending" || task.Attempts != 0 {
+		t.Errorf("task after the stop: %s, %d attempts; want pending, 0", task.State, task.Attempts)
+	}
+}
