@@ -83,6 +83,7 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 		w.opts.WorkerID, w.opts.Queue, w.opts.Concurrency, w.opts.LeaseDuration)
 	types := w.types()
 	failures := 0
+	var downSince time.Time // when the service stopped answering; zero while it answers
 	for ctx.Err() == nil {
 		free := r.free()
 		if free <= 0 {
@@ -118,11 +119,21 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 			}
 			failures++
 			pause := claimBackoff.pause(failures)
-			w.log.Printf("leasing failed, trying again in %v: %v", pause.Round(time.Millisecond), err)
+			switch {
+			case !errors.Is(err, ErrUnavailable):
+				w.log.Printf("leasing failed, trying again in %v: %v", pause.Round(time.Millisecond), err)
+			case downSince.IsZero(): // once per outage, not once per attempt
+				downSince = time.Now()
+				w.log.Printf("service unreachable (%v); trying until it answers", err)
+			}
 			sleep(ctx, pause)
 			continue
 		}
 		failures = 0
+		if !downSince.IsZero() {
+			w.log.Printf("service reachable again (after %v)", time.Since(downSince).Round(100*time.Millisecond))
+			downSince = time.Time{}
+		}
 		if ctx.Err() != nil {
 			r.releaseUnstarted(grants, "the worker is shutting down")
 			return nil
