@@ -25,6 +25,7 @@ type run struct {
 	executions map[*execution]struct{}
 	stoppedAt  time.Time
 
+	hurry     chan struct{} // closed by Worker.StopNow: no more grace
 	slotFreed chan struct{} // poked when a slot frees
 	stopping  chan struct{} // closed once Run's ctx is done
 	ended     chan struct{} // closed when Run returns
@@ -294,15 +295,24 @@ func (r *run) shutdown() {
 	defer timer.Stop()
 	select {
 	case <-allDone:
+	case <-r.hurry:
+		r.w.log.Printf("stopping now: releasing %d running tasks", running)
+		r.abandonAll()
+		<-allDone
 	case <-timer.C:
-		r.mu.Lock()
-		for e := range r.executions {
-			e.abandon()
-		}
-		r.mu.Unlock()
+		r.abandonAll()
 		<-allDone
 	}
 	r.reporter.close()
 	r.releases.Wait()
 	r.w.log.Printf("worker %s stopped", r.w.opts.WorkerID)
+}
+
+// abandonAll cancels every running handler; each releases its task once it returns.
+func (r *run) abandonAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for e := range r.executions {
+		e.abandon()
+	}
 }

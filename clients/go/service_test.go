@@ -543,3 +543,51 @@ func TestAnIdleWorkerStopsAtOnceAndTakesNothingWithIt(t *testing.T) {
 		t.Errorf("task after the stop: %s, %d attempts; want pending, 0", task.State, task.Attempts)
 	}
 }
+
+func TestStopNowReleasesTheRunningTasksWithoutTheGracePeriod(t *testing.T) {
+	t.Parallel()
+	svc := liveService(t)
+	c, queue := newClient(t, svc.URL), queueName(t)
+	ref, err := c.Enqueue(context.Background(), leaseq.NewTask{Queue: queue, Type: "endless"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := leaseq.NewWorker(c, leaseq.WorkerOptions{Queue: queue, ShutdownGrace: 30 * time.Second, Logger: logLines{t}})
+	started := make(chan struct{})
+	w.Handle("endless", 1, func(ctx context.Context, job *leaseq.Job) (any, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, leaseq.Cause(ctx)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	<-started
+	cancel() // the first Ctrl-C: the handler gets its grace period
+	select {
+	case <-done:
+		t.Fatal("Run returned before its grace period or a StopNow")
+	case <-time.After(300 * time.Millisecond):
+	}
+	stoppedAt := time.Now()
+	w.StopNow() // the second
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("StopNow did not end Run")
+	}
+	if took := time.Since(stoppedAt); took > 2*time.Second {
+		t.Errorf("StopNow took %v", took)
+	}
+	task, err := c.Get(context.Background(), ref.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.State != "pending" || task.Attempts != 0 {
+		t.Errorf("task after StopNow: %s, %d attempts; want pending (released), 0", task.State, task.Attempts)
+	}
+}
