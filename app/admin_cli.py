@@ -12,9 +12,9 @@ import typer
 from leaseq.app.operator_cli import DEFAULT_URL, Token, Url, call, show
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"leaseq: {message}", err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(code)
 
 
 def _segment(value: str) -> str:
@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
         try:
             payload = json.loads(payload_json)
         except ValueError as exc:
-            _fail(f"PAYLOAD_JSON is not JSON: {exc}")
+            _fail(f"PAYLOAD_JSON is not JSON: {exc}", code=2)
         task: dict[str, Any] = {
             "queue": queue,
             "type": type,

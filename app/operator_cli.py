@@ -13,9 +13,10 @@ Token = Annotated[str | None, typer.Option("--token", envvar="LEASEQ_TOKEN", hel
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, code: int = 1) -> NoReturn:
+    """One line; exit 2 when the command line is at fault, 1 when the service refused."""
     typer.echo(f"leaseq: {message}", err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(code)
 
 
 def call(method: str, url: str, path: str, token: str | None, **kwargs: Any) -> Any:
@@ -25,9 +26,9 @@ def call(method: str, url: str, path: str, token: str | None, **kwargs: Any) -> 
         with httpx.Client(base_url=url, headers=headers, timeout=30.0) as client:
             response = client.request(method, path, **kwargs)
     except httpx.InvalidURL as exc:
-        _fail(f"bad --url {url!r}: {exc}")
+        _fail(f"bad --url {url!r}: {exc}", code=2)
     except httpx.UnsupportedProtocol:
-        _fail(f"bad --url {url!r}: it must start with http:// or https://")
+        _fail(f"bad --url {url!r}: it must start with http:// or https://", code=2)
     except httpx.HTTPError as exc:
         _fail(f"cannot reach the service at {url}: {exc or type(exc).__name__}")
     if response.status_code >= 400:
@@ -86,7 +87,7 @@ def register(app: typer.Typer) -> None:
             payload = json.loads(payload_json)
             json.dumps(payload, allow_nan=False)  # 1e999 reads as infinity, which JSON lacks
         except ValueError as exc:
-            _fail(f"PAYLOAD_JSON is not JSON: {exc}")
+            _fail(f"PAYLOAD_JSON is not JSON: {exc}", code=2)
         task: dict[str, Any] = {
             "queue": queue,
             "type": type,

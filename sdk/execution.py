@@ -123,7 +123,8 @@ class Execution:
             self._done()
             return
         self._kind = outcome.kind
-        self._reason = headline(outcome.error or "")
+        if outcome.error is not None:
+            self._reason = headline(outcome.error)
         self._reporter.submit_nowait(outcome, self.context.deadline, self._answered)
 
     def _handler_finished(self) -> None:
@@ -246,12 +247,14 @@ class Execution:
                     "the %s result was refused: %s", self._kind, answer.code
                 )
                 return
-            fields = {"outcome": self._kind, "state": answer.state}
             if answer.state == "succeeded":
                 telemetry.succeeded.add(1, telemetry.attributes(lease))
                 if self._logger.isEnabledFor(logging.INFO):
+                    fields = {"outcome": self._kind, "state": answer.state}
                     self.context.logger.info("task succeeded", extra=fields)
-            elif answer.state == "dead":
+                return
+            fields = {"outcome": self._kind, "state": answer.state}
+            if answer.state == "dead":
                 telemetry.dead_lettered.add(1, telemetry.attributes(lease))
                 self.context.logger.warning("task dead-lettered: %s", self._reason, extra=fields)
             else:

@@ -25,23 +25,16 @@ SAME_STOP_SECONDS = 0.25
 
 
 async def withdraw(
-    transport: Transport,
-    claim: asyncio.Future[list[LeaseInfo]],
-    request: LeaseRequest,
-    logger: logging.Logger,
+    transport: Transport, request: LeaseRequest, logger: logging.Logger
 ) -> list[LeaseInfo]:
-    """Cancel a lease request in flight; returns what it was granted, for release.
+    """What a lease request cut off in flight (its await cancelled) was granted, for release.
 
     A long poll cut off while it waits is undone by the service (ADR 0019); an answer
     already on its way is not, so the same request is sent again as a repeat, which
     answers its live grants (ADR 0021). Found nothing, a repeat claims as a new request:
     without waiting, and what it brings is released like the rest.
     """
-    claim.cancel()
     granted: dict[object, LeaseInfo] = {}
-    with contextlib.suppress(asyncio.CancelledError, LeaseqClientError):
-        for lease in await claim:  # it may have finished before the cancel landed
-            granted[lease.task_id] = lease
     repeat = evolve(request, repeat=True, wait_seconds=0.0)
     try:
         async with asyncio.timeout(WITHDRAW_SECONDS):

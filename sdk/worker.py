@@ -106,6 +106,9 @@ class Worker:
         self._stopping: asyncio.Event | None = None
         self._hurry: asyncio.Event | None = None  # the second stop: no grace left
         self._stops = 0
+        self._claimer: asyncio.Task[Any] | None = None  # the task awaiting lease requests
+        self._leasing = False  # it awaits one now
+        self._withdrawing = False
         self._signals: StopSignals | None = None
         self._reachability = Reachability(logger)
         self._slot_freed: asyncio.Event | None = None
@@ -157,6 +160,9 @@ class Worker:
         self._stops += 1
         if self._stops == 1:
             self._stopping.set()
+            if self._leasing and self._claimer is not None:
+                self._withdrawing = True
+                self._claimer.cancel()  # the lease request's await: withdrawn
             if not self._handling:
                 logger.info("stopping: no more leasing")
                 return
@@ -176,6 +182,7 @@ class Worker:
         if not len(self.registry):
             raise ValueError("register at least one handler before running the worker")
         self._loop = asyncio.get_running_loop()
+        self._claimer = asyncio.current_task()
         self._stopping = asyncio.Event()
         self._hurry = asyncio.Event()
         self._slot_freed = asyncio.Event()
@@ -290,15 +297,18 @@ class Worker:
             request_id=resends.new_request_id(),
         )
         # Sent again under the same request id while its answer is lost (resends.lease).
-        claim = asyncio.ensure_future(resends.lease(self.transport, request))
-        if not self._stopping.is_set():
-            stopped = asyncio.ensure_future(self._stopping.wait())
-            await asyncio.wait((claim, stopped), return_when=asyncio.FIRST_COMPLETED)
-            stopped.cancel()
-        if claim.done():
-            return claim.result()
+        # Awaited inline, no task of its own (the hot path): a stop cancels this await.
+        self._leasing = True
+        try:
+            return await resends.lease(self.transport, request)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not self._withdrawing or current is None or current.uncancel() > 0:
+                raise  # not (only) our stop: someone cancels the worker
+        finally:
+            self._leasing = False
         # Stopping: an idle worker's long poll would hold the exit for wait_seconds.
-        leases = await withdraw(self.transport, claim, request, logger)
+        leases = await withdraw(self.transport, request, logger)
         if leases:
             logger.info("withdrew the lease request in flight; releasing its %d tasks", len(leases))
         else:

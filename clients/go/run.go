@@ -8,8 +8,9 @@ import (
 )
 
 const (
-	waveQuiet = 200 * time.Microsecond // a wave is over when no slot has freed for this long
-	waveMax   = 2 * time.Millisecond   // … and at the latest
+	withdrawTimeout = 5 * time.Second        // the repeat that collects a withdrawn request's grants
+	waveQuiet       = 200 * time.Microsecond // a wave is over when no slot has freed for this long
+	waveMax         = 2 * time.Millisecond   // … and at the latest
 )
 
 // run is one Run of a worker: the claim loop, the slots, and the shutdown.
@@ -24,6 +25,7 @@ type run struct {
 	executions map[*execution]struct{}
 	stoppedAt  time.Time
 
+	hurry     chan struct{} // closed by Worker.StopNow: no more grace
 	slotFreed chan struct{} // poked when a slot frees
 	stopping  chan struct{} // closed once Run's ctx is done
 	ended     chan struct{} // closed when Run returns
@@ -46,7 +48,7 @@ func newRun(w *Worker, ctx context.Context) *run {
 		r.stoppedAt = time.Now()
 		r.mu.Unlock()
 		if ctx.Err() != nil {
-			w.log.Printf("stopping: no more leasing (a lease request in flight is answered within %v)", w.opts.PollWait)
+			w.log.Printf("stopping: no more leasing")
 		}
 		close(r.stopping)
 	}()
@@ -82,6 +84,7 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 		w.opts.WorkerID, w.opts.Queue, w.opts.Concurrency, w.opts.LeaseDuration)
 	types := w.types()
 	failures := 0
+	var downSince time.Time // when the service stopped answering; zero while it answers
 	for ctx.Err() == nil {
 		free := r.free()
 		if free <= 0 {
@@ -100,25 +103,38 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 			return err
 		}
 		sent := time.Now()
-		// Not cancelled with ctx: a lease request cut off in flight may already hold
-		// tasks on the service, which would wait out their leases. Its answer comes
-		// within PollWait and what it brings is released.
-		grants, waited, err := w.client.lease(r.values, leaseBody{
+		body := leaseBody{
 			Queue: w.opts.Queue, WorkerID: w.opts.WorkerID, Types: types, MaxTasks: free,
 			LeaseSeconds: w.opts.LeaseDuration.Seconds(), WaitSeconds: w.opts.PollWait.Seconds(),
 			RequestID: requestID,
-		})
+		}
+		grants, waited, err := w.client.lease(ctx, body)
+		if err != nil && ctx.Err() != nil {
+			// Stopped while the request was in flight: it was withdrawn (ADR 32).
+			r.releaseUnstarted(r.withdraw(body), "the worker is shutting down")
+			return nil
+		}
 		if err != nil {
 			if isConfigError(err) {
 				return err
 			}
 			failures++
 			pause := claimBackoff.pause(failures)
-			w.log.Printf("leasing failed, trying again in %v: %v", pause.Round(time.Millisecond), err)
+			switch {
+			case !errors.Is(err, ErrUnavailable):
+				w.log.Printf("leasing failed, trying again in %v: %v", pause.Round(time.Millisecond), err)
+			case downSince.IsZero(): // once per outage, not once per attempt
+				downSince = time.Now()
+				w.log.Printf("service unreachable (%v); trying until it answers", err)
+			}
 			sleep(ctx, pause)
 			continue
 		}
 		failures = 0
+		if !downSince.IsZero() {
+			w.log.Printf("service reachable again (after %v)", time.Since(downSince).Round(100*time.Millisecond))
+			downSince = time.Time{}
+		}
 		if ctx.Err() != nil {
 			r.releaseUnstarted(grants, "the worker is shutting down")
 			return nil
@@ -141,6 +157,27 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// withdraw asks again, as a repeat that does not wait, for what a lease request cut off
+// at stop was granted: the service undoes a waiting long poll's grants when its client
+// goes (ADR 19), but not those of an answer already on the wire, which a repeat returns
+// (ADR 21). A repeat that finds none claims afresh; those are released with the rest.
+func (r *run) withdraw(body leaseBody) []grant {
+	ctx, cancel := context.WithTimeout(r.values, withdrawTimeout)
+	defer cancel()
+	body.Repeat, body.WaitSeconds = true, 0
+	grants, _, err := r.w.client.lease(ctx, body)
+	if err != nil {
+		r.w.log.Printf("could not collect the withdrawn lease request's grants: %v", err)
+		return nil
+	}
+	if len(grants) > 0 {
+		r.w.log.Printf("withdrew the lease request in flight; releasing its %d tasks", len(grants))
+	} else {
+		r.w.log.Printf("withdrew the lease request in flight")
+	}
+	return grants
 }
 
 // isConfigError: failures that trying again will not mend.
@@ -258,15 +295,24 @@ func (r *run) shutdown() {
 	defer timer.Stop()
 	select {
 	case <-allDone:
+	case <-r.hurry:
+		r.w.log.Printf("stopping now: releasing %d running tasks", running)
+		r.abandonAll()
+		<-allDone
 	case <-timer.C:
-		r.mu.Lock()
-		for e := range r.executions {
-			e.abandon()
-		}
-		r.mu.Unlock()
+		r.abandonAll()
 		<-allDone
 	}
 	r.reporter.close()
 	r.releases.Wait()
 	r.w.log.Printf("worker %s stopped", r.w.opts.WorkerID)
+}
+
+// abandonAll cancels every running handler; each releases its task once it returns.
+func (r *run) abandonAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for e := range r.executions {
+		e.abandon()
+	}
 }

@@ -509,3 +509,85 @@ func TestTokensAndScopesArriveAsUnauthorizedAndForbidden(t *testing.T) {
 		t.Errorf("a worker with a produce token: Run = %v, want ErrForbidden", err)
 	}
 }
+
+func TestAnIdleWorkerStopsAtOnceAndTakesNothingWithIt(t *testing.T) {
+	t.Parallel()
+	svc := liveService(t)
+	c, queue := newClient(t, svc.URL), queueName(t)
+	w := leaseq.NewWorker(c, leaseq.WorkerOptions{
+		Queue: queue, LeaseDuration: 30 * time.Second, PollWait: 10 * time.Second, Logger: logLines{t},
+	})
+	w.Handle("job", 1, func(ctx context.Context, job *leaseq.Job) (any, error) {
+		t.Error("a task ran after the worker stopped")
+		return nil, nil
+	})
+	stop := running(t, w)
+	time.Sleep(300 * time.Millisecond) // its lease request is waiting at the service by now
+	stopped := time.Now()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(stopped); took > 2*time.Second {
+		t.Errorf("stopping took %v: it waited for its long poll (10s)", took)
+	}
+	ref, err := c.Enqueue(context.Background(), leaseq.NewTask{Queue: queue, Type: "job"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	task, err := c.Get(context.Background(), ref.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.State != "pending" || task.Attempts != 0 {
+		t.Errorf("task after the stop: %s, %d attempts; want pending, 0", task.State, task.Attempts)
+	}
+}
+
+func TestStopNowReleasesTheRunningTasksWithoutTheGracePeriod(t *testing.T) {
+	t.Parallel()
+	svc := liveService(t)
+	c, queue := newClient(t, svc.URL), queueName(t)
+	ref, err := c.Enqueue(context.Background(), leaseq.NewTask{Queue: queue, Type: "endless"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := leaseq.NewWorker(c, leaseq.WorkerOptions{Queue: queue, ShutdownGrace: 30 * time.Second, Logger: logLines{t}})
+	started := make(chan struct{})
+	w.Handle("endless", 1, func(ctx context.Context, job *leaseq.Job) (any, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, leaseq.Cause(ctx)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	<-started
+	cancel() // the first Ctrl-C: the handler gets its grace period
+	select {
+	case <-done:
+		t.Fatal("Run returned before its grace period or a StopNow")
+	case <-time.After(300 * time.Millisecond):
+	}
+	stoppedAt := time.Now()
+	w.StopNow() // the second
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("StopNow did not end Run")
+	}
+	if took := time.Since(stoppedAt); took > 2*time.Second {
+		t.Errorf("StopNow took %v", took)
+	}
+	task, err := c.Get(context.Background(), ref.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.State != "pending" || task.Attempts != 0 {
+		t.Errorf("task after StopNow: %s, %d attempts; want pending (released), 0", task.State, task.Attempts)
+	}
+}

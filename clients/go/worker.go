@@ -48,6 +48,8 @@ type Worker struct {
 	handlers map[typeVersion]HandlerFunc
 	mu       sync.Mutex
 	running  bool
+	stopNow  chan struct{} // closed by StopNow; one per Run
+	stopped  bool          // stopNow is closed
 }
 
 type typeVersion struct {
@@ -128,17 +130,29 @@ func (w *Worker) Handle(taskType string, version int, fn HandlerFunc) {
 }
 
 // Run leases and runs tasks until ctx is done, then shuts down gracefully: it stops
-// leasing (a lease request in flight is answered within PollWait and what it brings is
-// released unrun), waits up to ShutdownGrace for running handlers, cancels the rest and
-// releases their tasks, sends the results still waiting, and returns nil. It returns an
-// error at once for a configuration the service refuses (ErrUnauthorized, ErrForbidden,
-// ErrValidation); other failures are logged and retried with jittered backoff.
+// leasing (a lease request in flight is withdrawn and what it was granted released
+// unrun), waits up to ShutdownGrace for running handlers (StopNow ends the wait), cancels
+// the rest and releases their tasks, sends the results still waiting, and returns nil.
+// It returns an error at once for a configuration the service refuses (ErrUnauthorized,
+// ErrForbidden, ErrValidation); other failures are logged and retried with jittered
+// backoff.
 func (w *Worker) Run(ctx context.Context) error {
 	if err := w.start(); err != nil {
 		return err
 	}
 	defer w.finish()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hurry := w.stopNow
+	go func() { // StopNow stops leasing too
+		select {
+		case <-hurry:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	r := newRun(w, ctx)
+	r.hurry = hurry
 	err := r.claimUntilDone(ctx)
 	r.shutdown()
 	return err
@@ -160,7 +174,20 @@ func (w *Worker) start() error {
 		return errors.New("leaseq: the worker is already running")
 	}
 	w.running = true
+	w.stopNow, w.stopped = make(chan struct{}), false
 	return nil
+}
+
+// StopNow ends the running Run without waiting out ShutdownGrace: leasing stops, running
+// handlers are cancelled (Cause: ErrShutdown) and their tasks released (the attempt is
+// not spent) once they return. Call it on a second Ctrl-C (examples/worker does).
+func (w *Worker) StopNow() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.running && !w.stopped {
+		w.stopped = true
+		close(w.stopNow)
+	}
 }
 
 func (w *Worker) finish() {

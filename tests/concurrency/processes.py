@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,9 +111,12 @@ class PrivatePostgres:
     """An embedded PostgreSQL cluster that only this test uses, so it may restart it."""
 
     def __init__(self, data_dir: Path) -> None:
-        import pgserver
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset, then falls back (as serve)
+            warnings.simplefilter("ignore")
+            import pgserver
 
-        self._server: Any = pgserver.get_server(data_dir, cleanup_mode="delete")
+            self._server: Any = pgserver.get_server(data_dir, cleanup_mode="delete")
         self.data_dir = data_dir
         self.url = self._server.get_uri().replace("postgres:@", "postgres@")
 
@@ -123,7 +127,9 @@ class PrivatePostgres:
 
     def start(self) -> None:
         """Start again with the options pgserver uses (same socket dir, same URL)."""
-        self._server.ensure_postgres_running()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (as in __init__)
+            self._server.ensure_postgres_running()
 
     def restart(self) -> None:
         self.stop()

@@ -79,12 +79,17 @@ def test_a_service_that_is_not_there_is_one_line(service: str) -> None:
     assert result.stderr.startswith("leaseq: cannot reach the service at http://127.0.0.1:1")
 
 
+def test_a_url_that_is_no_url_is_a_usage_error() -> None:
+    bad_url = leaseq("localhost:8000", "queues")
+    assert bad_url.returncode == 2 and bad_url.stderr.startswith("leaseq: bad --url"), bad_url
+
+
 def test_a_schema_refusal_lists_each_field_and_a_bad_payload_is_named(service: str) -> None:
     listed = leaseq(service, "tasks", "list", "--state", "bogus")
     [line] = listed.stderr.strip().splitlines()
     assert listed.returncode == 1 and "state" in line.split("[", 1)[1], line
     huge = leaseq(service, "enqueue", "emails", "send_email", "[1e999]")
-    assert huge.returncode == 1
+    assert huge.returncode == 2  # the command line is at fault: a usage error
     assert huge.stderr.startswith("leaseq: PAYLOAD_JSON is not JSON")
 
 

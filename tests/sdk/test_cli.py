@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,57 @@ def test_a_refused_token_stops_the_worker_with_one_line(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(10)
+
+
+SLOW_MODULE = textwrap.dedent(
+    """
+    import asyncio
+    from leaseq.adapters.memory import InMemoryNotifier, InMemoryTaskStore
+    from leaseq.adapters.system import RandomJitter
+    from leaseq.app.services import TaskService
+    from leaseq.sdk import Client, Worker
+    from leaseq.sdk.transport.inprocess import InProcessTransport
+
+    notifier = InMemoryNotifier()
+    service = TaskService(InMemoryTaskStore(notifier=notifier), notifier, RandomJitter())
+    worker = Worker(Client(InProcessTransport(service)), queue="q", wait_seconds=30)
+
+    @worker.handler("sleep")
+    async def sleep(ctx, seconds):
+        print("sleeping", flush=True)
+        await asyncio.sleep(seconds)
+
+    asyncio.run(Client(InProcessTransport(service)).enqueue("q", "sleep", 600))
+    """
+)
+
+
+def test_ctrl_c_twice_releases_the_running_task_and_exits_at_once(tmp_path: Path) -> None:
+    (tmp_path / "slow_tasks.py").write_text(SLOW_MODULE)
+    process = subprocess.Popen(
+        [*LEASEQ, "worker", "slow_tasks:worker"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("sleeping"):
+                process.send_signal(signal.SIGINT)
+            elif "stop again to release them now" in line:
+                time.sleep(0.5)  # a second Ctrl-C, not the same one sent twice
+                process.send_signal(signal.SIGINT)
+                stopped_at = time.monotonic()
+                break
+        rest, _ = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    output = "".join(lines) + rest
+    assert process.returncode == 0, output
+    assert time.monotonic() - stopped_at < 5, output  # not the 30 s grace period
+    assert "stopping now: releasing 1 running tasks" in output
+    assert "released the task at shutdown" in output and "Traceback" not in output

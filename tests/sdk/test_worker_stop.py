@@ -208,3 +208,19 @@ def test_a_signal_sent_twice_at_once_is_one_stop_and_a_later_one_a_second() -> N
         assert len(stops) == 2
     finally:
         loop.close()
+
+
+async def test_cancelling_the_worker_during_a_lease_request_is_not_taken_for_a_stop(
+    service: TaskService,
+) -> None:
+    worker = Worker(InProcessTransport(service), queue="q", wait_seconds=30)
+
+    @worker.handler("t")
+    async def handle(ctx: TaskContext, payload: Any) -> None: ...
+
+    run = asyncio.create_task(worker.run(install_signal_handlers=False))
+    await _until_waiting(service)
+    worker.stop()  # the worker cancels its own lease request's await ...
+    run.cancel()  # ... and its owner cancels it too, in the same turn
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(run, 5)

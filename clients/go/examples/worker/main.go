@@ -24,11 +24,27 @@ func main() {
 	}
 	w := leaseq.NewWorker(c, leaseq.WorkerOptions{Queue: "emails", Concurrency: 20})
 	w.Handle("send_email", 1, sendEmail)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := w.Run(ctx); err != nil {
+	if err := w.Run(stopOnSignals(w)); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// stopOnSignals: the first SIGINT or SIGTERM stops the worker gracefully (running
+// handlers get their grace period), the second releases their tasks at once
+// (StopNow), a third exits the process.
+func stopOnSignals(w *leaseq.Worker) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 3)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-signals
+		cancel()
+		<-signals
+		w.StopNow()
+		<-signals
+		os.Exit(130)
+	}()
+	return ctx
 }
 
 type email struct {
