@@ -328,7 +328,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "adapters/postgres/flow_queries.py",
         "FROM leaseq_queues q WHERE q.queue = :queue FOR UPDATE",
         "FROM leaseq_queues q WHERE q.queue = :queue",
-        ("tests/contract/test_store_limits.py", "-k", "held_queue_lock or concurrent_grants"),
+        ("tests/concurrency/test_limit_races.py",),
         "two replicas granting on one limited queue at once both see a free slot",
     ),
     m(

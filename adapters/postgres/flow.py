@@ -34,8 +34,15 @@ from leaseq.domain.limits import (
 Row = Mapping[str, Any]
 
 
+# The queues this store last found limited go to the limited path directly, saving the
+# plain LEASE and the probe; the path checks `limited` under the lock, so a stale hint
+# costs one transaction, never a wrong grant. Bounded: cleared when it grows past this.
+SEEN_LIMITED_MAX = 10_000
+
+
 class PostgresFlowControl:
     _runner: StatementRunner
+    _seen_limited: set[str]
 
     async def _rows(self, statement: TextClause, params: dict[str, Any]) -> builtins.list[Row]:
         raise NotImplementedError  # PostgresTaskStore's
@@ -72,12 +79,16 @@ class PostgresFlowControl:
         """The grants of a limited queue: lock its row, read, plan, grant; one transaction."""
         with translated():
             async with self._runner.transaction() as tx:
-                [settings] = await tx.rows(fq.FLOW_LOCK, params)
-                if settings["paused"]:
-                    return []
-                if not settings["limited"]:  # lifted meanwhile: the plain claim
+                found = await tx.rows(fq.FLOW_LOCK, params)
+                if not found or not found[0]["limited"]:  # lifted meanwhile: the plain claim
+                    self._seen_limited.discard(params["queue"])
                     return builtins.list(await tx.rows(q.LEASE, params))
-                return await _grant(tx, settings, params)
+                if len(self._seen_limited) >= SEEN_LIMITED_MAX:
+                    self._seen_limited.clear()
+                self._seen_limited.add(params["queue"])
+                if found[0]["paused"]:
+                    return []
+                return await _grant(tx, found[0], params)
 
 
 async def _grant(tx: Transaction, settings: Row, params: dict[str, Any]) -> builtins.list[Row]:

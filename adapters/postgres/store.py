@@ -89,6 +89,7 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
         self._limits = limits
         self._ids = ids or Uuid7Generator()
         self._tokens = tokens or SecretTokenGenerator()
+        self._seen_limited: set[str] = set()  # PostgresFlowControl's hint
 
     # -- producers -------------------------------------------------------------------
 
@@ -222,6 +223,8 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
             again = await self._rows(q.LEASE_REPEATED, params)
             if again:
                 return [to_task(row) for row in again]
+        if request.queue in self._seen_limited:  # a hint only: checked under the lock
+            return [to_task(row) for row in await self._lease_limited(params)]
         rows = await self._rows(q.LEASE, params)
         # LEASE leaves a limited queue alone (ADR 0030); asked only when it granted nothing
         if not rows and await self._queue_is_limited(request.queue):

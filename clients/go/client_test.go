@@ -336,3 +336,42 @@ func TestAReportIsGivenUpOnceItsAttemptsAndItsLeasesAreSpent(t *testing.T) {
 		t.Errorf("answer %v after %d requests; want the 503 after %d", got, rec.count(), reportRetries.attempts)
 	}
 }
+
+func TestSetLimitsSendsAllThreeWithNullForNoneAndReadsTheQueue(t *testing.T) {
+	rec := &recorder{replies: []string{"drop", `200 {"queue":"q","counts":{"leased":2},"ready":0,"scheduled":0,` +
+		`"oldest_ready_age_seconds":null,"paused":false,"limits":{"concurrency":5,"concurrency_per_key":null,` +
+		`"rate_per_second":2.5},"live_leases":2,"live_per_key":{"customer-7":2}}`}}
+	c := quickClient(t, rec.start(t).URL)
+	got, err := c.SetLimits(context.Background(), "q", QueueLimits{Concurrency: 5, RatePerSecond: 2.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.count() != 2 {
+		t.Errorf("%d requests, want 2 (the PUT is re-sent after a lost answer)", rec.count())
+	}
+	if body, _ := json.Marshal(rec.bodies[1]); string(body) != `{"concurrency":5,"concurrency_per_key":null,"rate_per_second":2.5}` {
+		t.Errorf("body %s", body)
+	}
+	if got.Limits != (QueueLimits{Concurrency: 5, RatePerSecond: 2.5}) || got.LiveLeases != 2 || got.LivePerKey["customer-7"] != 2 {
+		t.Errorf("SetLimits = %+v", got)
+	}
+}
+
+func TestEnqueueSendsTheConcurrencyKeyOnlyWhenGiven(t *testing.T) {
+	rec := &recorder{replies: []string{`201 {"tasks":[{"id":"t1","state":"pending","deduplicated":false},` +
+		`{"id":"t2","state":"pending","deduplicated":false}]}`}}
+	c := quickClient(t, rec.start(t).URL)
+	_, err := c.EnqueueBatch(context.Background(), []NewTask{
+		{Queue: "q", Type: "t", ConcurrencyKey: "customer-7"}, {Queue: "q", Type: "t"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := rec.bodies[0]["tasks"].([]any)
+	if tasks[0].(map[string]any)["concurrency_key"] != "customer-7" {
+		t.Errorf("first task %v", tasks[0])
+	}
+	if _, sent := tasks[1].(map[string]any)["concurrency_key"]; sent {
+		t.Errorf("second task carries a key: %v", tasks[1])
+	}
+}

@@ -83,7 +83,7 @@ func newTaskBody(t NewTask, trace, key string) (taskBody, bool, error) {
 	body := taskBody{
 		Queue: t.Queue, Type: t.Type, TypeVersion: t.Version, Payload: t.Payload,
 		Labels: t.Labels, Priority: t.Priority, MaxAttempts: t.MaxAttempts,
-		IdempotencyKey: t.IdempotencyKey,
+		IdempotencyKey: t.IdempotencyKey, ConcurrencyKey: t.ConcurrencyKey,
 	}
 	if trace != "" {
 		if _, given := t.Labels["traceparent"]; !given {
@@ -237,6 +237,23 @@ func (c *Client) QueueStats(ctx context.Context, queue string) (QueueStats, erro
 	var answer queueAnswer
 	err := c.do(ctx, call{method: "GET", path: "/v1/queues/" + url.PathEscape(queue), safe: resendReads}, &answer)
 	if err != nil {
+		return QueueStats{}, err
+	}
+	return answer.stats(), nil
+}
+
+// SetLimits replaces the queue's flow-control limits, all three at once (a zero field
+// lifts that limit), in force at the next grant on every replica; it answers the queue
+// as it now stands (admin scope). Re-sent after a lost answer: setting the same limits
+// twice is setting them once. A limit out of bounds is a *ValidationError naming it.
+func (c *Client) SetLimits(ctx context.Context, queue string, limits QueueLimits) (QueueStats, error) {
+	if queue == "" {
+		return QueueStats{}, invalid("queue", "must not be empty")
+	}
+	var answer queueAnswer
+	path := "/v1/queues/" + url.PathEscape(queue) + "/limits"
+	k := call{method: "PUT", path: path, body: newLimitsBody(limits), safe: resendSetLimits}
+	if err := c.do(ctx, k, &answer); err != nil {
 		return QueueStats{}, err
 	}
 	return answer.stats(), nil

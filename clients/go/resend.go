@@ -27,6 +27,8 @@ const (
 	// the report that ended a task's newest lease).
 	resendReport  = true
 	resendRelease = true
+	// Limits are replaced whole: the same limits again change nothing.
+	resendSetLimits = true
 	// A repeat of an applied cancel or requeue answers invalid_transition.
 	resendCancel  = false
 	resendRequeue = false

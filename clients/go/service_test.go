@@ -591,3 +591,60 @@ func TestStopNowReleasesTheRunningTasksWithoutTheGracePeriod(t *testing.T) {
 		t.Errorf("task after StopNow: %s, %d attempts; want pending (released), 0", task.State, task.Attempts)
 	}
 }
+
+func TestALimitedQueueRunsNoMoreHandlersThanItsCapsAllow(t *testing.T) {
+	t.Parallel()
+	svc := liveService(t)
+	c, queue := newClient(t, svc.URL), queueName(t)
+	ctx := context.Background()
+	state, err := c.SetLimits(ctx, queue, leaseq.QueueLimits{Concurrency: 3, ConcurrencyPerKey: 1})
+	if err != nil || state.Limits != (leaseq.QueueLimits{Concurrency: 3, ConcurrencyPerKey: 1}) {
+		t.Fatalf("SetLimits = %+v, %v", state, err)
+	}
+	batch := make([]leaseq.NewTask, 12)
+	for i := range batch {
+		batch[i] = leaseq.NewTask{Queue: queue, Type: "slow", ConcurrencyKey: "k" + itoa(i%4)}
+	}
+	refs, err := c.EnqueueBatch(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	inFlight, most := map[string]int{}, 0
+	w := leaseq.NewWorker(c, leaseq.WorkerOptions{Queue: queue, Concurrency: 8, Logger: logLines{t}})
+	w.Handle("slow", 1, func(ctx context.Context, job *leaseq.Job) (any, error) {
+		task, err := c.Get(ctx, job.ID)
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		inFlight[task.ConcurrencyKey]++
+		total := 0
+		for key, n := range inFlight {
+			total += n
+			if n > 1 {
+				t.Errorf("key %s: %d handlers at once", key, n)
+			}
+		}
+		if total > most {
+			most = total
+		}
+		mu.Unlock()
+		time.Sleep(150 * time.Millisecond)
+		mu.Lock()
+		inFlight[task.ConcurrencyKey]--
+		mu.Unlock()
+		return nil, nil
+	})
+	running(t, w)
+	for _, ref := range refs {
+		if task := waitFinished(t, c, ref.ID); task.State != "succeeded" {
+			t.Errorf("task %s: %s", ref.ID, task.State)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most > 3 || most < 2 {
+		t.Errorf("%d handlers at once; the cap is 3", most)
+	}
+}

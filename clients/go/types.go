@@ -23,6 +23,9 @@ type NewTask struct {
 	IdempotencyKey string
 	Labels         map[string]string // "traceparent" links the worker's trace
 	Retry          *RetryPolicy      // nil: the service's default policy
+	// ConcurrencyKey groups tasks for the queue's per-key limit and the round-robin
+	// across keys (Client.SetLimits); empty: no key.
+	ConcurrencyKey string
 }
 
 // RetryPolicy is a task's backoff between attempts; zero fields keep the service's
@@ -59,6 +62,7 @@ type Task struct {
 	Result         json.RawMessage // nil unless succeeded with a result
 	LastError      string
 	IdempotencyKey string
+	ConcurrencyKey string
 	Lease          *LeaseInfo // while leased
 	RunAt          time.Time
 	CreatedAt      time.Time
@@ -113,4 +117,19 @@ type QueueStats struct {
 	OldestReadyAge      time.Duration // 0 with nothing ready
 	SucceededLastMinute int
 	DeadLastMinute      int
+	Paused              bool
+	Limits              QueueLimits
+	LiveLeases          int            // leases live now (an expired one is not)
+	LivePerKey          map[string]int // per concurrency key; QueueStats(queue) only
+}
+
+// QueueLimits are a queue's flow-control limits, enforced at every grant on every
+// replica; a zero field means no such limit. Concurrency caps the queue's live leases,
+// ConcurrencyPerKey the live leases of one concurrency key, RatePerSecond the leases
+// started per second (bursts of one second's worth). Grants of equal priority go
+// round-robin across keys.
+type QueueLimits struct {
+	Concurrency       int
+	ConcurrencyPerKey int
+	RatePerSecond     float64
 }

@@ -19,6 +19,7 @@ type taskBody struct {
 	MaxAttempts    int               `json:"max_attempts,omitempty"`
 	Retry          *retryBody        `json:"retry,omitempty"`
 	IdempotencyKey string            `json:"idempotency_key"`
+	ConcurrencyKey string            `json:"concurrency_key,omitempty"`
 }
 
 type retryBody struct {
@@ -48,6 +49,7 @@ type taskAnswer struct {
 	Attempts       int               `json:"attempts"`
 	MaxAttempts    int               `json:"max_attempts"`
 	IdempotencyKey *string           `json:"idempotency_key"`
+	ConcurrencyKey *string           `json:"concurrency_key"`
 	State          string            `json:"state"`
 	Epoch          int64             `json:"epoch"`
 	Lease          *struct {
@@ -71,6 +73,9 @@ func (a taskAnswer) task() Task {
 	}
 	if a.IdempotencyKey != nil {
 		t.IdempotencyKey = *a.IdempotencyKey
+	}
+	if a.ConcurrencyKey != nil {
+		t.ConcurrencyKey = *a.ConcurrencyKey
 	}
 	if a.LastError != nil {
 		t.LastError = *a.LastError
@@ -117,12 +122,53 @@ type queueAnswer struct {
 	OldestReadyAge      *float64       `json:"oldest_ready_age_seconds"`
 	SucceededLastMinute int            `json:"succeeded_last_minute"`
 	DeadLastMinute      int            `json:"dead_last_minute"`
+	Paused              bool           `json:"paused"`
+	Limits              limitsBody     `json:"limits"`
+	LiveLeases          int            `json:"live_leases"`
+	LivePerKey          map[string]int `json:"live_per_key"`
+}
+
+// limitsBody is PUT /v1/queues/{queue}/limits and the queue answers' "limits": null
+// (a nil pointer) is no such limit.
+type limitsBody struct {
+	Concurrency       *int     `json:"concurrency"`
+	ConcurrencyPerKey *int     `json:"concurrency_per_key"`
+	RatePerSecond     *float64 `json:"rate_per_second"`
+}
+
+func newLimitsBody(l QueueLimits) limitsBody {
+	var b limitsBody
+	if l.Concurrency != 0 {
+		b.Concurrency = &l.Concurrency
+	}
+	if l.ConcurrencyPerKey != 0 {
+		b.ConcurrencyPerKey = &l.ConcurrencyPerKey
+	}
+	if l.RatePerSecond != 0 {
+		b.RatePerSecond = &l.RatePerSecond
+	}
+	return b
+}
+
+func (b limitsBody) limits() QueueLimits {
+	var l QueueLimits
+	if b.Concurrency != nil {
+		l.Concurrency = *b.Concurrency
+	}
+	if b.ConcurrencyPerKey != nil {
+		l.ConcurrencyPerKey = *b.ConcurrencyPerKey
+	}
+	if b.RatePerSecond != nil {
+		l.RatePerSecond = *b.RatePerSecond
+	}
+	return l
 }
 
 func (a queueAnswer) stats() QueueStats {
 	s := QueueStats{
 		Queue: a.Queue, Counts: a.Counts, Ready: a.Ready, Scheduled: a.Scheduled,
 		SucceededLastMinute: a.SucceededLastMinute, DeadLastMinute: a.DeadLastMinute,
+		Paused: a.Paused, Limits: a.Limits.limits(), LiveLeases: a.LiveLeases, LivePerKey: a.LivePerKey,
 	}
 	if a.OldestReadyAge != nil {
 		s.OldestReadyAge = seconds(*a.OldestReadyAge)

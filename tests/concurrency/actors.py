@@ -13,7 +13,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from leaseq.domain import DomainError, Task, TaskSpec, TaskState
-from leaseq.ports import LeaseRequest, TaskStore
+from leaseq.ports import LeaseRequest, TaskStore, TypeFilter
 from tests.concurrency.history import Event, History
 
 LEASE_FOR = timedelta(seconds=1)
@@ -42,14 +42,16 @@ async def worker(
     *,
     deadline: float,
     lease_for: timedelta = LEASE_FOR,
+    types: tuple[TypeFilter, ...] | None = None,
 ) -> None:
-    """Lease and finish tasks until the queue stays empty or `deadline` (loop time) passes."""
+    """Lease and finish tasks (of `types`, None: any) until the queue stays empty or
+    `deadline` (loop time) passes."""
     loop = asyncio.get_running_loop()
     stale: list[tuple[Task, str]] = []
     idle = 0
     while loop.time() < deadline and idle < 40:
         limit = rng.choice((1, 3, 10))
-        granted = await lease(store, queue, actor, limit, lease_for, history)
+        granted = await lease(store, queue, actor, limit, lease_for, history, types)
         idle = 0 if granted else idle + 1
         for task in granted:
             await _act(store, task, actor, history, rng, stale, lease_for)
@@ -63,11 +65,17 @@ async def worker(
 
 
 async def lease(
-    store: TaskStore, queue: str, actor: str, limit: int, lease_for: timedelta, history: History
+    store: TaskStore,
+    queue: str,
+    actor: str,
+    limit: int,
+    lease_for: timedelta,
+    history: History,
+    types: tuple[TypeFilter, ...] | None = None,
 ) -> list[Task]:
     """One lease call, every grant written down."""
     sent = time.monotonic()
-    granted = await store.lease(LeaseRequest(queue, actor, limit, lease_for))
+    granted = await store.lease(LeaseRequest(queue, actor, limit, lease_for, types))
     answered = time.monotonic()
     for task in granted:
         assert task.lease is not None

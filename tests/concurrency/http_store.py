@@ -17,7 +17,7 @@ from leaseq.ports import LeaseRequest
 from leaseq.sdk import errors
 from leaseq.sdk.transport.http import HttpTransport
 from leaseq.sdk.types import LeaseRequest as WireLeaseRequest
-from leaseq.sdk.types import TaskInfo
+from leaseq.sdk.types import TaskInfo, TypeVersion
 
 
 @frozen
@@ -44,6 +44,9 @@ class HttpTaskStore:
             WireLeaseRequest(
                 queue=request.queue,
                 worker_id=request.owner,
+                types=None
+                if request.types is None
+                else tuple(TypeVersion(t.type, t.version) for t in request.types),
                 max_tasks=request.limit,
                 lease_seconds=request.lease_for.total_seconds(),
             )

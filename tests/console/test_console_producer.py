@@ -52,3 +52,20 @@ async def test_the_schedules_page_lists_schedules_and_deletes_one_after_confirma
         "/console/schedules/nightly/delete", data={"csrf": csrf, "confirmed": "yes"}
     )
     assert gone.status_code == 404
+
+
+async def test_the_queues_page_shows_limits_live_leases_and_live_counts_per_key(api):
+    await sign_in(api)
+    for key in ("customer-7", "customer-7", "customer-9"):
+        body = {"queue": "console", "type": "t", "payload": {}, "concurrency_key": key}
+        assert (await api.post("/v1/tasks", json={"tasks": [body]}, headers=ADMIN)).is_success
+    limits = {"concurrency": 5, "concurrency_per_key": 2, "rate_per_second": 10}
+    assert (await api.put("/v1/queues/console/limits", json=limits, headers=ADMIN)).is_success
+    lease = {"queue": "console", "worker_id": "w", "max_tasks": 10}
+    assert len((await api.post("/v1/leases", json=lease, headers=ADMIN)).json()["leases"]) == 3
+    page = await api.get("/console/queues")
+    assert "5 at once · 2 per key · 10/s" in page.text
+    assert "customer-7: 2, customer-9: 1" in page.text
+    [row] = (await api.get("/console/api/queues")).json()["queues"]
+    assert (row["limits"], row["live_leases"]) == ("5 at once · 2 per key · 10/s", 3)
+    assert row["live_per_key"] == "customer-7: 2, customer-9: 1"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import pytest
 
@@ -63,3 +65,31 @@ async def test_a_store_refuses_a_schema_of_another_revision(pg_database_url: str
 async def test_an_unreachable_database_is_reported_as_unavailable() -> None:
     with pytest.raises(StoreUnavailable):
         await open_postgres_store("postgresql://postgres@127.0.0.1:1/nothing")
+
+
+async def test_migration_0005_goes_down_to_0004_and_up_again(pg_database_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from leaseq.adapters.postgres.engine import create_engine
+    from leaseq.adapters.postgres.schema import _config, read_revision
+
+    def down_then_up(connection: Any) -> list[str | None]:
+        seen = []
+        command.downgrade(_config(connection), "0004")
+        seen.append(read_revision(connection))
+        connection.execute(text("SELECT leaseq_enqueue('q', 't', '{}')"))  # 0004's function
+        command.upgrade(_config(connection), "head")
+        seen.append(read_revision(connection))
+        connection.execute(text("SELECT leaseq_enqueue('q', 't', '{}', concurrency_key => 'k')"))
+        return seen
+
+    await migrate(pg_database_url)
+    engine = create_engine(pg_database_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            assert await conn.run_sync(down_then_up) == ["0004", "0005"]
+    finally:
+        await engine.dispose()
+    keys = await _fetch(pg_database_url, "SELECT concurrency_key FROM leaseq_tasks ORDER BY id")
+    assert [r["concurrency_key"] for r in keys] == [None, "k"]

@@ -200,6 +200,31 @@ async def test_an_expired_lease_in_a_limited_queue_is_granted_again(
 
 
 @pytest.mark.postgres
+async def test_limits_lifted_through_another_replica_hold_for_a_replica_that_saw_them(
+    pg_migrated_url: str,
+) -> None:
+    """A store that found a queue limited goes to the limited path directly next time;
+    the path checks the stored row under its lock, so a lift (or a pause) made through
+    another replica holds at once."""
+    seen = await open_postgres_store(pg_migrated_url, pool_size=2)
+    other = await open_postgres_store(pg_migrated_url, pool_size=2)
+    request = LeaseRequest("emails", "w", 10, timedelta(seconds=30))
+    try:
+        await seen.enqueue([spec() for _ in range(6)])
+        await other.set_limits("emails", QueueLimits(concurrency=1))
+        assert len(await seen.lease(request)) == 1
+        await other.set_limits("emails", QueueLimits())
+        assert len(await seen.lease(request)) == 5
+        await other.set_limits("emails", QueueLimits(concurrency=10))
+        await other.set_paused("emails", True)
+        await seen.enqueue([spec()])
+        assert await seen.lease(request) == []
+    finally:
+        await seen.close()
+        await other.close()
+
+
+@pytest.mark.postgres
 async def test_a_held_queue_lock_leaves_other_queues_free(pg_migrated_url: str) -> None:
     """While one limited queue's settings row is locked (a grant in progress elsewhere),
     other queues, limited or not, grant at once; only that queue's grants wait."""

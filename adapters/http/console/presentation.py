@@ -1,11 +1,12 @@
-"""How the console words values: ages, times left, JSON, states."""
+"""How the console words values: ages, times left, JSON, states, limits."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from leaseq.domain import JSON, Task, TaskState
+from leaseq.domain import JSON, QueueLimits, Task, TaskState
 
 ACTIONS = {"requeue": "Requeue", "cancel": "Cancel"}
 
@@ -26,6 +27,26 @@ def age(delta: timedelta | None) -> str:
     if hours < 48:
         return f"{hours}h {minutes:02d}m"
     return f"{hours // 24}d {hours % 24}h"
+
+
+def limits_text(limits: QueueLimits) -> str:
+    """`5 at once · 2 per key · 10/s`; `none` for a queue without limits."""
+    parts = []
+    if limits.concurrency is not None:
+        parts.append(f"{limits.concurrency} at once")
+    if limits.concurrency_per_key is not None:
+        parts.append(f"{limits.concurrency_per_key} per key")
+    if limits.rate_per_second is not None:
+        parts.append(f"{limits.rate_per_second:g}/s")
+    return " · ".join(parts) or "none"
+
+
+def per_key_text(per_key: Mapping[str, int] | None) -> str:
+    """`customer-7: 2, customer-9: 1`: live leases per concurrency key, busiest first."""
+    if not per_key:
+        return ""
+    ranked = sorted(per_key.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{key}: {count}" for key, count in ranked)
 
 
 def pretty_json(value: JSON) -> str:

@@ -44,14 +44,26 @@ async def queues_feed(request: Request, svc: Service, current: SignedIn) -> Resp
 
 
 async def _queue_rows(request: Request, svc: TaskService) -> list[dict[str, Any]]:
-    views = await (await queue_admin(request)).queues()  # with each queue's pause
+    admin = await queue_admin(request)
+    views = await admin.queues()  # with each queue's pause and limits
     stats = [view.stats for view in views]
     sampler = state(request).sampler
     sampler.record(stats, options(request).clock.now())
-    return [
-        _queue_row(view.stats, sampler.rates(view.queue)) | {"paused": view.paused}
-        for view in views
-    ]
+    rows = []
+    for view in views:
+        limits = view.settings.limits
+        # the live leases per key: read for the limited queues only (one query each)
+        per_key = (await admin.queue(view.queue)).live_per_key if limits.limited else None
+        rows.append(
+            _queue_row(view.stats, sampler.rates(view.queue))
+            | {
+                "paused": view.paused,
+                "limits": presentation.limits_text(limits),
+                "live_leases": view.stats.live_leases,
+                "live_per_key": presentation.per_key_text(per_key),
+            }
+        )
+    return rows
 
 
 def _queue_row(stats: QueueStats, rates: list[float]) -> dict[str, Any]:

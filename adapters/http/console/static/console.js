@@ -14,7 +14,7 @@ function refreshQueues(table) {
       for (const q of queues) {
         const row = table.querySelector(`tbody tr[data-queue="${CSS.escape(q.queue)}"]`);
         if (!row) { window.location.reload(); return; }
-        const values = { ...q.counts, ready: q.ready, scheduled: q.scheduled, oldest_ready_age: q.oldest_ready_age, rate: q.rate };
+        const values = { ...q.counts, ready: q.ready, scheduled: q.scheduled, oldest_ready_age: q.oldest_ready_age, rate: q.rate, limits: q.limits, live_leases: q.live_leases, live_per_key: q.live_per_key };
         for (const [field, value] of Object.entries(values)) {
           const cell = row.querySelector(`[data-field="${field}"]`);
           if (cell) cell.textContent = String(value);

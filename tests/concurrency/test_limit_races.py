@@ -1,0 +1,151 @@
+"""Flow control under races (ADR 0030): spawned actors hammer two `leaseq serve` replicas
+of one limited queue. From the event history and the store's own: the caps never exceeded
+at any instant, grants within the rate, no key starved, nothing lost, and every
+single-owner guarantee of the plain races."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from pathlib import Path
+from uuid import UUID
+
+import asyncpg
+import pytest
+
+from tests.concurrency.actors import LEASE_FOR, drain, record_final_states, worker
+from tests.concurrency.history import Event, History, check
+from tests.concurrency.limit_checks import check_fair_share, check_limits, check_rate
+from tests.concurrency.processes import SPAWN_CONTEXT, services, soak_seconds
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300 + 4 * soak_seconds(0))]
+
+PROCESSES = 4
+TYPES = 4  # one per actor process
+QUEUE = "flow"
+CONCURRENCY, PER_KEY, RATE = 5, 2, 30.0
+# one busy key enqueued first (its tasks are the oldest), then six quiet ones
+BACKLOG = [("busy", 200)] + [(f"quiet{n}", 10) for n in range(6)]
+
+
+def _actor_process(url: str, actor: str, seed: int, barrier, out: str, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(_act(url, actor, seed, barrier, Path(out), seconds))
+
+
+async def _act(url: str, actor: str, seed: int, barrier, out: Path, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    from leaseq.ports import TypeFilter
+    from tests.concurrency.http_store import HttpTaskStore
+
+    # each actor claims one type of its own: no two claims pick the same task, so a grant
+    # decided on a stale count would show as a cap exceeded
+    types = (TypeFilter(f"race{seed % TYPES}", 1),)
+    store = HttpTaskStore(url)
+    history = History()
+    try:
+        await asyncio.to_thread(barrier.wait)
+        deadline = asyncio.get_running_loop().time() + seconds
+        await worker(
+            store,  # type: ignore[arg-type]
+            QUEUE,
+            actor,
+            history,
+            random.Random(seed),
+            deadline=deadline,
+            types=types,
+        )
+    finally:
+        history.dump(out)
+        await store.close()
+
+
+async def _enqueue(store, history: History) -> dict[str, str | None]:  # type: ignore[no-untyped-def]
+    from leaseq.domain import TaskSpec
+
+    keys: dict[str, str | None] = {}
+    for key, count in BACKLOG:
+        specs = [
+            TaskSpec(QUEUE, f"race{i % TYPES}", i, max_attempts=6, concurrency_key=key)
+            for i in range(count)
+        ]
+        for answer in await store.enqueue(specs):
+            keys[str(answer.task.id)] = key
+            history.add(Event("enqueue", str(answer.task.id), "producer", accepted=True))
+    return keys
+
+
+async def _stored_grants(url: str) -> list[tuple[object, str]]:
+    """Every grant the store recorded, oldest first: (store time, task id)."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT e.at, CAST(e.task_id AS text) AS id FROM leaseq_task_events e"
+            " WHERE e.transition = 'leased' ORDER BY e.at, e.seq"
+        )
+    finally:
+        await conn.close()
+    return [(row["at"], row["id"]) for row in rows]
+
+
+async def test_two_replicas_keep_a_limited_queue_within_its_limits_and_fair(
+    pg_migrated_url: str, tmp_path: Path
+) -> None:
+    from leaseq.adapters.postgres import open_postgres_store
+    from leaseq.domain import QueueLimits
+
+    seconds = soak_seconds(8)
+    store = await open_postgres_store(pg_migrated_url)
+    history = History()
+    keys = await _enqueue(store, history)
+    await store.set_limits(QUEUE, QueueLimits(CONCURRENCY, PER_KEY, RATE))
+    with services(pg_migrated_url, tmp_path, count=2) as replicas:
+        barrier = SPAWN_CONTEXT.Barrier(PROCESSES + 1)
+        outs = [tmp_path / f"history-{n}.jsonl" for n in range(PROCESSES)]
+        procs = [
+            SPAWN_CONTEXT.Process(
+                target=_actor_process,
+                args=(replicas[n % 2].url, f"p{n}", n, barrier, str(outs[n]), seconds),
+            )
+            for n in range(PROCESSES)
+        ]
+        try:
+            for proc in procs:
+                proc.start()
+            await asyncio.to_thread(barrier.wait, 90)
+            for proc in procs:
+                await asyncio.to_thread(proc.join, seconds + 60)
+                assert proc.exitcode == 0, f"actor process exited with {proc.exitcode}"
+        finally:
+            for proc in procs:
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(5)
+    lifted = time.monotonic()  # the drain runs unlimited; the checks end here
+    limited_grants = len(await _stored_grants(pg_migrated_url))
+    await store.set_limits(QUEUE, QueueLimits())
+    await drain(store, QUEUE, history)
+    await record_final_states(store, list(keys), history)
+    finals = {(await store.get(UUID(task_id))).state.value for task_id in keys}
+    await store.close()
+
+    merged = History(history.events + History.load(outs).events)
+    assert check(merged) == []
+    assert finals <= {"succeeded", "dead"}, finals  # nothing lost
+    assert (
+        check_limits(
+            merged,
+            keys=keys,
+            concurrency=CONCURRENCY,
+            per_key=PER_KEY,
+            lease_for=LEASE_FOR,
+            granted_before=lifted,
+        )
+        == []
+    )
+    grants = (await _stored_grants(pg_migrated_url))[:limited_grants]
+    assert check_rate([at for at, _ in grants], RATE) == []  # type: ignore[misc]
+    assert len(grants) >= RATE * seconds / 2, "the rate was never what held the grants"
+    ready = {key for key, _ in BACKLOG}
+    assert check_fair_share([keys[t] for _, t in grants], ready, slack=CONCURRENCY) == []
+    refused = {e.error for e in merged.events if not e.accepted}
+    assert "lease_expired" in refused, "the race never let a lease lapse"
