@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -195,29 +196,34 @@ func (e *execution) finished(h handled, shuttingDown bool) {
 		e.r.slotDone(false)
 		return
 	}
-	o, kind := outcomeOf(e.g.TaskID, e.g.Token, h.value, h.err)
-	switch kind {
-	case "fail":
-		e.logf("handler failed for good; to the dead-letter list: %v", h.err)
-	case "error":
-		var p *PanicError
-		if errors.As(h.err, &p) {
-			e.logf("handler panicked; the task will be retried: %v", p.Value)
-		} else {
-			e.logf("handler failed; the task will be retried: %v", h.err)
-		}
-	}
+	o := outcomeOf(e.g.TaskID, e.g.Token, h.value, h.err)
 	e.r.slotDone(true)
-	e.r.reporter.submit(report{outcome: o, deadline: e.deadline, answered: e.answered(o.Outcome)})
+	e.r.reporter.submit(report{outcome: o, deadline: e.deadline, answered: e.answered(o.Outcome, headline(o.Error))})
 }
 
-func (e *execution) answered(kind string) func(string, error) {
+// answered logs what became of the task once the service has said so: a retry or a
+// dead-letter with its reason (the error's first line), as the Python worker does.
+func (e *execution) answered(kind, reason string) func(string, error) {
 	return func(state string, err error) {
 		defer e.r.reportAnswered()
-		if err != nil {
+		switch {
+		case err != nil:
 			e.logf("the %s result was not accepted: %v", kind, err)
+		case state == "dead":
+			e.logf("dead-lettered: %s", reason)
+		case kind == "retry":
+			e.logf("to be retried (attempt %d of %d used): %s", e.g.Attempt, e.g.MaxAttempts, reason)
 		}
 	}
+}
+
+// headline is the line of an error's text that says what went wrong: its first (a
+// panic's value, not its stack).
+func headline(text string) string {
+	if i := strings.IndexByte(text, '\n'); i >= 0 {
+		return text[:i]
+	}
+	return text
 }
 
 // resetTimer re-arms t, dropping a fire not yet received.

@@ -53,13 +53,13 @@ const maxErrorChars = 4000 // the most of an error's text a task keeps
 // outcomeOf turns what a handler returned into the report: (v, nil) completes with v;
 // Fatal fails; Retry, a panic and any other error retry. The outermost Retry or Fatal
 // in the error's chain decides.
-func outcomeOf(taskID, token string, value any, err error) (outcome, string) {
+func outcomeOf(taskID, token string, value any, err error) outcome {
 	o := outcome{TaskID: taskID, Token: token}
 	if err == nil {
 		result, encodeErr := encodeResult(value)
 		if encodeErr == nil {
 			o.Outcome, o.Result = "complete", result
-			return o, "complete"
+			return o
 		}
 		err = encodeErr
 	}
@@ -68,15 +68,15 @@ func outcomeOf(taskID, token string, value any, err error) (outcome, string) {
 		switch found := e.(type) {
 		case *FatalError:
 			o.Outcome = "fail"
-			return o, "fail"
+			return o
 		case *RetryError:
 			o.Outcome = "retry"
 			o.DelaySeconds = floatSeconds(found.Delay)
-			return o, "retry"
+			return o
 		}
 	}
 	o.Outcome = "retry"
-	return o, "error"
+	return o
 }
 
 // errorText is storable text: valid UTF-8 without NUL, at most maxErrorChars.

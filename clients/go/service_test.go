@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strconv"
@@ -68,6 +69,37 @@ func queueName(t *testing.T) string {
 type logLines struct{ t *testing.T }
 
 func (l logLines) Printf(format string, args ...any) { l.t.Logf(format, args...) }
+
+// keptLines logs to the test and keeps each line, to be searched.
+type keptLines struct {
+	t     *testing.T
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *keptLines) Printf(format string, args ...any) {
+	l.t.Logf(format, args...)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
+
+// awaitLine waits up to 5 s for a line with both parts in it (a report's answer, and so
+// its log line, may come a moment after the task's final state is visible).
+func (l *keptLines) awaitLine(t *testing.T, part, rest string) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		l.mu.Lock()
+		for _, line := range l.lines {
+			if strings.Contains(line, part) && strings.Contains(line, rest) {
+				l.mu.Unlock()
+				return
+			}
+		}
+		l.mu.Unlock()
+	}
+	t.Errorf("no log line with %q and %q", part, rest)
+}
 
 // running starts w.Run; the returned stop cancels it and answers Run's error.
 func running(t *testing.T, w *leaseq.Worker) (stop func() error) {
@@ -197,7 +229,8 @@ func TestRetryFatalAndPanicEndAsTheirPolicySays(t *testing.T) {
 		return ref.ID
 	}
 	retried, fatal, panicked, failed := enqueue("retry", 5), enqueue("fatal", 5), enqueue("panic", 2), enqueue("error", 2)
-	w := leaseq.NewWorker(c, leaseq.WorkerOptions{Queue: queue, Concurrency: 4, Logger: logLines{t}})
+	log := &keptLines{t: t}
+	w := leaseq.NewWorker(c, leaseq.WorkerOptions{Queue: queue, Concurrency: 4, Logger: log})
 	w.Handle("retry", 1, func(ctx context.Context, job *leaseq.Job) (any, error) {
 		if job.Attempt < 3 {
 			return nil, leaseq.Retry(50 * time.Millisecond)
@@ -232,6 +265,19 @@ func TestRetryFatalAndPanicEndAsTheirPolicySays(t *testing.T) {
 	}
 	if got := transitions(t, c, retried); got != "enqueued leased retried leased retried leased completed" {
 		t.Errorf("retry history: %s", got)
+	}
+	// Each retry and dead-letter is logged with its reason, the error's first line.
+	log.awaitLine(t, retried+" (retry v1, attempt 2,", "): to be retried (attempt 2 of 5 used): retry requested (after 50ms)")
+	log.awaitLine(t, fatal, "): dead-lettered: bad address")
+	log.awaitLine(t, panicked+" (panic v1, attempt 1,", "): to be retried (attempt 1 of 2 used): panic: assignment to entry in nil map")
+	log.awaitLine(t, panicked+" (panic v1, attempt 2,", "): dead-lettered: panic: assignment to entry in nil map")
+	log.awaitLine(t, failed, "): dead-lettered: flaky")
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	for _, line := range log.lines {
+		if strings.Contains(line, "goroutine ") {
+			t.Errorf("a log line carries a stack: %q", line)
+		}
 	}
 }
 
