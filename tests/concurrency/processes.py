@@ -7,6 +7,7 @@ stop, restart or break it without touching any other server on the machine.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import multiprocessing
 import os
@@ -147,6 +148,37 @@ def private_postgres() -> Iterator[PrivatePostgres]:
             yield server
         finally:
             server.cleanup()
+
+
+async def run_actor_processes(
+    target: Any, urls: list[str], processes: int, seconds: float, out_dir: Path
+) -> list[Path]:
+    """Start `processes` actor processes, actor n on `urls[n % len(urls)]`, release them
+    together at a barrier, and wait for every one to exit 0. `target(url, name, n,
+    barrier, out, seconds)` writes its history to `out`; the paths are returned. A process
+    still alive when this fails is killed."""
+    barrier = SPAWN_CONTEXT.Barrier(processes + 1)
+    outs = [out_dir / f"history-{n}.jsonl" for n in range(processes)]
+    procs = [
+        SPAWN_CONTEXT.Process(
+            target=target,
+            args=(urls[n % len(urls)], f"p{n}", n, barrier, str(outs[n]), seconds),
+        )
+        for n in range(processes)
+    ]
+    try:
+        for proc in procs:
+            proc.start()
+        await asyncio.to_thread(barrier.wait, 90)
+        for proc in procs:
+            await asyncio.to_thread(proc.join, seconds + 60)
+            assert proc.exitcode == 0, f"actor process exited with {proc.exitcode}"
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+    return outs
 
 
 def soak_seconds(default: float) -> float:

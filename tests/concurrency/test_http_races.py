@@ -14,7 +14,7 @@ import pytest
 
 from tests.concurrency.actors import drain, enqueue_tasks, record_final_states, worker
 from tests.concurrency.history import History, check
-from tests.concurrency.processes import SPAWN_CONTEXT, services, soak_seconds
+from tests.concurrency.processes import run_actor_processes, services, soak_seconds
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300 + 4 * soak_seconds(0))]
 
@@ -50,27 +50,8 @@ async def test_actors_racing_through_two_service_replicas_keep_every_guarantee(
     history = History()
     task_ids = await enqueue_tasks(store, "race", TASKS if seconds < 30 else TASKS * 20, history)
     with services(pg_migrated_url, tmp_path, count=2) as replicas:
-        barrier = SPAWN_CONTEXT.Barrier(PROCESSES + 1)
-        outs = [tmp_path / f"history-{n}.jsonl" for n in range(PROCESSES)]
-        procs = [
-            SPAWN_CONTEXT.Process(
-                target=_actor_process,
-                args=(replicas[n % 2].url, f"p{n}", n, barrier, str(outs[n]), seconds),
-            )
-            for n in range(PROCESSES)
-        ]
-        try:
-            for proc in procs:
-                proc.start()
-            await asyncio.to_thread(barrier.wait, 90)
-            for proc in procs:
-                await asyncio.to_thread(proc.join, seconds + 60)
-                assert proc.exitcode == 0, f"actor process exited with {proc.exitcode}"
-        finally:
-            for proc in procs:
-                if proc.is_alive():
-                    proc.kill()
-                    proc.join(5)
+        urls = [replica.url for replica in replicas]
+        outs = await run_actor_processes(_actor_process, urls, PROCESSES, seconds, tmp_path)
     await drain(store, "race", history)
     await record_final_states(store, task_ids, history)
     await store.close()
