@@ -193,13 +193,33 @@ class TaskService:
         return task
 
     async def report(self, outcomes: Sequence[Outcome]) -> list[Task | DomainError]:
-        drawn = [
+        answers = await self._store.report(self._drawn(outcomes))
+        return self._reported(outcomes, answers)
+
+    async def report_and_lease(
+        self, outcomes: Sequence[Outcome], request: LeaseRequest
+    ) -> tuple[list[Task | DomainError], list[Task]]:
+        """A worker's finished tasks and its next claim in one call (ADR 0033): the
+        outcomes are applied first, as `report` applies them, then the claim, in one store
+        transaction. It never waits: the outcomes' answers are not held back by a poll."""
+        answers, granted = await self._store.report_and_lease(self._drawn(outcomes), request)
+        reported = self._reported(outcomes, answers)  # the events in the order they happened
+        for task in granted:
+            self._events.transitioned(task, Transition.LEASED)
+        return reported, granted
+
+    def _drawn(self, outcomes: Sequence[Outcome]) -> list[Outcome]:
+        """The outcomes, each retry with its jitter drawn."""
+        return [
             Retry(o.task_id, o.token, o.error, o.delay, self._jitter.draw())
             if isinstance(o, Retry)
             else o
             for o in outcomes
         ]
-        answers = await self._store.report(drawn)
+
+    def _reported(
+        self, outcomes: Sequence[Outcome], answers: list[Task | DomainError]
+    ) -> list[Task | DomainError]:
         for index, (outcome, answer) in enumerate(zip(outcomes, answers, strict=True)):
             name = _kind(outcome)
             if isinstance(answer, Task):

@@ -208,6 +208,14 @@ class TaskStore(Protocol):
         included). One outcome's refusal does not affect the others."""
         ...
 
+    async def report_and_lease(
+        self, outcomes: Sequence[Outcome], request: LeaseRequest, *, now: datetime | None = None
+    ) -> tuple[list[Task | DomainError], list[Task]]:
+        """`report(outcomes)`, then `lease(request)`, as one transaction where the store
+        can (ADR 0033): the worker's finished tasks and its next claim in one call. A lease
+        request that is refused (ValidationError) applies no outcome either."""
+        ...
+
     async def cancel(self, task_id: UUID, *, now: datetime | None = None) -> Task:
         """pending or leased → cancelled. Raises TaskNotFound, InvalidTransition."""
         ...

@@ -123,6 +123,19 @@ class TypeIn(_Body):
     version: TypeVersion = 1
 
 
+class ResultIn(_Body):
+    task_id: Annotated[str, Meta(max_length=64)]
+    token: Token
+    outcome: Literal["complete", "retry", "fail"]
+    result: JsonValue = None
+    error: ErrorText | None = None
+    delay_seconds: Seconds | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome != "complete" and self.error is None:
+            raise ValueError(f"outcome {self.outcome!r} needs an 'error'")
+
+
 class LeaseIn(_Body):
     queue: Name
     worker_id: Annotated[str, Meta(min_length=1, max_length=L.max_owner_chars)]
@@ -137,6 +150,16 @@ class LeaseIn(_Body):
     # was lost): a repeat is answered with the live grants the request already got (ADR 0021).
     request_id: Annotated[str, Meta(min_length=1, max_length=L.max_request_id_chars)] | None = None
     repeat: bool = False
+    # The worker's finished tasks, reported before the claim in the same transaction, as
+    # /v1/results would report them (ADR 0033). A request that carries results does not
+    # wait: their answers are never held back by a long poll.
+    results: Annotated[list[ResultIn], Meta(max_length=L.max_batch)] | None = None
+
+
+class LeaseBatch(LeaseIn):
+    """`LeaseIn` with its results left undecoded: one bad item is that item's refusal."""
+
+    results: Annotated[list[Raw], Meta(max_length=L.max_batch)] | None = None  # type: ignore[assignment]
 
 
 class HeartbeatIn(_Body):
@@ -162,19 +185,6 @@ class FailIn(_Body):
 
 class ReleaseIn(_Body):
     token: Token
-
-
-class ResultIn(_Body):
-    task_id: Annotated[str, Meta(max_length=64)]
-    token: Token
-    outcome: Literal["complete", "retry", "fail"]
-    result: JsonValue = None
-    error: ErrorText | None = None
-    delay_seconds: Seconds | None = None
-
-    def __post_init__(self) -> None:
-        if self.outcome != "complete" and self.error is None:
-            raise ValueError(f"outcome {self.outcome!r} needs an 'error'")
 
 
 class ResultsIn(_Body):

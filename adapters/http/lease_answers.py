@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import math
+from typing import Any
 
 from starlette.responses import Response
 from starlette.types import Receive
@@ -36,6 +37,14 @@ async def granted_answer(call: Call, request: LeaseRequest, wait_seconds: float)
     granted, waited = await call.service.lease(request, 0.0), 0.0
     if not granted and wait_seconds > 0:
         granted, waited = await _lease_while_connected(call, request, wait_seconds)
+    return await leases_answer(call, granted, waited)
+
+
+async def leases_answer(
+    call: Call, granted: list[Task], waited: float = 0.0, results: list[Any] | None = None
+) -> Response:
+    """The answer that hands `granted` over (and the `results` of the reports that rode
+    on the request, ADR 0033)."""
     parts: list[bytes] = []
     for task in granted:
         try:
@@ -44,7 +53,10 @@ async def granted_answer(call: Call, request: LeaseRequest, wait_seconds: float)
             log.error("lease of task %s cannot be answered: %s", task.id, error)
             await _give_up(call, task, f"{UNANSWERABLE}: {error}")
     waited_text = repr(math.floor(waited * 1e6) / 1e6).encode()
-    body = b'{"leases":[' + b",".join(parts) + b'],"waited_seconds":' + waited_text + b"}"
+    body = b'{"leases":[' + b",".join(parts) + b'],"waited_seconds":' + waited_text
+    if results is not None:
+        body += b',"results":' + json_bytes(results)
+    body += b"}"
     return Response(body, 200, media_type="application/json")
 
 

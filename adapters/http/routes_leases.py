@@ -13,6 +13,7 @@ from leaseq.adapters.http.bodies import (
     CompleteIn,
     FailIn,
     HeartbeatIn,
+    LeaseBatch,
     LeaseIn,
     ReleaseIn,
     ResultIn,
@@ -23,14 +24,14 @@ from leaseq.adapters.http.bodies import (
 from leaseq.adapters.http.body_routes import BodyRoute, Call, add_body_route
 from leaseq.adapters.http.decoding import decoder, where
 from leaseq.adapters.http.fast_path import FastRoutes
-from leaseq.adapters.http.lease_answers import granted_answer
+from leaseq.adapters.http.lease_answers import granted_answer, leases_answer
 from leaseq.adapters.http.openapi_doc import problem
 from leaseq.adapters.http.options import duration, task_id
 from leaseq.adapters.http.problems import problem_body
 from leaseq.adapters.http.responses import OrjsonResponse
 from leaseq.adapters.http.schemas import HeartbeatOut, LeasesOut, ResultsOut, TaskOut
 from leaseq.app.access import Scope
-from leaseq.domain import DomainError, ValidationError
+from leaseq.domain import DomainError, Task, ValidationError
 from leaseq.ports import Complete, Fail, LeaseRequest, Outcome, Retry, TypeFilter
 
 router = APIRouter(tags=["work"], responses=problem(401, 403, 408, 413, 422, 503))
@@ -38,8 +39,10 @@ router = APIRouter(tags=["work"], responses=problem(401, 403, 408, 413, 422, 503
 FENCED = problem(404, 409)
 
 
-async def _lease(body: LeaseIn, call: Call) -> Response:
-    """Claim up to `max_tasks` ready tasks; waits up to `wait_seconds` when none is ready."""
+async def _lease(body: LeaseIn | LeaseBatch, call: Call) -> Response:
+    """Claim up to `max_tasks` ready tasks; waits up to `wait_seconds` when none is ready.
+    With `results`, the worker's finished tasks are reported first, in the same
+    transaction, each answered as /v1/results would; such a request does not wait."""
     opts = call.options
     if body.wait_seconds > opts.max_wait_seconds:
         raise ValidationError(
@@ -55,7 +58,11 @@ async def _lease(body: LeaseIn, call: Call) -> Response:
         request_id=body.request_id,
         repeat=body.repeat,
     )
-    return await granted_answer(call, request, body.wait_seconds)
+    if body.results is None:
+        return await granted_answer(call, request, body.wait_seconds)
+    reports = _Reports(cast("list[ResultIn | Raw]", body.results), call, include_tasks=False)
+    answers, granted = await call.service.report_and_lease(reports.outcomes, request)
+    return await leases_answer(call, granted, results=reports.answered(answers))
 
 
 async def _heartbeat(body: HeartbeatIn, call: Call) -> Response:
@@ -90,56 +97,67 @@ async def _release(body: ReleaseIn, call: Call) -> Response:
     return OrjsonResponse(rep.task_json(task))
 
 
-_RESULT = decoder(ResultIn)
-
-
 async def _results(body: ResultsIn | ResultsBatch, call: Call) -> Response:
     """Report many outcomes at once; each answer is the task, or the problem that one
     call alone would have answered (a malformed item included: the others still apply)."""
-    limit = call.options.limits.max_batch
-    if len(body.results) > limit:
-        raise ValidationError("results", f"at most {limit} results per request")
-    answers: list[dict[str, Any] | None] = [None] * len(body.results)
-    outcomes: list[Outcome] = []
-    positions: list[tuple[int, str]] = []
-    given_items = cast("list[ResultIn | Raw]", body.results)
-    for index, given in enumerate(given_items):
-        item: ResultIn
-        if isinstance(given, ResultIn):
-            item = given
-        else:  # the schema refused an item of this batch: each is decoded on its own
+    given = cast("list[ResultIn | Raw]", body.results)
+    reports = _Reports(given, call, include_tasks=body.include_tasks)
+    reported = await call.service.report(reports.outcomes) if reports.outcomes else []
+    return OrjsonResponse({"results": reports.answered(reported)})
+
+
+_RESULT = decoder(ResultIn)
+
+
+class _Reports:
+    """A batch of results read item by item: the outcomes to apply, and per item its
+    answer (a malformed or refused item's problem at once, the others once applied)."""
+
+    def __init__(self, given: list[ResultIn | Raw], call: Call, *, include_tasks: bool) -> None:
+        limit = call.options.limits.max_batch
+        if len(given) > limit:
+            raise ValidationError("results", f"at most {limit} results per request")
+        self._include_tasks = include_tasks
+        self._answers: list[dict[str, Any] | None] = [None] * len(given)
+        self._positions: list[tuple[int, str]] = []
+        self.outcomes: list[Outcome] = []
+        for index, item in enumerate(given):
+            if not isinstance(item, ResultIn):  # the schema refused an item of this batch
+                try:
+                    item = _RESULT.decode(item)
+                except Exception as error:  # each item's own refusal, worded like a body's
+                    self._answers[index] = _malformed(index, item, error)
+                    continue
             try:
-                item = _RESULT.decode(given)
-            except Exception as error:  # each item's own refusal, worded like a body's
-                answers[index] = _malformed(index, given, error)
-                continue
-        try:
-            outcomes.append(_outcome(item))
-            positions.append((index, item.task_id))
-        except DomainError as error:
-            answers[index] = _refused(item.task_id, error)
-    reported = await call.service.report(outcomes) if outcomes else []
-    for (index, item_id), answer in zip(positions, reported, strict=True):
-        if isinstance(answer, DomainError):
-            answers[index] = _refused(item_id, answer)
-        elif body.include_tasks:
-            answers[index] = {
-                "task_id": item_id,
-                "ok": True,
-                "state": answer.state.value,
-                "task": rep.task_json(answer),
-            }
-        else:
-            answers[index] = {
-                "task_id": item_id,
-                "ok": True,
-                "state": answer.state.value,
-                "updated_at": rep.timestamp(answer.updated_at),
-            }
-    return OrjsonResponse({"results": answers})
+                self.outcomes.append(_outcome(item))
+                self._positions.append((index, item.task_id))
+            except DomainError as error:
+                self._answers[index] = _refused(item.task_id, error)
+
+    def answered(self, reported: list[Task | DomainError]) -> list[dict[str, Any] | None]:
+        """Every item's answer, given the answers of `outcomes` in order."""
+        answers = self._answers
+        for (index, item_id), answer in zip(self._positions, reported, strict=True):
+            if isinstance(answer, DomainError):
+                answers[index] = _refused(item_id, answer)
+            elif self._include_tasks:
+                answers[index] = {
+                    "task_id": item_id,
+                    "ok": True,
+                    "state": answer.state.value,
+                    "task": rep.task_json(answer),
+                }
+            else:
+                answers[index] = {
+                    "task_id": item_id,
+                    "ok": True,
+                    "state": answer.state.value,
+                    "updated_at": rep.timestamp(answer.updated_at),
+                }
+        return answers
 
 
-LEASE = BodyRoute(LeaseIn, Scope.WORK, _lease)
+LEASE = BodyRoute(LeaseIn, Scope.WORK, _lease, per_item=LeaseBatch)
 HEARTBEAT = BodyRoute(HeartbeatIn, Scope.WORK, _heartbeat)
 RESULTS = BodyRoute(ResultsIn, Scope.WORK, _results, per_item=ResultsBatch)
 COMPLETE = BodyRoute(CompleteIn, Scope.WORK, _complete)

@@ -84,12 +84,6 @@ class LeaseOut(BaseModel):
     created_at: datetime
 
 
-class LeasesOut(BaseModel):
-    leases: list[LeaseOut]
-    # how long the request waited before the claim that granted them (a lower bound)
-    waited_seconds: float = 0.0
-
-
 class HeartbeatOut(BaseModel):
     task_id: str
     epoch: int
@@ -121,6 +115,15 @@ class ResultOut(BaseModel):
 
 class ResultsOut(BaseModel):
     results: list[ResultOut]
+
+
+class LeasesOut(BaseModel):
+    leases: list[LeaseOut]
+    # how long the request waited before the claim that granted them (a lower bound)
+    waited_seconds: float = 0.0
+    # only when the request carried `results`: one answer per result, as /v1/results
+    # answers with include_tasks=false (ADR 0033)
+    results: list[ResultOut] | None = None
 
 
 class StateCountsOut(BaseModel):

@@ -273,6 +273,15 @@ class InMemoryTaskStore(ProducerFeatures):
                 answers.append(error)
         return answers
 
+    async def report_and_lease(
+        self, outcomes: Sequence[Outcome], request: LeaseRequest, *, now: datetime | None = None
+    ) -> tuple[list[Task | DomainError], list[Task]]:
+        # Nothing here awaits anything outside this store: one step, as a transaction.
+        now = self._now(now)
+        claims.check_lease_request(request, self._limits)
+        answers = await self.report(outcomes, now=now)
+        return answers, await self.lease(request, now=now)
+
     async def _report_one(self, outcome: Outcome, now: datetime) -> Task:
         if isinstance(outcome, Complete):
             return await self.complete(outcome.task_id, outcome.token, outcome.result, now=now)

@@ -9,7 +9,7 @@ call that matches no row costs one more read, which names the refusal by the rul
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
@@ -68,6 +68,8 @@ from leaseq.ports import (
 )
 
 Row = Mapping[str, Any]
+# Runs one statement: the store's own (`_rows`) or an open transaction's (`Transaction.rows`).
+Rows = Callable[[TextClause, dict[str, Any]], Awaitable[Sequence[Row]]]
 HISTORY_PAGE_MAX = 1000
 # A retention is a duration like a delay, of at most ten years.
 RETENTION_LIMITS = Limits(max_delay=timedelta(days=3650))
@@ -206,8 +208,19 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
 
     async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
         claims.check_lease_request(request, self._limits)
+        params = self._lease_params(request, now)
+        if request.repeat and request.request_id is not None:
+            again = await self._rows(q.LEASE_REPEATED, params)
+            if again:
+                return [to_task(row) for row in again]
+        if request.queue in self._seen_limited:  # a hint only: checked under the lock
+            return [to_task(row) for row in await self._lease_limited(params)]
+        rows = await self._rows(q.LEASE, params)
+        return await self._lease_ended(rows, params)
+
+    def _lease_params(self, request: LeaseRequest, now: datetime | None) -> dict[str, Any]:
         types = request.types
-        params = {
+        return {
             "now": _aware(now),
             "queue": request.queue,
             "types": None if types is None else [t.type for t in types],
@@ -219,17 +232,30 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
             "expired_error": tr.EXPIRED_ERROR,
             "request_id": request.request_id,
         }
-        if request.repeat and request.request_id is not None:
-            again = await self._rows(q.LEASE_REPEATED, params)
-            if again:
-                return [to_task(row) for row in again]
-        if request.queue in self._seen_limited:  # a hint only: checked under the lock
-            return [to_task(row) for row in await self._lease_limited(params)]
-        rows = await self._rows(q.LEASE, params)
+
+    async def _lease_ended(self, rows: builtins.list[Row], params: dict[str, Any]) -> list[Task]:
         # LEASE leaves a limited queue alone (ADR 0030); asked only when it granted nothing
-        if not rows and await self._queue_is_limited(request.queue):
+        if not rows and await self._queue_is_limited(params["queue"]):
             rows = await self._lease_limited(params)
         return [to_task(row) for row in rows]
+
+    async def report_and_lease(
+        self, outcomes: Sequence[Outcome], request: LeaseRequest, *, now: datetime | None = None
+    ) -> tuple[list[Task | DomainError], list[Task]]:
+        claims.check_lease_request(request, self._limits)  # refused: nothing is applied
+        now = _aware(now)
+        if not outcomes:
+            return [], await self.lease(request, now=now)
+        if request.repeat or request.queue in self._seen_limited:
+            # A repeat finds its grants first; a limited queue's grants wait for its row
+            # lock, which must never be awaited while holding the reported tasks' locks.
+            return await self.report(outcomes, now=now), await self.lease(request, now=now)
+        params = self._lease_params(request, now)
+        with translated():
+            async with self._runner.transaction() as tx:
+                answers = await self._report_on(tx.rows, outcomes, now)
+                rows = builtins.list(await tx.rows(q.LEASE, params))
+        return answers, await self._lease_ended(rows, params)
 
     async def heartbeat(
         self, task_id: UUID, token: str, *, lease_for: timedelta, now: datetime | None = None
@@ -275,7 +301,13 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
     async def report(
         self, outcomes: Sequence[Outcome], *, now: datetime | None = None
     ) -> list[Task | DomainError]:
-        now = _aware(now)
+        return await self._report_on(self._rows, outcomes, _aware(now))
+
+    async def _report_on(
+        self, rows: Rows, outcomes: Sequence[Outcome], now: datetime | None
+    ) -> list[Task | DomainError]:
+        """`report` through `rows`: the pool's (each statement a transaction of its own)
+        or an open transaction's."""
         answers: list[Task | DomainError | None] = [None] * len(outcomes)
         accepted: list[tuple[int, Outcome, dict[str, Any]]] = []
         for index, outcome in enumerate(outcomes):
@@ -285,11 +317,12 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
                 answers[index] = error
         # A task named twice is applied in order: its n-th mention goes in the n-th round.
         for batch in _rounds(accepted):
-            await self._report_round(batch, now, answers)
+            await self._report_round(rows, batch, now, answers)
         return [answer for answer in answers if answer is not None]
 
     async def _report_round(
         self,
+        rows: Rows,
         batch: builtins.list[tuple[int, Outcome, dict[str, Any]]],
         now: datetime | None,
         answers: builtins.list[Task | DomainError | None],
@@ -301,12 +334,12 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
         }
         params["delays_us"] = [entry["delay_us"] for entry in entries]
         params["now"] = now
-        for row in await self._rows(q.REPORT, params):
+        for row in await rows(q.REPORT, params):
             answers[batch[row["n"] - 1][0]] = to_task(row)
         refused = [(index, entry) for index, _, entry in batch if answers[index] is None]
         if refused:
             calls = [(e["id"], e["token"], e["fingerprint"]) for _, e in refused]
-            reasons = await self._refusals(calls, now)
+            reasons = await self._refusals(calls, now, rows)
             for (index, _), reason in zip(refused, reasons, strict=True):
                 answers[index] = reason
 
@@ -398,13 +431,16 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
         raise (await self._refusals(calls, now))[0]
 
     async def _refusals(
-        self, calls: Sequence[tuple[UUID, str, str | None]], now: datetime | None
+        self,
+        calls: Sequence[tuple[UUID, str, str | None]],
+        now: datetime | None,
+        rows: Rows | None = None,
     ) -> builtins.list[DomainError]:
         """Why each fenced call matched nothing, judged as `transitions.check_fence` would
         (`check_report` for a report: the call's fingerprint given)."""
         ids = builtins.list({task_id for task_id, _, _ in calls})
-        rows = await self._rows(q.FENCE_STATE, {"ids": ids, "now": now})
-        stored = {row["id"]: (to_task(row), row["judged_at"]) for row in rows}
+        found = await (rows or self._rows)(q.FENCE_STATE, {"ids": ids, "now": now})
+        stored = {row["id"]: (to_task(row), row["judged_at"]) for row in found}
         return [_refusal(stored.get(call[0]), *call) for call in calls]
 
     async def _guarded(

@@ -166,6 +166,23 @@ class TracedTaskStore:
             span.set_attribute("leaseq.outcome", "ok" if not refused else "partly_refused")
             return answers
 
+    async def report_and_lease(
+        self, outcomes: Sequence[Outcome], request: LeaseRequest, *, now: datetime | None = None
+    ) -> tuple[list[Task | DomainError], list[Task]]:
+        attributes = {
+            "leaseq.queue": request.queue,
+            "leaseq.worker": request.owner,
+            "leaseq.batch": len(outcomes),
+        }
+        with self._span("report_and_lease", **attributes) as span:
+            answers, granted = await self._store.report_and_lease(outcomes, request, now=now)
+            refused = sum(1 for answer in answers if not isinstance(answer, Task))
+            for task in [*(a for a in answers if isinstance(a, Task)), *granted]:
+                _link_producer(span, task)
+            span.set_attribute("leaseq.refused", refused)
+            span.set_attribute("leaseq.granted", len(granted))
+            return answers, granted
+
     async def cancel(self, task_id: UUID, *, now: datetime | None = None) -> Task:
         with self._span("cancel", **{"leaseq.task_id": str(task_id)}) as span:
             return self._task(span, await self._store.cancel(task_id, now=now))

@@ -425,6 +425,62 @@ async def test_a_malformed_result_item_is_refused_alone_and_the_good_ones_apply(
     assert (await client.get(f"/v1/tasks/{ids[0]}")).json()["state"] == "leased"
 
 
+async def test_results_ride_on_the_next_lease_request_and_are_answered_with_it(client):
+    ids, token = await enqueued_and_leased(client, 2)
+    waiting = await enqueue(client)
+    body = {
+        "queue": "q",
+        "worker_id": "w",
+        "max_tasks": 5,
+        "wait_seconds": 5,
+        "results": [
+            {"task_id": ids[0], "token": token[ids[0]], "outcome": "complete", "result": 1},
+            {"task_id": ids[1], "token": "stale", "outcome": "complete"},
+            {"task_id": 7, "outcome": "complete"},
+        ],
+    }
+    answer = (await client.post("/v1/leases", json=body)).json()
+    assert [lease["task_id"] for lease in answer["leases"]] == [waiting]
+    first, refused, malformed = answer["results"]
+    task = (await client.get(f"/v1/tasks/{ids[0]}")).json()
+    assert first == {
+        "task_id": ids[0],
+        "ok": True,
+        "state": "succeeded",
+        "updated_at": task["updated_at"],
+    }
+    assert refused["problem"]["type"] == "lease_lost"
+    assert malformed["problem"]["errors"][0]["field"] == "results.2.task_id"
+    assert (await client.get(f"/v1/tasks/{ids[1]}")).json()["state"] == "leased"
+
+
+async def test_a_lease_request_with_results_does_not_wait(client):
+    """Long polling would hold the results' answers back: an empty queue answers at once."""
+    ids, token = await enqueued_and_leased(client, 1)
+    body = {
+        "queue": "q",
+        "worker_id": "w",
+        "wait_seconds": 15,
+        "results": [{"task_id": ids[0], "token": token[ids[0]], "outcome": "complete"}],
+    }
+    answer = await asyncio.wait_for(client.post("/v1/leases", json=body), timeout=7)
+    assert answer.json()["leases"] == [] and answer.json()["results"][0]["ok"] is True
+
+
+async def test_a_refused_lease_request_applies_none_of_its_results(client):
+    ids, token = await enqueued_and_leased(client, 1)
+    result = {"task_id": ids[0], "token": token[ids[0]], "outcome": "complete"}
+    for wrong in ({"lease_seconds": 0}, {"max_tasks": 0}, {"wait_seconds": 61}, {"queue": ""}):
+        body = {"queue": "q", "worker_id": "w", "results": [result], **wrong}
+        assert_problem(await client.post("/v1/leases", json=body), 422, "validation_error")
+    assert (await client.get(f"/v1/tasks/{ids[0]}")).json()["state"] == "leased"
+
+
+async def test_a_lease_request_without_results_answers_no_results_field(client):
+    answer = (await client.post("/v1/leases", json={"queue": "q", "worker_id": "w"})).json()
+    assert "results" not in answer
+
+
 # -- queues, health, metrics, routing ----------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from leaseq.domain import (
     DomainError,
     LeaseExpired,
     LeaseLost,
+    ReportRepeated,
     RetryPolicy,
     Task,
     TaskCancelled,
@@ -19,7 +20,7 @@ from leaseq.domain import (
     TaskState,
     ValidationError,
 )
-from leaseq.ports import Complete, Fail, Retry, TaskStore
+from leaseq.ports import Complete, Fail, LeaseRequest, Retry, TaskStore
 from tests.contract.steps import LEASE_FOR, add, take_one
 from tests.support import FakeClock
 
@@ -279,3 +280,70 @@ async def test_report_applies_each_outcome_and_answers_each_refusal_in_order(
         TaskState.LEASED,
     ]
     assert answers[0] == await store.get(a.id)
+
+
+# -- report_and_lease (ADR 0033) --------------------------------------------------------
+
+
+def _request(limit: int, **fields: object) -> LeaseRequest:
+    return LeaseRequest("emails", "worker-1", limit, LEASE_FOR, **fields)  # type: ignore[arg-type]
+
+
+async def test_report_and_lease_applies_the_outcomes_then_grants_in_one_call(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    for _ in range(3):
+        await add(store, clock)
+    (a, ta), (b, tb) = [await take_one(store, clock) for _ in range(2)]
+    answers, granted = await store.report_and_lease(
+        [Complete(a.id, ta, {"n": 1}), Fail(b.id, "wrong-token", "x")], _request(5), now=clock.now()
+    )
+    assert [type(x).__name__ if isinstance(x, DomainError) else x.state for x in answers] == [
+        TaskState.SUCCEEDED,
+        "LeaseLost",
+    ]
+    assert answers[0] == await store.get(a.id)
+    assert len(granted) == 1 and granted[0].state is TaskState.LEASED
+    assert granted[0].id not in (a.id, b.id)
+    assert (await store.get(b.id)).state is TaskState.LEASED  # refused: untouched
+
+
+async def test_report_and_lease_claims_what_its_own_outcomes_made_ready(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    """The outcomes come first: a task retried at once is ready for the claim that follows."""
+    task, lease_token = await leased(store, clock)
+    retried = Retry(task.id, lease_token, "again", delay=timedelta(0))
+    answers, granted = await store.report_and_lease([retried], _request(1), now=clock.now())
+    assert isinstance(answers[0], Task) and answers[0].state is TaskState.PENDING
+    assert [t.id for t in granted] == [task.id]
+    assert granted[0].attempts == 2 and granted[0].lease is not None
+    assert granted[0].lease.token != lease_token
+
+
+async def test_report_and_lease_refused_as_a_lease_request_applies_no_outcome(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    task, lease_token = await leased(store, clock)
+    with pytest.raises(ValidationError):
+        await store.report_and_lease(
+            [Complete(task.id, lease_token)], _request(0), now=clock.now()
+        )
+    assert (await store.get(task.id)).state is TaskState.LEASED
+
+
+async def test_report_and_lease_repeated_answers_the_first_call_and_its_grants(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    """A re-send after a lost answer: the outcome's first answer, the request's live grants."""
+    for _ in range(3):
+        await add(store, clock)
+    task, lease_token = await take_one(store, clock)
+    outcome = [Complete(task.id, lease_token, {"n": 1})]
+    first = await store.report_and_lease(outcome, _request(1, request_id="r1"), now=clock.now())
+    again = await store.report_and_lease(
+        outcome, _request(1, request_id="r1", repeat=True), now=clock.now()
+    )
+    assert isinstance(again[0][0], ReportRepeated) and again[0][0].task == first[0][0]
+    assert [t.id for t in again[1]] == [t.id for t in first[1]]
+    assert len(first[1]) == 1
