@@ -4,6 +4,11 @@ A result is sent at once when no report is in flight; results that finish while 
 in flight wait for it and go together in the next call. So a lone task pays no added
 latency, and many tasks finishing together cost one round trip.
 
+While the worker is about to send a lease request (`rides_soon` says so: a finished task
+freed the slot it was waiting for), results are not sent here: the worker `take`s them
+into that request (ADR 0033), one round trip for both. What it leaves, or hands back when
+the request fails, is sent here as before.
+
 A report that fails with no answer (or a 503) is sent again: at least `retries.attempts`
 times, and beyond that for as long as a lease in the batch may still be live (its local
 deadline), so a database outage shorter than the lease does not throw finished work away.
@@ -23,6 +28,8 @@ from leaseq.sdk.transport.base import Transport
 from leaseq.sdk.types import Outcome, Reported
 
 Answer = Reported | LeaseqClientError
+# A result waiting to be sent: the outcome, its lease's local deadline, who gets the answer.
+Waiting = tuple[Outcome, float, Callable[[Answer], None]]
 RECENT = 1024  # how many batch sizes stay observable
 
 
@@ -34,16 +41,20 @@ class ResultReporter:
         max_batch: int = 100,
         retries: RetryRule = REPORT_RETRIES,
         logger: logging.Logger,
+        rides_soon: Callable[[], bool] | None = None,
     ) -> None:
         self._transport = transport
         self._max_batch = max_batch
         self._retries = retries
         self._logger = logger
-        self._waiting: list[tuple[Outcome, float, Callable[[Answer], None]]] = []
+        self._waiting: list[Waiting] = []
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._closing = False
-        self.batch_sizes: list[int] = []  # the recent ones, observable for tests and tuning
+        self._rides_soon = rides_soon
+        # the recent batches, sent here or with a lease request; observable for tests and tuning
+        self.batch_sizes: list[int] = []
+        self.rode = 0  # results answered with a lease request (observable)
 
     def start(self) -> None:
         self._flusher = asyncio.create_task(self._flush_forever(), name="leaseq-reporter")
@@ -63,6 +74,37 @@ class ResultReporter:
         self._waiting.append((outcome, deadline, answered))
         self._wake.set()
 
+    @property
+    def has_waiting(self) -> bool:
+        return bool(self._waiting)
+
+    def poke(self) -> None:
+        """Look again whether to send what waits (`rides_soon` may have changed)."""
+        self._wake.set()
+
+    def take(self) -> list[Waiting]:
+        """Up to a batch of the waiting results, for a lease request to carry."""
+        batch = self._waiting[: self._max_batch]
+        del self._waiting[: len(batch)]
+        return batch
+
+    def hand_back(self, batch: list[Waiting]) -> None:
+        """Results a lease request took but may not have delivered: sent from here (a
+        repeat of an applied one is answered with the first answer, ADR 0021)."""
+        self._waiting[:0] = batch
+        self._wake.set()
+
+    def deliver(self, batch: list[Waiting], answers: list[Answer], *, rode: bool = False) -> None:
+        """Tell each result's caller its answer (`rode`: it came with a lease request's)."""
+        if rode:
+            self.rode += len(batch)
+            self._sized(len(batch))
+        for (_, _, answered), answer in zip(batch, answers, strict=True):
+            try:
+                answered(answer)
+            except Exception:  # one broken callback must not lose the others' answers
+                self._logger.exception("handling a report answer failed")
+
     async def close(self) -> None:
         """Send what is waiting, then stop."""
         self._closing = True
@@ -74,17 +116,23 @@ class ResultReporter:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._waiting:
+            while self._waiting and not self._held():
                 batch = self._waiting[: self._max_batch]
                 del self._waiting[: len(batch)]
                 await self._send(batch)
             if self._closing:
                 return
 
-    async def _send(self, batch: list[tuple[Outcome, float, Callable[[Answer], None]]]) -> None:
-        self.batch_sizes.append(len(batch))
+    def _sized(self, size: int) -> None:
+        self.batch_sizes.append(size)
         if len(self.batch_sizes) > RECENT:  # the recent ones only: a worker runs for months
             del self.batch_sizes[: RECENT // 2]
+
+    def _held(self) -> bool:
+        return not self._closing and self._rides_soon is not None and self._rides_soon()
+
+    async def _send(self, batch: list[Waiting]) -> None:
+        self._sized(len(batch))
         outcomes = [outcome for outcome, _, _ in batch]
         live_until = max(deadline for _, deadline, _ in batch)
         number = 0
@@ -105,11 +153,7 @@ class ResultReporter:
                     break
                 self._logger.warning("reporting results failed, retrying: %s", error)
                 await asyncio.sleep(pause)
-        for (_, _, answered), answer in zip(batch, answers, strict=True):
-            try:
-                answered(answer)
-            except Exception:  # one broken callback must not lose the others' answers
-                self._logger.exception("handling a report answer failed")
+        self.deliver(batch, answers)
 
 
 def _resolver(future: asyncio.Future[Answer]) -> Callable[[Answer], None]:

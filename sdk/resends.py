@@ -8,7 +8,8 @@ docs/adr/0021-repeated-reports-and-lease-requests.md):
 - enqueue: every task carries an idempotency key (made here when the caller gave none),
   so a repeat answers the first tasks, marked deduplicated;
 - lease: the request carries an id; a repeat says so and is answered with the leases
-  the first one was granted, so no task waits out a lease nobody holds;
+  the first one was granted, so no task waits out a lease nobody holds; the results
+  riding on it (ADR 0033) are reports, and go again with it;
 - reports (complete, retry, fail, release, and the batch) are idempotent on the
   service: a repeat gets the first answer; heartbeats only extend a live lease;
 - cancel and requeue are not sent again (a repeat of an applied one is refused).
@@ -18,13 +19,17 @@ A call that never left (no connection was opened) may always be sent again.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from attrs import evolve, fields
 
+from leaseq.sdk.errors import LeaseqClientError
 from leaseq.sdk.retrying import RetryRule, with_retries
 from leaseq.sdk.transport.base import TaskId, Transport
-from leaseq.sdk.types import LeaseInfo, LeaseRequest, TaskInfo, TaskRequest
+from leaseq.sdk.types import LeaseInfo, LeaseRequest, Outcome, Reported, TaskInfo, TaskRequest
+
+T = TypeVar("T")
 
 KEY_PREFIX = "sdk:"
 # A lease request whose answer was lost is sent again this many times in all, quickly:
@@ -68,16 +73,28 @@ async def lease(transport: Transport, request: LeaseRequest) -> list[LeaseInfo]:
     """`transport.lease`, sent again (marked a repeat, under the same request id) while
     its answer is lost, up to LEASE_RESENDS; then the error is raised, and what the lost
     answers held comes back when those leases expire."""
+    return await _resent(request, transport.lease)
+
+
+async def lease_and_report(
+    transport: Transport, request: LeaseRequest, outcomes: Sequence[Outcome]
+) -> tuple[list[LeaseInfo], list[Reported | LeaseqClientError]]:
+    """`transport.lease_and_report`, sent again as `lease` is, with the same outcomes: a
+    repeat of an applied outcome is answered with its first answer (ADR 0021)."""
+    return await _resent(request, lambda sent: transport.lease_and_report(sent, outcomes))
+
+
+async def _resent(request: LeaseRequest, call: Callable[[LeaseRequest], Awaitable[T]]) -> T:
     first = request
     if request.request_id is None or request.repeat:
         first = evolve(request, request_id=request.request_id or new_request_id(), repeat=False)
     sent = 0
 
-    async def send() -> list[LeaseInfo]:
+    async def send() -> T:
         # the first time as it is; every time after, the same request marked a repeat
         nonlocal sent
         sent += 1
-        return await transport.lease(first if sent == 1 else evolve(first, repeat=True))
+        return await call(first if sent == 1 else evolve(first, repeat=True))
 
     return await with_retries(send, safe=True, rule=LEASE_RESENDS)
 
@@ -90,4 +107,11 @@ async def release(transport: Transport, task_id: TaskId, token: str) -> TaskInfo
     )
 
 
-__all__ = ["KEY_PREFIX", "lease", "new_request_id", "release", "with_idempotency_keys"]
+__all__ = [
+    "KEY_PREFIX",
+    "lease",
+    "lease_and_report",
+    "new_request_id",
+    "release",
+    "with_idempotency_keys",
+]

@@ -57,6 +57,10 @@ class Worker:
     invisible to other workers, so it is given back unrun once it has waited half its
     lease (and never run with a lease that may have run out), and at shutdown. See
     docs/adr/0014-worker-prefetch.md.
+
+    `results_on_lease` (default on): finished tasks' results ride on the next lease
+    request when one is about to go out, one round trip for both (ADR 0033); otherwise,
+    and with it off, they go in their own report calls.
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class Worker:
         worker_id: str | None = None,
         backoff: RetryRule = CLAIM_BACKOFF,
         max_report_batch: int = 100,
+        results_on_lease: bool = True,
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
@@ -90,6 +95,7 @@ class Worker:
         self.registry = HandlerRegistry()
         self._backoff = backoff
         self._max_report_batch = max_report_batch
+        self.results_on_lease = results_on_lease
         self._telemetry = WorkerTelemetry(
             tracer_provider=tracer_provider, meter_provider=meter_provider
         )
@@ -108,6 +114,7 @@ class Worker:
         self._stops = 0
         self._claimer: asyncio.Task[Any] | None = None  # the task awaiting lease requests
         self._leasing = False  # it awaits one now
+        self._awaiting_slot = False  # it waits for a slot, to send a lease request at once
         self._withdrawing = False
         self._signals: StopSignals | None = None
         self._reachability = Reachability(logger)
@@ -160,6 +167,8 @@ class Worker:
         self._stops += 1
         if self._stops == 1:
             self._stopping.set()
+            if self.reporter is not None:
+                self.reporter.poke()  # no lease request will take what waits: send it
             if self._leasing and self._claimer is not None:
                 self._withdrawing = True
                 self._claimer.cancel()  # the lease request's await: withdrawn
@@ -193,7 +202,10 @@ class Worker:
             max_workers=self.concurrency, thread_name_prefix="leaseq-handler"
         )
         self.reporter = ResultReporter(
-            self.transport, max_batch=self._max_report_batch, logger=logger
+            self.transport,
+            max_batch=self._max_report_batch,
+            logger=logger,
+            rides_soon=self._rides_soon if self.results_on_lease else None,
         )
         self.reporter.start()
         self._signals = StopSignals(self._loop, self.stop)
@@ -221,12 +233,22 @@ class Worker:
         held = len(self._handling) + len(self._buffer) + backlog
         return min(MAX_CLAIM, self.concurrency + self.prefetch - held)
 
+    def _rides_soon(self) -> bool:
+        """Whether a lease request goes out at once, to carry the results that wait: the
+        claim loop waits for a slot, and a finished task has freed one."""
+        assert self._stopping is not None
+        return self._awaiting_slot and not self._stopping.is_set() and self._free() > 0
+
     async def _claim_until_stopped(self) -> None:
         assert self._stopping is not None and self._slot_freed is not None
+        assert self.reporter is not None
         failures = 0
         while not self._stopping.is_set():
             free = self._free()
             if free <= 0:
+                if self._awaiting_slot and self.reporter.has_waiting:
+                    self.reporter.poke()  # held for a request that is not going out
+                self._awaiting_slot = True
                 self._slot_freed.clear()
                 await _first(self._slot_freed.wait(), self._stopping.wait())
                 # Handlers of one wave finish together: let the rest of the wave finish
@@ -282,8 +304,13 @@ class Worker:
                 )
 
     async def _lease_until_stopped(self, free: int) -> list[LeaseInfo]:
-        """A lease request's grants; on stop, what the withdrawn request was granted."""
-        assert self._stopping is not None
+        """A lease request's grants; on stop, what the withdrawn request was granted.
+        The results waiting to be reported go with it (ADR 0033)."""
+        assert self._stopping is not None and self.reporter is not None
+        self._awaiting_slot = False
+        riding = self.reporter.take() if self.results_on_lease else []
+        if self.reporter.has_waiting:
+            self.reporter.poke()  # more than one batch: the rest goes on its own
         self.claim_sizes.append(free)
         if len(self.claim_sizes) > RECENT:  # the recent ones only
             del self.claim_sizes[: RECENT // 2]
@@ -300,11 +327,20 @@ class Worker:
         # Awaited inline, no task of its own (the hot path): a stop cancels this await.
         self._leasing = True
         try:
-            return await resends.lease(self.transport, request)
+            if not riding:
+                return await resends.lease(self.transport, request)
+            outcomes = [outcome for outcome, _, _ in riding]
+            leases, answers = await resends.lease_and_report(self.transport, request, outcomes)
+            self.reporter.deliver(riding, answers, rode=True)
+            return leases
         except asyncio.CancelledError:
+            self.reporter.hand_back(riding)  # applied or not: a repeat is answered alike
             current = asyncio.current_task()
             if not self._withdrawing or current is None or current.uncancel() > 0:
                 raise  # not (only) our stop: someone cancels the worker
+        except BaseException:
+            self.reporter.hand_back(riding)
+            raise
         finally:
             self._leasing = False
         # Stopping: an idle worker's long poll would hold the exit for wait_seconds.

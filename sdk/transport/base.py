@@ -52,6 +52,14 @@ class Transport(Protocol):
         a `repeat` of a `request_id` is answered with that request's live grants."""
         ...
 
+    async def lease_and_report(
+        self, request: LeaseRequest, outcomes: Sequence[Outcome]
+    ) -> tuple[builtins.list[LeaseInfo], builtins.list[Reported | LeaseqClientError]]:
+        """`report(outcomes)` and then `lease(request)` in one call, never waiting (a long
+        poll would hold the outcomes' answers back): the leases, and the outcomes' answers
+        in order. A request refused as a whole applies none of the outcomes (ADR 0033)."""
+        ...
+
     async def heartbeat(self, task_id: TaskId, token: str, lease_seconds: float) -> LeaseRenewal:
         """Extend a live lease. Raises LeaseLost, LeaseExpired, TaskCancelled, TaskNotFound."""
         ...

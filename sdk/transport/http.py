@@ -166,6 +166,16 @@ class HttpTransport:
         )
         return wire.lease_renewal(body)
 
+    async def lease_and_report(
+        self, request: LeaseRequest, outcomes: Sequence[Outcome]
+    ) -> tuple[builtins.list[LeaseInfo], builtins.list[Reported | errors.LeaseqClientError]]:
+        sent = wire.lease_request_body(request)
+        sent["results"] = [wire.outcome_body(o) for o in outcomes]
+        body = await self._call("POST", "/v1/leases", json=sent)  # answered without a wait
+        waited = float(body.get("waited_seconds") or 0.0)
+        leases = [wire.lease_info(lease, waited) for lease in body["leases"]]
+        return leases, _reported(outcomes, body["results"])
+
     async def report(
         self, outcomes: Sequence[Outcome]
     ) -> builtins.list[Reported | errors.LeaseqClientError]:
@@ -174,14 +184,7 @@ class HttpTransport:
         body = await self._call(
             "POST", "/v1/results", json={"results": results, "include_tasks": False}
         )
-        answers: list[Reported | errors.LeaseqClientError] = []
-        for outcome, item in zip(outcomes, body["results"], strict=True):
-            if item.get("ok"):
-                answers.append(wire.reported(outcome.task_id, item))
-            else:
-                problem = item.get("problem") or {}
-                answers.append(errors.error_from_problem(int(problem.get("status", 409)), problem))
-        return answers
+        return _reported(outcomes, body["results"])
 
     async def complete(self, task_id: TaskId, token: str, result: JSON = None) -> TaskInfo:
         body = {"token": token, "result": result}
@@ -385,6 +388,20 @@ def _base_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
         raise ValueError(f"not a service URL (http:// or https://, a host): {url!r}")
     return url.rstrip("/")
+
+
+def _reported(
+    outcomes: Sequence[Outcome], items: Sequence[dict[str, Any]]
+) -> builtins.list[Reported | errors.LeaseqClientError]:
+    """Each outcome's answer: its new state, or the refusal for that one."""
+    answers: list[Reported | errors.LeaseqClientError] = []
+    for outcome, item in zip(outcomes, items, strict=True):
+        if item.get("ok"):
+            answers.append(wire.reported(outcome.task_id, item))
+        else:
+            problem = item.get("problem") or {}
+            answers.append(errors.error_from_problem(int(problem.get("status", 409)), problem))
+    return answers
 
 
 __all__ = ["HttpTransport"]

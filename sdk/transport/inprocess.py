@@ -115,19 +115,18 @@ class InProcessTransport:
         return [EnqueueResult(a.task_id, _state_name(a.state), a.deduplicated) for a in answers]
 
     async def lease(self, request: LeaseRequest) -> builtins.list[LeaseInfo]:
-        asked = ports.LeaseRequest(
-            queue=request.queue,
-            owner=request.worker_id,
-            limit=request.max_tasks,
-            lease_for=timedelta(seconds=request.lease_seconds),
-            types=None
-            if request.types is None
-            else [ports.TypeFilter(t.type, t.version) for t in request.types],
-            request_id=request.request_id,
-            repeat=request.repeat,
+        granted, waited = await _call(
+            self._service.lease_timed(_lease_request(request), request.wait_seconds)
         )
-        granted, waited = await _call(self._service.lease_timed(asked, request.wait_seconds))
         return [_lease_info(task, waited) for task in granted]
+
+    async def lease_and_report(
+        self, request: LeaseRequest, outcomes: Sequence[Outcome]
+    ) -> tuple[builtins.list[LeaseInfo], builtins.list[Reported | sdk_errors.LeaseqClientError]]:
+        answers, granted = await _call(
+            self._service.report_and_lease([_outcome(o) for o in outcomes], _lease_request(request))
+        )
+        return [_lease_info(task, 0.0) for task in granted], _reported(answers)
 
     async def heartbeat(self, task_id: TaskId, token: str, lease_seconds: float) -> LeaseRenewal:
         task = await _call(
@@ -139,13 +138,7 @@ class InProcessTransport:
     async def report(
         self, outcomes: Sequence[Outcome]
     ) -> builtins.list[Reported | sdk_errors.LeaseqClientError]:
-        answers = await _call(self._service.report([_outcome(o) for o in outcomes]))
-        return [
-            translate(a)
-            if isinstance(a, domain.LeaseqError)
-            else Reported(a.id, a.state.value, a.updated_at)
-            for a in answers
-        ]
+        return _reported(await _call(self._service.report([_outcome(o) for o in outcomes])))
 
     async def complete(self, task_id: TaskId, token: str, result: JSON = None) -> TaskInfo:
         return task_info(await _call(self._service.complete(_task_id(task_id), token, result)))
@@ -410,6 +403,31 @@ def _schedule_info(schedule: domain.Schedule) -> ScheduleInfo:
         created_at=schedule.created_at,
         updated_at=schedule.updated_at,
     )
+
+
+def _lease_request(request: LeaseRequest) -> ports.LeaseRequest:
+    return ports.LeaseRequest(
+        queue=request.queue,
+        owner=request.worker_id,
+        limit=request.max_tasks,
+        lease_for=timedelta(seconds=request.lease_seconds),
+        types=None
+        if request.types is None
+        else [ports.TypeFilter(t.type, t.version) for t in request.types],
+        request_id=request.request_id,
+        repeat=request.repeat,
+    )
+
+
+def _reported(
+    answers: Sequence[domain.Task | domain.DomainError],
+) -> builtins.list[Reported | sdk_errors.LeaseqClientError]:
+    return [
+        translate(a)
+        if isinstance(a, domain.LeaseqError)
+        else Reported(a.id, a.state.value, a.updated_at)
+        for a in answers
+    ]
 
 
 __all__ = ["InProcessTransport", "task_info", "translate"]

@@ -14,7 +14,8 @@ Content-Length body). Request number n (counted over every connection, from 1) m
 - `RESET_MID_ANSWER`: passed on, half of the answer passed back, then the connection
   reset (RST).
 
-`log` lists (n, method, path, action) for every request seen.
+`log` lists (n, method, path, action) for every request seen; `rides` the n of each lease
+request that carried results.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class FaultProxy:
         self._delay = delay
         self._count = 0
         self.log: list[tuple[int, str, str, str]] = []
+        self.rides: set[int] = set()  # the numbers of lease requests that carried results
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -126,6 +128,8 @@ class FaultProxy:
                 action = self._schedule(number)
                 method, path = request.split(b" ", 2)[:2]
                 self.log.append((number, method.decode(), path.decode(), action))
+                if path == b"/v1/leases" and b'"results"' in request:
+                    self.rides.add(number)  # a lease request carrying results (ADR 0033)
                 if action == CLOSE_FIRST:
                     return
                 if action == DELAY:

@@ -67,7 +67,29 @@ class RecordingTransport:
             # weighs the store's grants against the calls that failed (`lost-grant`).
             self._refused("lease", "", "", error, sent)
             raise
+        self._granted(request, leases, sent, time.monotonic())
+        return leases
+
+    async def lease_and_report(
+        self, request: LeaseRequest, outcomes: Sequence[Outcome]
+    ) -> tuple[list[LeaseInfo], list[Reported | errors.LeaseqClientError]]:
+        """Recorded as the report it starts with, then the lease (ADR 0033)."""
+        sent = time.monotonic()
+        try:
+            leases, answers = await self._inner.lease_and_report(request, outcomes)
+        except errors.LeaseqClientError as error:
+            for outcome in outcomes:
+                self._refused(outcome.kind, outcome.task_id, outcome.token, error, sent)
+            self._refused("lease", "", "", error, sent)
+            raise
         answered = time.monotonic()
+        self._answered(outcomes, answers, sent, answered)
+        self._granted(request, leases, sent, answered)
+        return leases, answers
+
+    def _granted(
+        self, request: LeaseRequest, leases: list[LeaseInfo], sent: float, answered: float
+    ) -> None:
         lease_for = timedelta(seconds=request.lease_seconds)
         for lease in leases:
             self._epochs[lease.token] = lease.epoch
@@ -87,7 +109,6 @@ class RecordingTransport:
                     answered=answered,
                 )
             )
-        return leases
 
     async def heartbeat(self, task_id: TaskId, token: str, lease_seconds: float) -> LeaseRenewal:
         sent = time.monotonic()
@@ -123,13 +144,21 @@ class RecordingTransport:
             for outcome in outcomes:
                 self._refused(outcome.kind, outcome.task_id, outcome.token, error, sent)
             raise
-        answered = time.monotonic()
+        self._answered(outcomes, answers, sent, time.monotonic())
+        return answers
+
+    def _answered(
+        self,
+        outcomes: Sequence[Outcome],
+        answers: Sequence[Reported | errors.LeaseqClientError],
+        sent: float,
+        answered: float,
+    ) -> None:
         for outcome, answer in zip(outcomes, answers, strict=True):
             if isinstance(answer, errors.LeaseqClientError):
                 self._refused(outcome.kind, outcome.task_id, outcome.token, answer, sent, answered)
             else:
                 self._accepted(outcome.kind, answer, outcome.token, sent, answered)
-        return answers
 
     async def release(self, task_id: TaskId, token: str) -> TaskInfo:
         sent = time.monotonic()

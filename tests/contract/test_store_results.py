@@ -294,7 +294,7 @@ async def test_report_and_lease_applies_the_outcomes_then_grants_in_one_call(
 ) -> None:
     for _ in range(3):
         await add(store, clock)
-    (a, ta), (b, tb) = [await take_one(store, clock) for _ in range(2)]
+    (a, ta), (b, _) = [await take_one(store, clock) for _ in range(2)]
     answers, granted = await store.report_and_lease(
         [Complete(a.id, ta, {"n": 1}), Fail(b.id, "wrong-token", "x")], _request(5), now=clock.now()
     )
@@ -326,9 +326,7 @@ async def test_report_and_lease_refused_as_a_lease_request_applies_no_outcome(
 ) -> None:
     task, lease_token = await leased(store, clock)
     with pytest.raises(ValidationError):
-        await store.report_and_lease(
-            [Complete(task.id, lease_token)], _request(0), now=clock.now()
-        )
+        await store.report_and_lease([Complete(task.id, lease_token)], _request(0), now=clock.now())
     assert (await store.get(task.id)).state is TaskState.LEASED
 
 

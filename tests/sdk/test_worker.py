@@ -14,7 +14,8 @@ import pytest
 
 from leaseq.adapters.memory import InMemoryTaskStore
 from leaseq.ports import LeaseRequest as StoreLeaseRequest
-from leaseq.sdk import Client, Fatal, Retry, RetrySettings, TaskContext, Worker
+from leaseq.sdk import Client, Fatal, Retry, RetrySettings, TaskContext, TaskRequest, Worker
+from leaseq.sdk.errors import ServiceUnavailable
 
 FAST_RETRY = RetrySettings(base_seconds=0.0, factor=1.0, max_seconds=0.0, jitter=0.0)
 
@@ -669,3 +670,73 @@ async def test_granted_tasks_start_before_the_next_lease_request_goes_out(
     async with running(worker):
         await client.wait_for(queued.id, timeout=5)
     assert steps[:3] == ["lease request", "handler", "lease request"]
+
+
+# -- results ride on the next lease request (ADR 0033) ------------------------------------
+
+
+async def test_results_ride_on_the_next_lease_request_when_slots_are_full(client: Client) -> None:
+    worker = make_worker(client, concurrency=4)
+
+    @worker.handler("short")
+    async def short(ctx: TaskContext, payload: int) -> int:
+        await asyncio.sleep(0.005)
+        return payload
+
+    ids = [
+        t.id for t in await client.enqueue_many([TaskRequest("q", "short", n) for n in range(40)])
+    ]
+    async with running(worker):
+        done = [await client.wait_for(i, timeout=10) for i in ids]
+        assert worker.reporter is not None
+        rode = worker.reporter.rode
+    assert [t.result for t in done] == list(range(40))
+    assert rode > 20, f"only {rode} of 40 results rode on a lease request"
+
+
+async def test_results_never_wait_for_a_long_poll(client: Client) -> None:
+    """A slot is free, so the claim loop long-polls for it: the result goes on its own."""
+    worker = make_worker(client, concurrency=2, wait_seconds=2)  # the service's longest
+
+    @worker.handler("quick")
+    async def quick(ctx: TaskContext, payload: Any) -> str:
+        await asyncio.sleep(0.2)  # the claim loop is waiting on its long poll by now
+        return "done"
+
+    queued = await client.enqueue("q", "quick")
+    async with running(worker):
+        done = await client.wait_for(queued.id, timeout=1.5)  # held: 2 s
+        assert done.state == "succeeded"
+        assert worker.reporter is not None and worker.reporter.rode == 0
+
+
+class _RidesFail:
+    """The client's transport, except that a lease request carrying results always fails."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def lease_and_report(self, request: Any, outcomes: Any) -> Any:
+        self.refused += 1
+        raise ServiceUnavailable("the database is down")
+
+
+async def test_results_of_a_failed_lease_request_are_reported_on_their_own(
+    client: Client,
+) -> None:
+    transport = _RidesFail(client.transport)
+    worker = Worker(transport, queue="q", concurrency=1, lease_seconds=1.5, wait_seconds=0.5)
+
+    @worker.handler("one")
+    async def one(ctx: TaskContext, payload: int) -> int:
+        return payload
+
+    ids = [t.id for t in await client.enqueue_many([TaskRequest("q", "one", n) for n in range(3)])]
+    async with running(worker):
+        done = [await client.wait_for(i, timeout=10) for i in ids]
+    assert [t.state for t in done] == ["succeeded"] * 3
+    assert transport.refused > 0  # results did try to ride, and were handed back
