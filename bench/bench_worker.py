@@ -26,6 +26,13 @@ from leaseq.sdk import Client, TaskContext, Worker, event_loop
 QUEUE = "bench"
 
 
+def _ride_option() -> dict[str, Any]:
+    """LEASEQ_BENCH_RIDE=0: results in their own report calls (the A/B of ADR 0033); unset:
+    the SDK's default (an SDK that predates the option is not given it)."""
+    ride = os.environ.get("LEASEQ_BENCH_RIDE")
+    return {} if ride is None else {"results_on_lease": ride != "0"}
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
@@ -55,6 +62,7 @@ async def main() -> None:
             wait_seconds=args.wait_seconds,
             grace_seconds=5.0,
             **({} if args.prefetch is None else {"prefetch": args.prefetch}),
+            **_ride_option(),
         )
 
         @worker.handler("noop")

@@ -166,6 +166,36 @@ class CpuMeter:
         return out
 
 
+class WalMeter:
+    """WAL written by the whole cluster over one interval (pg_stat_wal, PostgreSQL 14+):
+    records and bytes per task. Cluster-wide, so it counts autovacuum and checkpoints that
+    fall in the interval too, as a private cluster's whole cost of the run."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.records0 = self.bytes0 = 0
+
+    async def _read(self) -> tuple[int, int]:
+        conn = await asyncpg.connect(self.url)
+        try:
+            row = await conn.fetchrow("SELECT wal_records, wal_bytes FROM pg_stat_wal")
+        finally:
+            await conn.close()
+        assert row is not None
+        return int(row["wal_records"]), int(row["wal_bytes"])
+
+    async def start(self) -> WalMeter:
+        self.records0, self.bytes0 = await self._read()
+        return self
+
+    async def stop(self, n: int) -> dict[str, Any]:
+        records, written = await self._read()
+        return {
+            "wal_records_per_task": round((records - self.records0) / n, 2),
+            "wal_bytes_per_task": round((written - self.bytes0) / n),
+        }
+
+
 # -- database --------------------------------------------------------------------------
 
 

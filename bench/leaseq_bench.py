@@ -43,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (
     CpuMeter,
     Service,
+    WalMeter,
     WorkerProcess,
     build_go_worker,
     emit,
@@ -120,6 +121,7 @@ async def m_enqueue(args: argparse.Namespace, transport: str, batch: int) -> dic
             await store.enqueue([_spec(i) for i in range(start, start + size)])
 
     try:
+        wal = await WalMeter(url).start()
         meter = CpuMeter(pids).start()
         if batch == 1:
             for i in range(n):
@@ -128,6 +130,7 @@ async def m_enqueue(args: argparse.Namespace, transport: str, batch: int) -> dic
             for start in range(0, n, batch):
                 await many(start, min(batch, n - start))
         cpu = meter.stop(n)
+        cpu |= await wal.stop(n)
         rss = rss_mib(service.pid) if service else None
     finally:
         if service is not None:
@@ -241,6 +244,7 @@ async def m_throughput(
             line = await p.line()
             if "READY" not in line:
                 raise RuntimeError(f"worker failed to start: {line!r}")
+        wal = await WalMeter(url).start()
         meter = CpuMeter(
             [service.pid, *(p.pid for p in procs)],
             ["service", *(f"worker{i + 1}" for i in range(len(procs)))],
@@ -251,6 +255,7 @@ async def m_throughput(
         await _wait_handled(procs, args.n, args.timeout)
         done, t_done = await _wait_done(url, args.n, 60.0)
         cpu = meter.stop(args.n)
+        cpu |= await wal.stop(args.n)
         rss = {"service_rss_mib": rss_mib(service.pid), "worker_rss_mib": rss_mib(procs[0].pid)}
         handled, t_last, claim, report = 0, t0, [], []
         for p in procs:
@@ -297,6 +302,9 @@ async def m_inprocess(args: argparse.Namespace, c: int, prefetch: int | None) ->
     service = TaskService(store, notifier, RandomJitter(), LongPoll())
     client = Client(InProcessTransport(service))
     extra: dict[str, Any] = {} if prefetch is None else {"prefetch": prefetch}
+    ride = os.environ.get("LEASEQ_BENCH_RIDE")  # as bench_worker.py reads it
+    if ride is not None:
+        extra["results_on_lease"] = ride != "0"
     worker = Worker(
         client, queue=QUEUE, concurrency=c, wait_seconds=5.0, grace_seconds=5.0, **extra
     )
@@ -312,6 +320,7 @@ async def m_inprocess(args: argparse.Namespace, c: int, prefetch: int | None) ->
             all_handled.set()
 
     try:
+        wal = await WalMeter(url).start()
         meter = CpuMeter().start()
         t0 = time.perf_counter()
         running = asyncio.create_task(worker.run(install_signal_handlers=False))
@@ -324,6 +333,7 @@ async def m_inprocess(args: argparse.Namespace, c: int, prefetch: int | None) ->
             running.result()  # the worker stopped early: its error, not a timeout
         done, t_done = await _wait_done(url, args.n, 60.0)
         cpu = meter.stop(args.n)
+        cpu |= await wal.stop(args.n)
         worker.stop()
         await running
     finally:

@@ -61,12 +61,19 @@ def main(paths: list[str]) -> None:
     def values(k: tuple[Any, ...], peer: str, field: str) -> list[float]:
         return [r[field] for r in by[k][peer].values() if r.get(field) is not None]
 
+    def wal(k: tuple[Any, ...], peer: str) -> str:
+        """leaseq's WAL per task (the peers' harness does not read pg_stat_wal)."""
+        records = values(k, peer, "wal_records_per_task")
+        if not records:
+            return "-"
+        return f"{cell(records, 1)} / {cell(values(k, peer, 'wal_bytes_per_task'))}"
+
     print("## All measurements (median (min-max) over rounds)\n")
     print(
         "| measure | peer | jobs/s | p50 / p99 ms | py / pg CPU s per 1k | py / pg CPU % | "
-        "steal % |"
+        "WAL records / bytes per task | steal % |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for k in sorted(by, key=str):
         for peer, runs in sorted(by[k].items()):
             one = next(iter(runs.values()))
@@ -82,7 +89,7 @@ def main(paths: list[str]) -> None:
                 f"{cell(values(k, peer, 'p50_ms'), 1)} / {cell(values(k, peer, 'p99_ms'), 1)} | "
                 f"{cell(py1k, 3)} / {cell(pg1k, 3)} | "
                 f"{cell(values(k, peer, 'py_cpu_pct'))} / {cell(values(k, peer, 'pg_cpu_pct'))} | "
-                f"{cell(values(k, peer, 'sys_steal_pct'), 1)} |"
+                f"{wal(k, peer)} | {cell(values(k, peer, 'sys_steal_pct'), 1)} |"
             )
 
     print("\n## Targets: leaseq / peer (per-round ratios, median (min-max))\n")
