@@ -169,9 +169,10 @@ func TestAReleaseIsSentAgainWithTheIdenticalBodyAfterALostAnswer(t *testing.T) {
 
 func TestALeaseRequestIsSentAgainUnderItsRequestIDMarkedARepeat(t *testing.T) {
 	rec := &recorder{replies: []string{"drop", unavailable, `200 {"leases":[],"waited_seconds":1.5}`}}
-	_, waited, err := quickClient(t, rec.start(t).URL).lease(context.Background(), leaseBody{
+	answer, err := quickClient(t, rec.start(t).URL).lease(context.Background(), leaseBody{
 		Queue: "q", WorkerID: "w", MaxTasks: 1, LeaseSeconds: 30, RequestID: "req-1",
 	})
+	waited := seconds(answer.WaitedSeconds)
 	if err != nil || rec.count() != 3 || waited != 1500*time.Millisecond {
 		t.Fatalf("err = %v, waited %v after %d requests; want success, 1.5s after 3", err, waited, rec.count())
 	}

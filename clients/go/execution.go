@@ -175,12 +175,12 @@ func (e *execution) lose(cancel context.CancelFunc, reason error, why string) {
 		e.logf("stopping the handler without reporting: %s", why)
 	}
 	cancel()
-	e.r.slotDone(false)
+	e.r.slotDone(nil)
 }
 
 func (e *execution) finished(h handled, shuttingDown bool) {
 	if shuttingDown {
-		e.r.slotDone(false)
+		e.r.slotDone(nil)
 		ctx, cancel := context.WithTimeout(e.r.values, 30*time.Second)
 		defer cancel()
 		if err := e.r.w.client.release(ctx, e.g.TaskID, e.g.Token); err != nil {
@@ -193,12 +193,11 @@ func (e *execution) finished(h handled, shuttingDown bool) {
 	if !time.Now().Before(e.deadline) {
 		e.job.stop(ErrLeaseExpired)
 		e.logf("the handler returned after its lease ran out; not reporting")
-		e.r.slotDone(false)
+		e.r.slotDone(nil)
 		return
 	}
 	o := outcomeOf(e.g.TaskID, e.g.Token, h.value, h.err)
-	e.r.slotDone(true)
-	e.r.reporter.submit(report{outcome: o, deadline: e.deadline, answered: e.answered(o.Outcome, headline(o.Error))})
+	e.r.slotDone(&report{outcome: o, deadline: e.deadline, answered: e.answered(o.Outcome, headline(o.Error))})
 }
 
 // answered logs what became of the task once the service has said so: a retry or a

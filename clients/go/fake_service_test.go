@@ -18,12 +18,23 @@ type fakeService struct {
 	mu      sync.Mutex
 	pending []grant
 	leases  []leaseBody
-	beats   []string // task ids
-	results []outcome
+	beats   []string  // task ids
+	results []outcome // reported either way
+	rode    []outcome // of those, the ones carried by lease requests
 	release []string
 	beat    func(id string) (int, string) // status and body; nil: 200
-	server  *httptest.Server
+	// What it does with a lease request's results: applies them (0), ignores them as a
+	// service older than results on lease requests would (ignoreRides), or keeps the
+	// request until its client goes away (holdRides).
+	rides  int
+	server *httptest.Server
 }
+
+const (
+	applyRides = iota
+	ignoreRides
+	holdRides
+)
 
 func newFakeService(t *testing.T, grants ...grant) *fakeService {
 	f := &fakeService{t: t, pending: grants}
@@ -52,6 +63,17 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 		_ = json.Unmarshal(raw, &req)
 		f.mu.Lock()
 		f.leases = append(f.leases, req)
+		rides := f.rides
+		if req.Results == nil || rides == ignoreRides {
+			req.Results = nil
+		} else if rides == applyRides {
+			f.results = append(f.results, req.Results...)
+			f.rode = append(f.rode, req.Results...)
+		} else {
+			f.mu.Unlock()
+			<-r.Context().Done()
+			return
+		}
 		n := req.MaxTasks
 		if n > len(f.pending) {
 			n = len(f.pending)
@@ -59,13 +81,13 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 		granted := f.pending[:n]
 		f.pending = f.pending[n:]
 		f.mu.Unlock()
-		if n == 0 { // a short long poll
+		if n == 0 && req.Results == nil { // a short long poll
 			time.Sleep(20 * time.Millisecond)
 		}
 		for i := range granted {
 			granted[i].ExpiresAt = time.Now().Add(seconds(req.LeaseSeconds))
 		}
-		_ = json.NewEncoder(w).Encode(leaseAnswer{Leases: granted})
+		_ = json.NewEncoder(w).Encode(leaseAnswer{Leases: granted, Results: answersTo(req.Results)})
 	case strings.HasSuffix(path, "/heartbeat"):
 		id := strings.Split(path, "/")[3]
 		f.mu.Lock()
@@ -85,11 +107,7 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.results = append(f.results, req.Results...)
 		f.mu.Unlock()
-		answers := make([]map[string]any, len(req.Results))
-		for i, o := range req.Results {
-			answers[i] = map[string]any{"task_id": o.TaskID, "ok": true, "state": "succeeded"}
-		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"results": answers})
+		_ = json.NewEncoder(w).Encode(resultsAnswer{Results: answersTo(req.Results)})
 	case strings.HasSuffix(path, "/release"):
 		f.mu.Lock()
 		f.release = append(f.release, strings.Split(path, "/")[3])
@@ -99,6 +117,22 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(404)
 		_, _ = w.Write([]byte(`{"type":"not_found","title":"Not found","status":404,"detail":"no route"}`))
 	}
+}
+
+// answersTo: each result accepted (nil for none, as the service leaves them out).
+func answersTo(results []outcome) []resultAnswer {
+	if results == nil {
+		return nil
+	}
+	answers := make([]resultAnswer, len(results))
+	for i, o := range results {
+		state := "succeeded"
+		if o.Outcome != "complete" {
+			state = "pending"
+		}
+		answers[i] = resultAnswer{TaskID: o.TaskID, OK: true, State: state}
+	}
+	return answers
 }
 
 func (f *fakeService) snapshot() (leases []leaseBody, beats []string, results []outcome, released []string) {

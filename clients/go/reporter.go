@@ -20,6 +20,10 @@ type report struct {
 // reporter coalesces results into POST /v1/results calls: a result is sent at once when
 // no report is in flight; results finishing meanwhile go together in the next call. So
 // a lone task adds no latency and a wave of tasks costs one round trip.
+//
+// It sends only the results it is given: a result that frees a slot the lease loop is
+// waiting for rides on the lease request instead (run.slotDone), and comes here only if
+// that request fails or is withdrawn.
 type reporter struct {
 	client  *Client
 	log     Logger
@@ -39,9 +43,9 @@ func newReporter(client *Client, log Logger, running func() int) *reporter {
 	return r
 }
 
-func (r *reporter) submit(rep report) {
+func (r *reporter) submit(reps ...report) {
 	r.mu.Lock()
-	r.waiting = append(r.waiting, rep)
+	r.waiting = append(r.waiting, reps...)
 	r.mu.Unlock()
 	r.poke()
 }
@@ -143,12 +147,19 @@ func (r *reporter) send(batch []report) {
 	if err == nil && len(answer.Results) != len(batch) {
 		err = fmt.Errorf("leaseq: POST /v1/results: %d answers for %d results", len(answer.Results), len(batch))
 	}
+	deliver(batch, answer.Results, err)
+}
+
+// deliver tells each report of a batch its answer: answers[i] is batch[i]'s, or err is
+// the whole batch's. A batch that rode on a lease request is answered here too, so its
+// results are logged and counted exactly as the reporter's own.
+func deliver(batch []report, answers []resultAnswer, err error) {
 	for i, rep := range batch {
 		if err != nil {
 			rep.answered("", err)
 			continue
 		}
-		a := answer.Results[i]
+		a := answers[i]
 		if a.OK {
 			rep.answered(a.State, nil)
 			continue

@@ -24,6 +24,12 @@ type run struct {
 	reporting  int // handlers done, their results not yet answered
 	executions map[*execution]struct{}
 	stoppedAt  time.Time
+	// Results on their way with the next lease request rather than the reporter: while
+	// awaitingSlot (the claim loop waits for a free slot, every one busy), a result whose
+	// task frees a claimable slot rides, since the loop sends a request at once.
+	awaitingSlot bool
+	riding       []report
+	noRiding     bool // the service answered a carried result with nothing: it cannot take them
 
 	hurry     chan struct{} // closed by Worker.StopNow: no more grace
 	slotFreed chan struct{} // poked when a slot frees
@@ -61,6 +67,10 @@ func newRun(w *Worker, ctx context.Context) *run {
 func (r *run) free() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.freeLocked()
+}
+
+func (r *run) freeLocked() int {
 	held := r.handling
 	if backlog := r.reporting - r.w.opts.Concurrency; backlog > 0 {
 		held += backlog
@@ -85,11 +95,14 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 	types := w.types()
 	failures := 0
 	var downSince time.Time // when the service stopped answering; zero while it answers
+	// Whatever way the loop ends, no lease request will carry what rides: the reporter
+	// sends it (and flushes it on close).
+	defer func() { r.reporter.submit(r.stopAwaitingSlot()...) }()
 	for ctx.Err() == nil {
 		free := r.free()
 		if free <= 0 {
 			r.forgetPokes() // wake-ups from before this count say nothing new
-			if free = r.free(); free <= 0 {
+			if free = r.awaitSlot(); free <= 0 {
 				select {
 				case <-r.slotFreed:
 					r.settle()
@@ -102,13 +115,30 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// The results that rode in while the loop waited go with this request; so does
+		// every slot freed meanwhile (free only grows while the loop is not leasing).
+		rides := r.stopAwaitingSlot()
+		free = r.free()
 		sent := time.Now()
 		body := leaseBody{
 			Queue: w.opts.Queue, WorkerID: w.opts.WorkerID, Types: types, MaxTasks: free,
 			LeaseSeconds: w.opts.LeaseDuration.Seconds(), WaitSeconds: w.opts.PollWait.Seconds(),
 			RequestID: requestID,
 		}
-		grants, waited, err := w.client.lease(ctx, body)
+		if len(rides) > 0 {
+			body.Results = make([]outcome, len(rides))
+			for i, rep := range rides {
+				body.Results[i] = rep.outcome
+			}
+			// The service does not wait with results anyway; asking for no wait keeps them
+			// from a long poll on a service that would.
+			body.WaitSeconds = 0
+		}
+		answer, err := w.client.lease(ctx, body)
+		grants, waited := answer.Leases, seconds(answer.WaitedSeconds)
+		if len(rides) > 0 {
+			r.answerRides(rides, answer.Results, err)
+		}
 		if err != nil && ctx.Err() != nil {
 			// Stopped while the request was in flight: it was withdrawn (ADR 32).
 			r.releaseUnstarted(r.withdraw(body), "the worker is shutting down")
@@ -159,15 +189,58 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 	return nil
 }
 
+// awaitSlot: the loop is about to wait for a free slot, unless one is free already
+// (answered as free() does); while it waits, results that free a slot ride (slotDone).
+func (r *run) awaitSlot() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	free := r.freeLocked()
+	r.awaitingSlot = free <= 0
+	return free
+}
+
+// stopAwaitingSlot: the loop no longer waits for a slot (it sends a lease request now,
+// or stops); what rides is for it to carry (or hand to the reporter).
+func (r *run) stopAwaitingSlot() []report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rides := r.riding
+	r.awaitingSlot, r.riding = false, nil
+	return rides
+}
+
+// answerRides tells the results that rode on a lease request their answers. When the
+// request failed (after its re-sends) or was withdrawn, or the answer lacks theirs,
+// they go to the reporter: a re-send of a result the service applied is answered with
+// its first answer (ADR 21), so whether it arrived does not matter.
+func (r *run) answerRides(rides []report, answers []resultAnswer, err error) {
+	switch {
+	case err == nil && len(answers) == len(rides):
+		deliver(rides, answers, nil)
+		return
+	case err == nil:
+		// A service without results on lease requests ignores them: report them
+		// separately from now on.
+		r.w.log.Printf("the lease request's answer carried %d answers for its %d results; "+
+			"reporting results separately from now on", len(answers), len(rides))
+		r.mu.Lock()
+		r.noRiding = true
+		r.mu.Unlock()
+	}
+	r.reporter.submit(rides...)
+}
+
 // withdraw asks again, as a repeat that does not wait, for what a lease request cut off
 // at stop was granted: the service undoes a waiting long poll's grants when its client
 // goes (ADR 19), but not those of an answer already on the wire, which a repeat returns
 // (ADR 21). A repeat that finds none claims afresh; those are released with the rest.
+// The repeat carries no results: the request's were handed to the reporter.
 func (r *run) withdraw(body leaseBody) []grant {
 	ctx, cancel := context.WithTimeout(r.values, withdrawTimeout)
 	defer cancel()
-	body.Repeat, body.WaitSeconds = true, 0
-	grants, _, err := r.w.client.lease(ctx, body)
+	body.Repeat, body.WaitSeconds, body.Results = true, 0, nil
+	answer, err := r.w.client.lease(ctx, body)
+	grants := answer.Leases
 	if err != nil {
 		r.w.log.Printf("could not collect the withdrawn lease request's grants: %v", err)
 		return nil
@@ -200,14 +273,27 @@ func (r *run) start(g grant, sent time.Time) {
 	go e.run()
 }
 
-// slotDone: the execution no longer holds a slot; its result, if any, is being reported.
-func (r *run) slotDone(reporting bool) {
+// slotDone: the execution no longer holds a slot; rep, if not nil, is its result. The
+// result rides on the next lease request when that request goes out because of this
+// slot: the loop waits for one, and this one is claimable (not held by a backlog of
+// unanswered results). Otherwise, e.g. while a lease request (a long poll) is in
+// flight or the loop backs off, the reporter sends it at once: no result waits for a
+// lease request.
+func (r *run) slotDone(rep *report) {
 	r.mu.Lock()
 	r.handling--
-	if reporting {
+	rides := false
+	if rep != nil {
 		r.reporting++
+		rides = r.awaitingSlot && !r.noRiding && len(r.riding) < maxReportBatch && r.freeLocked() > 0
+		if rides {
+			r.riding = append(r.riding, *rep)
+		}
 	}
 	r.mu.Unlock()
+	if rep != nil && !rides {
+		r.reporter.submit(*rep)
+	}
 	r.poke()
 }
 

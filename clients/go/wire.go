@@ -192,6 +192,9 @@ type leaseBody struct {
 	WaitSeconds  float64    `json:"wait_seconds"`
 	RequestID    string     `json:"request_id"`       // a re-send answers with the same grants
 	Repeat       bool       `json:"repeat,omitempty"` // set on every re-send of the request
+	// Finished tasks' results reported before the claim, in the same transaction (at most
+	// maxReportBatch); a request that carries them does not wait. Re-sends carry them too.
+	Results []outcome `json:"results,omitempty"`
 }
 
 type grant struct {
@@ -213,6 +216,8 @@ type leaseAnswer struct {
 	// How long the request waited at the service before the claim that granted these
 	// began (a lower bound): each lease runs at least its duration from sent + this.
 	WaitedSeconds float64 `json:"waited_seconds"`
+	// One answer per result the request carried, in order (absent when it carried none).
+	Results []resultAnswer `json:"results,omitempty"`
 }
 
 type heartbeatBody struct {
@@ -240,12 +245,15 @@ type resultsBody struct {
 }
 
 type resultsAnswer struct {
-	Results []struct {
-		TaskID  string       `json:"task_id"`
-		OK      bool         `json:"ok"`
-		State   string       `json:"state"`
-		Problem *problemBody `json:"problem"`
-	} `json:"results"`
+	Results []resultAnswer `json:"results"`
+}
+
+// resultAnswer is one result's answer, from POST /v1/results or a lease request.
+type resultAnswer struct {
+	TaskID  string       `json:"task_id"`
+	OK      bool         `json:"ok"`
+	State   string       `json:"state"`
+	Problem *problemBody `json:"problem"`
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

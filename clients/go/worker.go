@@ -211,10 +211,12 @@ func (w *Worker) types() []typeBody {
 }
 
 // lease asks for up to max tasks; the long poll gets its wait on top of the timeout.
-// lease: the grants, and how long the request waited at the service before them. A
-// re-send carries the same request_id marked a repeat, and is answered with the grants
-// the first try got (waited 0), so none is left to expire unread.
-func (c *Client) lease(ctx context.Context, body leaseBody) ([]grant, time.Duration, error) {
+// The answer: the grants, how long the request waited at the service before them, and
+// the answers of the results it carried. A re-send carries the same request_id marked a
+// repeat, and the same results; it is answered with the grants the first try got
+// (waited 0), so none is left to expire unread, and each applied result with its first
+// answer.
+func (c *Client) lease(ctx context.Context, body leaseBody) (leaseAnswer, error) {
 	margin := c.timeout
 	if margin < 10*time.Second {
 		margin = 10 * time.Second
@@ -226,7 +228,7 @@ func (c *Client) lease(ctx context.Context, body leaseBody) ([]grant, time.Durat
 		method: "POST", path: "/v1/leases", body: body, resendBody: repeat, safe: resendLease,
 		timeout: seconds(body.WaitSeconds) + margin,
 	}, &answer)
-	return answer.Leases, seconds(answer.WaitedSeconds), err
+	return answer, err
 }
 
 func (c *Client) heartbeat(ctx context.Context, id, token string, lease time.Duration) error {
