@@ -19,7 +19,8 @@ const (
 	// Reads change nothing.
 	resendReads = true
 	// A lease request carries a request_id: its re-send answers with the grants the
-	// first one got, and claims nothing more.
+	// first one got, and claims nothing more. The results riding on it go again with it
+	// (each applied one is answered with its first answer, as a report re-sent is).
 	resendLease = true
 	// Extending a live lease twice is extending it once, later; a stale token is refused.
 	resendHeartbeat = true
