@@ -16,7 +16,8 @@ import (
 // and what the service answered, as tests/concurrency/history.py's Event: the caller's
 // monotonic clock before (sent) and after (answered), the store-clock instants the
 // answers carry. A call without an answer is written as refused with error
-// "unanswered" (the checker cannot know whether it was applied).
+// "unanswered" (the checker cannot know whether it was applied). A lease request that
+// carries results (ADR 33) is written as that report, then the grants.
 type recorder struct {
 	inner  http.RoundTripper
 	actor  string
@@ -75,8 +76,13 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 func (r *recorder) answered(c call, status int, data []byte) {
 	ok := status >= 200 && status < 300
 	switch op := opOf(c.path); {
-	case op == "lease" && ok:
-		r.grants(c, data)
+	case op == "lease":
+		if _, carried := c.body["results"]; carried {
+			r.results(c, ok, data) // applied before the claim, in its transaction
+		}
+		if ok {
+			r.grants(c, data)
+		}
 	case op == "heartbeat" || op == "release":
 		if !ok {
 			r.refused(c, op, taskOf(c.path), problemType(data))
@@ -172,7 +178,7 @@ func (r *recorder) unanswered(c call) {
 	switch op := opOf(c.path); op {
 	case "heartbeat", "release":
 		r.refused(c, op, taskOf(c.path), "unanswered")
-	case "results":
+	case "results", "lease": // a lease request's results, if it carried any
 		var asked []item
 		_ = json.Unmarshal(c.body["results"], &asked)
 		for _, it := range asked {
