@@ -6,10 +6,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -21,7 +23,8 @@ import (
 	"github.com/leaseq/leaseq/clients/go/internal/monoclock"
 )
 
-// counting counts lease and report requests (by path; no body is read).
+// counting counts lease and report requests by path; a lease request carrying results
+// (ADR 33) counts as a report too, as the Python worker's report batches do.
 type counting struct {
 	inner           http.RoundTripper
 	leases, reports atomic.Int64
@@ -31,10 +34,25 @@ func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
 	switch req.URL.Path {
 	case "/v1/leases":
 		c.leases.Add(1)
+		if carriesResults(req) {
+			c.reports.Add(1)
+		}
 	case "/v1/results":
 		c.reports.Add(1)
 	}
 	return c.inner.RoundTrip(req)
+}
+
+func carriesResults(req *http.Request) bool {
+	if req.GetBody == nil {
+		return false
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return false
+	}
+	data, _ := io.ReadAll(body)
+	return bytes.Contains(data, []byte(`"results":[`))
 }
 
 func main() {
