@@ -4,10 +4,10 @@ A result is sent at once when no report is in flight; results that finish while 
 in flight wait for it and go together in the next call. So a lone task pays no added
 latency, and many tasks finishing together cost one round trip.
 
-While the worker is about to send a lease request (`rides_soon` says so: a finished task
-freed the slot it was waiting for), results are not sent here: the worker `take`s them
-into that request (ADR 0033), one round trip for both. What it leaves, or hands back when
-the request fails, is sent here as before.
+Results that wait for the report in flight may instead ride on the worker's next lease
+request (ADR 0033): the worker `take`s them into it, so they need no call of their own and
+wait for nothing more. Results a lease request took and could not deliver (it failed, or
+was withdrawn at a stop) are handed back and sent from here.
 
 A report that fails with no answer (or a 503) is sent again: at least `retries.attempts`
 times, and beyond that for as long as a lease in the batch may still be live (its local
@@ -41,7 +41,6 @@ class ResultReporter:
         max_batch: int = 100,
         retries: RetryRule = REPORT_RETRIES,
         logger: logging.Logger,
-        rides_soon: Callable[[], bool] | None = None,
     ) -> None:
         self._transport = transport
         self._max_batch = max_batch
@@ -51,7 +50,7 @@ class ResultReporter:
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._closing = False
-        self._rides_soon = rides_soon
+        self._in_flight = False  # a report call is under way
         # the recent batches, sent here or with a lease request; observable for tests and tuning
         self.batch_sizes: list[int] = []
         self.rode = 0  # results answered with a lease request (observable)
@@ -75,15 +74,15 @@ class ResultReporter:
         self._wake.set()
 
     @property
-    def has_waiting(self) -> bool:
-        return bool(self._waiting)
-
-    def poke(self) -> None:
-        """Look again whether to send what waits (`rides_soon` may have changed)."""
-        self._wake.set()
+    def riders(self) -> int:
+        """How many results `take` would give a lease request now."""
+        return min(len(self._waiting), self._max_batch) if self._in_flight else 0
 
     def take(self) -> list[Waiting]:
-        """Up to a batch of the waiting results, for a lease request to carry."""
+        """Up to a batch of the waiting results, for a lease request to carry: only while
+        a report is in flight, when they would otherwise wait for it."""
+        if not self._in_flight:
+            return []
         batch = self._waiting[: self._max_batch]
         del self._waiting[: len(batch)]
         return batch
@@ -116,10 +115,14 @@ class ResultReporter:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._waiting and not self._held():
+            while self._waiting:
                 batch = self._waiting[: self._max_batch]
                 del self._waiting[: len(batch)]
-                await self._send(batch)
+                self._in_flight = True
+                try:
+                    await self._send(batch)
+                finally:
+                    self._in_flight = False
             if self._closing:
                 return
 
@@ -127,9 +130,6 @@ class ResultReporter:
         self.batch_sizes.append(size)
         if len(self.batch_sizes) > RECENT:  # the recent ones only: a worker runs for months
             del self.batch_sizes[: RECENT // 2]
-
-    def _held(self) -> bool:
-        return not self._closing and self._rides_soon is not None and self._rides_soon()
 
     async def _send(self, batch: list[Waiting]) -> None:
         self._sized(len(batch))

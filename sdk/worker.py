@@ -58,9 +58,9 @@ class Worker:
     lease (and never run with a lease that may have run out), and at shutdown. See
     docs/adr/0014-worker-prefetch.md.
 
-    `results_on_lease` (default on): finished tasks' results ride on the next lease
-    request when one is about to go out, one round trip for both (ADR 0033); otherwise,
-    and with it off, they go in their own report calls.
+    `results_on_lease` (default on): results that would wait for the report in flight
+    ride on the next lease request instead (ADR 0033); with it off, every result goes in
+    a report call of its own.
     """
 
     def __init__(
@@ -114,7 +114,6 @@ class Worker:
         self._stops = 0
         self._claimer: asyncio.Task[Any] | None = None  # the task awaiting lease requests
         self._leasing = False  # it awaits one now
-        self._awaiting_slot = False  # it waits for a slot, to send a lease request at once
         self._withdrawing = False
         self._signals: StopSignals | None = None
         self._reachability = Reachability(logger)
@@ -167,8 +166,6 @@ class Worker:
         self._stops += 1
         if self._stops == 1:
             self._stopping.set()
-            if self.reporter is not None:
-                self.reporter.poke()  # no lease request will take what waits: send it
             if self._leasing and self._claimer is not None:
                 self._withdrawing = True
                 self._claimer.cancel()  # the lease request's await: withdrawn
@@ -205,7 +202,6 @@ class Worker:
             self.transport,
             max_batch=self._max_report_batch,
             logger=logger,
-            rides_soon=self._rides_soon if self.results_on_lease else None,
         )
         self.reporter.start()
         self._signals = StopSignals(self._loop, self.stop)
@@ -228,16 +224,12 @@ class Worker:
     def _free(self) -> int:
         """How many tasks the next lease request may ask for."""
         # Slots count running handlers; results still being reported hold none, but at
-        # most `concurrency` of them may wait, so the backlog stays bounded.
-        backlog = max(0, self._reporting - self.concurrency)
+        # most `concurrency` of them may wait, so the backlog stays bounded. Those the
+        # lease request would carry (ADR 0033) do not hold it back: it reports them.
+        riders = self.reporter.riders if self.results_on_lease and self.reporter else 0
+        backlog = max(0, self._reporting - riders - self.concurrency)
         held = len(self._handling) + len(self._buffer) + backlog
         return min(MAX_CLAIM, self.concurrency + self.prefetch - held)
-
-    def _rides_soon(self) -> bool:
-        """Whether a lease request goes out at once, to carry the results that wait: the
-        claim loop waits for a slot, and a finished task has freed one."""
-        assert self._stopping is not None
-        return self._awaiting_slot and not self._stopping.is_set() and self._free() > 0
 
     async def _claim_until_stopped(self) -> None:
         assert self._stopping is not None and self._slot_freed is not None
@@ -246,9 +238,6 @@ class Worker:
         while not self._stopping.is_set():
             free = self._free()
             if free <= 0:
-                if self._awaiting_slot and self.reporter.has_waiting:
-                    self.reporter.poke()  # held for a request that is not going out
-                self._awaiting_slot = True
                 self._slot_freed.clear()
                 await _first(self._slot_freed.wait(), self._stopping.wait())
                 # Handlers of one wave finish together: let the rest of the wave finish
@@ -307,10 +296,7 @@ class Worker:
         """A lease request's grants; on stop, what the withdrawn request was granted.
         The results waiting to be reported go with it (ADR 0033)."""
         assert self._stopping is not None and self.reporter is not None
-        self._awaiting_slot = False
         riding = self.reporter.take() if self.results_on_lease else []
-        if self.reporter.has_waiting:
-            self.reporter.poke()  # more than one batch: the rest goes on its own
         self.claim_sizes.append(free)
         if len(self.claim_sizes) > RECENT:  # the recent ones only
             del self.claim_sizes[: RECENT // 2]

@@ -675,27 +675,58 @@ async def test_granted_tasks_start_before_the_next_lease_request_goes_out(
 # -- results ride on the next lease request (ADR 0033) ------------------------------------
 
 
-async def test_results_ride_on_the_next_lease_request_when_slots_are_full(client: Client) -> None:
-    worker = make_worker(client, concurrency=4)
+class _SlowReports:
+    """The client's transport with each report call taking `pause` seconds longer, so that
+    results finish while one is in flight; `fail_rides`: every lease request that carries
+    results fails (the service is unavailable)."""
+
+    def __init__(self, inner: Any, *, pause: float = 0.2, fail_rides: bool = False) -> None:
+        self._inner = inner
+        self._pause = pause
+        self._fail_rides = fail_rides
+        self.reports = 0
+        self.rides_refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def report(self, outcomes: Any) -> Any:
+        self.reports += 1
+        await asyncio.sleep(self._pause)
+        return await self._inner.report(outcomes)
+
+    async def lease_and_report(self, request: Any, outcomes: Any) -> Any:
+        if self._fail_rides:
+            self.rides_refused += 1
+            raise ServiceUnavailable("the database is down")
+        return await self._inner.lease_and_report(request, outcomes)
+
+
+async def test_results_waiting_for_the_report_in_flight_ride_on_the_next_lease_request(
+    client: Client,
+) -> None:
+    transport = _SlowReports(client.transport)
+    worker = Worker(transport, queue="q", concurrency=4, lease_seconds=5, wait_seconds=0.5)
 
     @worker.handler("short")
     async def short(ctx: TaskContext, payload: int) -> int:
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.01)
         return payload
 
-    ids = [
-        t.id for t in await client.enqueue_many([TaskRequest("q", "short", n) for n in range(40)])
-    ]
+    requests = [TaskRequest("q", "short", n) for n in range(40)]
+    ids = [t.id for t in await client.enqueue_many(requests)]
     async with running(worker):
         done = [await client.wait_for(i, timeout=10) for i in ids]
         assert worker.reporter is not None
         rode = worker.reporter.rode
     assert [t.result for t in done] == list(range(40))
-    assert rode > 20, f"only {rode} of 40 results rode on a lease request"
+    # a report takes 0.2 s, a task 0.01 s: nearly every result finishes behind one
+    assert rode >= 30, f"only {rode} of 40 results rode on a lease request"
+    assert transport.reports <= 10
 
 
-async def test_results_never_wait_for_a_long_poll(client: Client) -> None:
-    """A slot is free, so the claim loop long-polls for it: the result goes on its own."""
+async def test_results_are_sent_at_once_when_no_report_is_in_flight(client: Client) -> None:
+    """A lone result rides on nothing: it goes at once, never waiting for a long poll."""
     worker = make_worker(client, concurrency=2, wait_seconds=2)  # the service's longest
 
     @worker.handler("quick")
@@ -710,33 +741,20 @@ async def test_results_never_wait_for_a_long_poll(client: Client) -> None:
         assert worker.reporter is not None and worker.reporter.rode == 0
 
 
-class _RidesFail:
-    """The client's transport, except that a lease request carrying results always fails."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.refused = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def lease_and_report(self, request: Any, outcomes: Any) -> Any:
-        self.refused += 1
-        raise ServiceUnavailable("the database is down")
-
-
 async def test_results_of_a_failed_lease_request_are_reported_on_their_own(
     client: Client,
 ) -> None:
-    transport = _RidesFail(client.transport)
-    worker = Worker(transport, queue="q", concurrency=1, lease_seconds=1.5, wait_seconds=0.5)
+    transport = _SlowReports(client.transport, fail_rides=True)
+    worker = Worker(transport, queue="q", concurrency=4, lease_seconds=5, wait_seconds=0.5)
 
     @worker.handler("one")
     async def one(ctx: TaskContext, payload: int) -> int:
+        await asyncio.sleep(0.01)
         return payload
 
-    ids = [t.id for t in await client.enqueue_many([TaskRequest("q", "one", n) for n in range(3)])]
+    requests = [TaskRequest("q", "one", n) for n in range(12)]
+    ids = [t.id for t in await client.enqueue_many(requests)]
     async with running(worker):
-        done = [await client.wait_for(i, timeout=10) for i in ids]
-    assert [t.state for t in done] == ["succeeded"] * 3
-    assert transport.refused > 0  # results did try to ride, and were handed back
+        done = [await client.wait_for(i, timeout=15) for i in ids]
+    assert [t.state for t in done] == ["succeeded"] * 12
+    assert transport.rides_refused > 0  # results did ride, and were handed back
