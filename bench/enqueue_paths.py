@@ -113,7 +113,8 @@ async def measure(path: str, n: int, batch: int, run: int) -> dict[str, Any]:
     else:
         await by_store(url, n, batch, keyed=path == "keyed")
     cpu = meter.stop(n)
-    cpu |= await wal.stop(n)
+    await wal.end()
+    cpu |= await wal.result(n)
     return {
         "measure": "enqueue_path",
         "path": path,

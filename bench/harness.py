@@ -167,32 +167,54 @@ class CpuMeter:
 
 
 class WalMeter:
-    """WAL written by the whole cluster over one interval (pg_stat_wal, PostgreSQL 14+):
-    records and bytes per task. Cluster-wide, so it counts autovacuum and checkpoints that
-    fall in the interval too, as a private cluster's whole cost of the run."""
+    """WAL written by the whole cluster over one interval, per task: bytes from the WAL
+    insert position (exact), records from pg_stat_wal (PostgreSQL 14+). A backend adds its
+    counts to pg_stat_wal at most once a second, and at exit: so `result` is read after
+    the run's connections have closed. Cluster-wide, so autovacuum and checkpoints that
+    fall in the interval count too, as a private cluster's whole cost of the run."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.records0 = self.bytes0 = 0
+        self.lsn0 = self.lsn1 = ""
+        self.records0 = 0
 
-    async def _read(self) -> tuple[int, int]:
+    async def _read(self) -> tuple[str, int]:
         conn = await asyncpg.connect(self.url)
         try:
-            row = await conn.fetchrow("SELECT wal_records, wal_bytes FROM pg_stat_wal")
+            row = await conn.fetchrow(
+                "SELECT CAST(pg_current_wal_insert_lsn() AS text) AS lsn, wal_records"
+                " FROM pg_stat_wal"
+            )
         finally:
             await conn.close()
         assert row is not None
-        return int(row["wal_records"]), int(row["wal_bytes"])
+        return row["lsn"], int(row["wal_records"])
 
     async def start(self) -> WalMeter:
-        self.records0, self.bytes0 = await self._read()
+        self.lsn0, self.records0 = await self._read()
         return self
 
-    async def stop(self, n: int) -> dict[str, Any]:
-        records, written = await self._read()
+    async def end(self) -> None:
+        """The end of the timed interval (for the bytes)."""
+        self.lsn1, _ = await self._read()
+
+    async def result(self, n: int) -> dict[str, Any]:
+        """Per task; call once the run's own connections have closed."""
+        await asyncio.sleep(0.5)  # the closed backends' last counts
+        _, records = await self._read()
+        conn = await asyncpg.connect(self.url)
+        try:
+            written = await conn.fetchval(
+                "SELECT pg_wal_lsn_diff(CAST(CAST($1 AS text) AS pg_lsn),"
+                " CAST(CAST($2 AS text) AS pg_lsn))",
+                self.lsn1,
+                self.lsn0,
+            )
+        finally:
+            await conn.close()
         return {
             "wal_records_per_task": round((records - self.records0) / n, 2),
-            "wal_bytes_per_task": round((written - self.bytes0) / n),
+            "wal_bytes_per_task": round(float(written) / n),
         }
 
 

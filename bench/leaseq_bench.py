@@ -130,7 +130,7 @@ async def m_enqueue(args: argparse.Namespace, transport: str, batch: int) -> dic
             for start in range(0, n, batch):
                 await many(start, min(batch, n - start))
         cpu = meter.stop(n)
-        cpu |= await wal.stop(n)
+        await wal.end()
         rss = rss_mib(service.pid) if service else None
     finally:
         if service is not None:
@@ -138,6 +138,7 @@ async def m_enqueue(args: argparse.Namespace, transport: str, batch: int) -> dic
             service.stop()
         else:
             await store.close()
+    cpu |= await wal.result(n)
     return {
         "measure": "enqueue",
         "transport": transport,
@@ -255,7 +256,7 @@ async def m_throughput(
         await _wait_handled(procs, args.n, args.timeout)
         done, t_done = await _wait_done(url, args.n, 60.0)
         cpu = meter.stop(args.n)
-        cpu |= await wal.stop(args.n)
+        await wal.end()
         rss = {"service_rss_mib": rss_mib(service.pid), "worker_rss_mib": rss_mib(procs[0].pid)}
         handled, t_last, claim, report = 0, t0, [], []
         for p in procs:
@@ -270,6 +271,7 @@ async def m_throughput(
         for p in procs:
             p.stop()
         service.stop()
+    cpu |= await wal.result(args.n)
     return {
         **_throughput(
             "http", workers, c, prefetch, args.n, handled, done, t_done - t0, t_last - t0
@@ -333,13 +335,14 @@ async def m_inprocess(args: argparse.Namespace, c: int, prefetch: int | None) ->
             running.result()  # the worker stopped early: its error, not a timeout
         done, t_done = await _wait_done(url, args.n, 60.0)
         cpu = meter.stop(args.n)
-        cpu |= await wal.stop(args.n)
+        await wal.end()
         worker.stop()
         await running
     finally:
         await service.close()
         await notifier.close()
         await store.close()
+    cpu |= await wal.result(args.n)
     return {
         **_throughput("inprocess", 1, c, prefetch, args.n, handled, done, t_done - t0, last - t0),
         "mean_claim_batch": [round(statistics.mean(worker.claim_sizes or [0]), 1)],
