@@ -21,18 +21,21 @@ type report struct {
 // no report is in flight; results finishing meanwhile go together in the next call. So
 // a lone task adds no latency and a wave of tasks costs one round trip.
 //
-// It sends only the results it is given: a result that frees a slot the lease loop is
-// waiting for rides on the lease request instead (run.slotDone), and comes here only if
-// that request fails or is withdrawn.
+// Results that wait for the report in flight may instead ride on the worker's next lease
+// request (ADR 33): the lease loop takes them, so they need no call of their own and wait
+// for nothing more. Results a lease request took and could not deliver (it failed, or was
+// withdrawn at a stop) are handed back and sent from here.
 type reporter struct {
-	client  *Client
-	log     Logger
-	running func() int // handlers still running (nil: unknown)
-	mu      sync.Mutex
-	waiting []report
-	wake    chan struct{}
-	closing bool
-	done    chan struct{}
+	client   *Client
+	log      Logger
+	running  func() int // handlers still running (nil: unknown)
+	mu       sync.Mutex
+	waiting  []report
+	inFlight bool // a report call is under way
+	noRiding bool // the service ignores results on lease requests: none rides
+	wake     chan struct{}
+	closing  bool
+	done     chan struct{}
 }
 
 func newReporter(client *Client, log Logger, running func() int) *reporter {
@@ -72,12 +75,8 @@ func (r *reporter) loop() {
 		r.settle()
 		for {
 			r.mu.Lock()
-			n := len(r.waiting)
-			if n > maxReportBatch {
-				n = maxReportBatch
-			}
-			batch := append([]report(nil), r.waiting[:n]...)
-			r.waiting = r.waiting[n:]
+			batch := r.next()
+			r.inFlight = len(batch) > 0
 			closing := r.closing
 			r.mu.Unlock()
 			if len(batch) == 0 {
@@ -89,6 +88,49 @@ func (r *reporter) loop() {
 			r.send(batch)
 		}
 	}
+}
+
+// next removes up to a batch of the waiting results (r.mu held).
+func (r *reporter) next() []report {
+	n := len(r.waiting)
+	if n > maxReportBatch {
+		n = maxReportBatch
+	}
+	batch := append([]report(nil), r.waiting[:n]...)
+	r.waiting = r.waiting[n:]
+	return batch
+}
+
+// take gives a lease request about to go out up to a batch of the waiting results to
+// carry: only while a report is in flight, when they would otherwise wait for it. A
+// result that finds no report in flight is sent at once, here.
+func (r *reporter) take() []report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.inFlight || r.noRiding {
+		return nil
+	}
+	return r.next()
+}
+
+// riders is how many results take would give now.
+func (r *reporter) riders() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case !r.inFlight || r.noRiding:
+		return 0
+	case len(r.waiting) > maxReportBatch:
+		return maxReportBatch
+	}
+	return len(r.waiting)
+}
+
+// stopRiding: from now on no result rides (the service ignores them).
+func (r *reporter) stopRiding() {
+	r.mu.Lock()
+	r.noRiding = true
+	r.mu.Unlock()
 }
 
 // settle lets the rest of a wave of handlers submit before the report goes out (they

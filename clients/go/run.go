@@ -24,12 +24,6 @@ type run struct {
 	reporting  int // handlers done, their results not yet answered
 	executions map[*execution]struct{}
 	stoppedAt  time.Time
-	// Results on their way with the next lease request rather than the reporter: while
-	// awaitingSlot (the claim loop waits for a free slot, every one busy), a result whose
-	// task frees a claimable slot rides, since the loop sends a request at once.
-	awaitingSlot bool
-	riding       []report
-	noRiding     bool // the service answered a carried result with nothing: it cannot take them
 
 	hurry     chan struct{} // closed by Worker.StopNow: no more grace
 	slotFreed chan struct{} // poked when a slot frees
@@ -63,16 +57,17 @@ func newRun(w *Worker, ctx context.Context) *run {
 
 // free is how many tasks the next lease request may ask for: the free slots. Results
 // being reported hold none, but at most Concurrency of them may wait, so the backlog
-// stays bounded when the service is slow to answer reports.
-func (r *run) free() int {
+// stays bounded when the service is slow to answer reports. Those the lease request
+// would carry (ADR 33) do not hold it back: it reports them.
+func (r *run) free() int { return r.freeCarrying(0) }
+
+// freeCarrying: free, for a lease request that carries `carried` results taken already.
+func (r *run) freeCarrying(carried int) int {
+	riders := carried + r.reporter.riders()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.freeLocked()
-}
-
-func (r *run) freeLocked() int {
 	held := r.handling
-	if backlog := r.reporting - r.w.opts.Concurrency; backlog > 0 {
+	if backlog := r.reporting - riders - r.w.opts.Concurrency; backlog > 0 {
 		held += backlog
 	}
 	free := r.w.opts.Concurrency - held
@@ -95,14 +90,11 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 	types := w.types()
 	failures := 0
 	var downSince time.Time // when the service stopped answering; zero while it answers
-	// Whatever way the loop ends, no lease request will carry what rides: the reporter
-	// sends it (and flushes it on close).
-	defer func() { r.reporter.submit(r.stopAwaitingSlot()...) }()
 	for ctx.Err() == nil {
 		free := r.free()
 		if free <= 0 {
 			r.forgetPokes() // wake-ups from before this count say nothing new
-			if free = r.awaitSlot(); free <= 0 {
+			if free = r.free(); free <= 0 {
 				select {
 				case <-r.slotFreed:
 					r.settle()
@@ -115,10 +107,13 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		// The results that rode in while the loop waited go with this request; so does
-		// every slot freed meanwhile (free only grows while the loop is not leasing).
-		rides := r.stopAwaitingSlot()
-		free = r.free()
+		// Results waiting for the report in flight go with this request (none when no
+		// report is in flight). A report answered since free was counted may have taken
+		// some first; the claim stays as counted (the backlog's bound is loose by a batch).
+		rides := r.reporter.take()
+		if f := r.freeCarrying(len(rides)); f > free {
+			free = f
+		}
 		sent := time.Now()
 		body := leaseBody{
 			Queue: w.opts.Queue, WorkerID: w.opts.WorkerID, Types: types, MaxTasks: free,
@@ -189,26 +184,6 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 	return nil
 }
 
-// awaitSlot: the loop is about to wait for a free slot, unless one is free already
-// (answered as free() does); while it waits, results that free a slot ride (slotDone).
-func (r *run) awaitSlot() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	free := r.freeLocked()
-	r.awaitingSlot = free <= 0
-	return free
-}
-
-// stopAwaitingSlot: the loop no longer waits for a slot (it sends a lease request now,
-// or stops); what rides is for it to carry (or hand to the reporter).
-func (r *run) stopAwaitingSlot() []report {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rides := r.riding
-	r.awaitingSlot, r.riding = false, nil
-	return rides
-}
-
 // answerRides tells the results that rode on a lease request their answers. When the
 // request failed (after its re-sends) or was withdrawn, or the answer lacks theirs,
 // they go to the reporter: a re-send of a result the service applied is answered with
@@ -223,9 +198,7 @@ func (r *run) answerRides(rides []report, answers []resultAnswer, err error) {
 		// separately from now on.
 		r.w.log.Printf("the lease request's answer carried %d answers for its %d results; "+
 			"reporting results separately from now on", len(answers), len(rides))
-		r.mu.Lock()
-		r.noRiding = true
-		r.mu.Unlock()
+		r.reporter.stopRiding()
 	}
 	r.reporter.submit(rides...)
 }
@@ -273,25 +246,16 @@ func (r *run) start(g grant, sent time.Time) {
 	go e.run()
 }
 
-// slotDone: the execution no longer holds a slot; rep, if not nil, is its result. The
-// result rides on the next lease request when that request goes out because of this
-// slot: the loop waits for one, and this one is claimable (not held by a backlog of
-// unanswered results). Otherwise, e.g. while a lease request (a long poll) is in
-// flight or the loop backs off, the reporter sends it at once: no result waits for a
-// lease request.
+// slotDone: the execution no longer holds a slot; rep, if not nil, is its result, for
+// the reporter (from which the next lease request may take it, see reporter.take).
 func (r *run) slotDone(rep *report) {
 	r.mu.Lock()
 	r.handling--
-	rides := false
 	if rep != nil {
 		r.reporting++
-		rides = r.awaitingSlot && !r.noRiding && len(r.riding) < maxReportBatch && r.freeLocked() > 0
-		if rides {
-			r.riding = append(r.riding, *rep)
-		}
 	}
 	r.mu.Unlock()
-	if rep != nil && !rides {
+	if rep != nil {
 		r.reporter.submit(*rep)
 	}
 	r.poke()
