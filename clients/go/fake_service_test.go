@@ -26,8 +26,9 @@ type fakeService struct {
 	// What it does with a lease request's results: applies them (0), ignores them as a
 	// service older than results on lease requests would (ignoreRides), or keeps the
 	// request until its client goes away (holdRides).
-	rides  int
-	server *httptest.Server
+	rides       int
+	slowReports time.Duration // how long each POST /v1/results waits for its answer
+	server      *httptest.Server
 }
 
 const (
@@ -106,7 +107,9 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 		_ = json.Unmarshal(raw, &req)
 		f.mu.Lock()
 		f.results = append(f.results, req.Results...)
+		slow := f.slowReports
 		f.mu.Unlock()
+		time.Sleep(slow)
 		_ = json.NewEncoder(w).Encode(resultsAnswer{Results: answersTo(req.Results)})
 	case strings.HasSuffix(path, "/release"):
 		f.mu.Lock()

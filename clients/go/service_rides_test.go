@@ -16,8 +16,9 @@ import (
 	"github.com/leaseq/leaseq/clients/go"
 )
 
-// Results ride on the next lease request when it goes out because of them, against the
-// real service; a transport counts how each result travelled.
+// A result rides on the next lease request when it would wait for the report in flight,
+// against the real service; a transport counts how each result travelled, and makes
+// reports slow (slowReports) so that results finish behind one.
 
 type sentLease struct {
 	RequestID string            `json:"request_id"`
@@ -28,14 +29,15 @@ type sentLease struct {
 
 // routes counts the results sent by POST /v1/results and by lease requests, keeps the
 // lease requests that carried results, and with dropRides loses the answers of those
-// (after the service has applied them).
+// (after the service has applied them). Each report's answer arrives slowReports late.
 type routes struct {
-	inner     http.RoundTripper
-	dropRides bool
-	mu        sync.Mutex
-	reported  int // results sent by POST /v1/results
-	rode      int // results sent with lease requests
-	carriers  []sentLease
+	inner       http.RoundTripper
+	dropRides   bool
+	slowReports time.Duration
+	mu          sync.Mutex
+	reported    int // results sent by POST /v1/results
+	rode        int // results sent with lease requests
+	carriers    []sentLease
 }
 
 func (r *routes) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -61,6 +63,9 @@ func (r *routes) RoundTrip(req *http.Request) (*http.Response, error) {
 	drop := r.dropRides && req.URL.Path == "/v1/leases" && sent.Results != nil
 	r.mu.Unlock()
 	resp, err := r.inner.RoundTrip(req)
+	if req.URL.Path == "/v1/results" {
+		time.Sleep(r.slowReports)
+	}
 	if err == nil && drop {
 		resp.Body.Close()
 		return nil, errors.New("the answer was lost (planted)")
@@ -92,7 +97,7 @@ func routedClient(t *testing.T, url string, r *routes) *leaseq.Client {
 func TestABusyWorkersResultsRideOnItsLeaseRequests(t *testing.T) {
 	t.Parallel()
 	svc := liveService(t)
-	via := &routes{}
+	via := &routes{slowReports: 200 * time.Millisecond}
 	c, queue := routedClient(t, svc.URL, via), queueName(t)
 	const tasks, concurrency = 30, 2
 	batch := make([]leaseq.NewTask, tasks)
@@ -105,10 +110,10 @@ func TestABusyWorkersResultsRideOnItsLeaseRequests(t *testing.T) {
 	}
 	w := leaseq.NewWorker(c, leaseq.WorkerOptions{Queue: queue, Concurrency: concurrency, Logger: logLines{t}})
 	w.Handle("work", 1, func(ctx context.Context, job *leaseq.Job) (any, error) {
-		time.Sleep(time.Duration(40+rand.Intn(40)) * time.Millisecond) // slots free one by one
+		time.Sleep(time.Duration(2+rand.Intn(8)) * time.Millisecond)
 		return job.Attempt, nil
 	})
-	running(t, w)
+	stop := running(t, w)
 	for _, ref := range refs {
 		if task := waitFinished(t, c, ref.ID); task.State != "succeeded" {
 			t.Errorf("task %s: %s", ref.ID, task.State)
@@ -117,33 +122,33 @@ func TestABusyWorkersResultsRideOnItsLeaseRequests(t *testing.T) {
 	if got := transitions(t, c, refs[0].ID); got != "enqueued leased completed" {
 		t.Errorf("history: %s", got)
 	}
-	// Every slot is busy whenever one frees while the backlog lasts, so its result goes
-	// with the lease request for the next task; only those finishing while a request is
-	// in flight (a few: handlers take 40-80 ms, a request a few) and the last one, during
-	// the final long poll, go alone. (About 28 of 30 ride.)
-	var reported, rode int
-	within(t, 5*time.Second, "every result sent", func() bool {
-		reported, rode, _ = via.counts()
-		return reported+rode == tasks
-	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// A report's answer takes 200 ms, a task a few: a result that finds no report in
+	// flight goes alone, and the many finishing behind it ride on the lease requests
+	// meanwhile (not held back by the unanswered report). Each result is sent once.
+	reported, rode, _ := via.counts()
+	t.Logf("%d results rode, %d were reported alone", rode, reported)
+	if reported+rode != tasks {
+		t.Errorf("%d results sent (%d alone, %d riding); want each of the %d once", reported+rode, reported, rode, tasks)
+	}
 	if rode < tasks*2/3 {
 		t.Errorf("%d of %d results rode on lease requests, %d were reported alone", rode, tasks, reported)
 	}
 }
 
-func TestAResultIsNotHeldForALongPoll(t *testing.T) {
+func TestAResultIsSentAtOnceWhenNoReportIsInFlight(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name        string
 		concurrency int
-		rides       bool
 	}{
-		// Its slot was the only one: the lease request it rides on goes out at once and
-		// does not wait, though the worker long-polls.
-		{"the freed slot was awaited", 1, true},
-		// A slot was free: the loop is in a long poll when the task ends, so the reporter
-		// sends the result.
-		{"the loop long-polls", 2, false},
+		// Its slot was the only one: a lease request goes out as soon as it frees, yet the
+		// result does not wait for it.
+		{"the freed slot was awaited", 1},
+		// A slot was free: the loop is in a long poll when the task ends.
+		{"the loop long-polls", 2},
 	} {
 		tc := tc
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,11 +174,7 @@ func TestAResultIsNotHeldForALongPoll(t *testing.T) {
 			if took := time.Since(<-returned); task.State != "succeeded" || took > 1500*time.Millisecond {
 				t.Errorf("task %s %v after its handler returned; want succeeded well within the 5 s poll", task.State, took)
 			}
-			reported, rode, carriers := via.counts()
-			if tc.rides && (rode != 1 || reported != 0 || carriers[0].Wait != 0) {
-				t.Errorf("reported %d, rode %d (%+v); want it carried by a lease request that does not wait", reported, rode, carriers)
-			}
-			if !tc.rides && (rode != 0 || reported != 1) {
+			if reported, rode, _ := via.counts(); rode != 0 || reported != 1 {
 				t.Errorf("reported %d, rode %d; want it reported by itself", reported, rode)
 			}
 		})
@@ -183,40 +184,56 @@ func TestAResultIsNotHeldForALongPoll(t *testing.T) {
 func TestTheAnswersOfRidingResultsAreLoggedAsTheReportersAre(t *testing.T) {
 	t.Parallel()
 	svc := liveService(t)
-	via := &routes{}
+	// The first result is reported alone; its answer takes a second, and the other three
+	// results (two tasks, two attempts each) finish behind it and ride.
+	via := &routes{slowReports: time.Second}
 	c, queue := routedClient(t, svc.URL, via), queueName(t)
-	ref, err := c.Enqueue(context.Background(), leaseq.NewTask{
-		Queue: queue, Type: "flaky", MaxAttempts: 2,
-		Retry: &leaseq.RetryPolicy{Base: 20 * time.Millisecond, Max: 50 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatal(err)
+	var refs []leaseq.TaskRef
+	for i := 0; i < 2; i++ {
+		ref, err := c.Enqueue(context.Background(), leaseq.NewTask{
+			Queue: queue, Type: "flaky", MaxAttempts: 2, Payload: i,
+			Retry: &leaseq.RetryPolicy{Base: 20 * time.Millisecond, Max: 50 * time.Millisecond},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
 	}
 	log := &keptLines{t: t}
-	w := leaseq.NewWorker(c, leaseq.WorkerOptions{Queue: queue, Concurrency: 1, Logger: log})
+	w := leaseq.NewWorker(c, leaseq.WorkerOptions{
+		Queue: queue, Concurrency: 1, PollWait: 50 * time.Millisecond, Logger: log,
+	})
 	w.Handle("flaky", 1, func(ctx context.Context, job *leaseq.Job) (any, error) {
 		time.Sleep(20 * time.Millisecond)
 		return nil, errors.New("flaky\nmore detail")
 	})
 	running(t, w)
-	if task := waitFinished(t, c, ref.ID); task.State != "dead" || task.Attempts != 2 {
-		t.Errorf("task: %s after %d attempts", task.State, task.Attempts)
+	for _, ref := range refs {
+		if task := waitFinished(t, c, ref.ID); task.State != "dead" || task.Attempts != 2 {
+			t.Errorf("task: %s after %d attempts", task.State, task.Attempts)
+		}
+		log.awaitLine(t, ref.ID+" (flaky v1, attempt 1,", "): to be retried (attempt 1 of 2 used): flaky")
+		log.awaitLine(t, ref.ID+" (flaky v1, attempt 2,", "): dead-lettered: flaky")
 	}
-	log.awaitLine(t, ref.ID+" (flaky v1, attempt 1,", "): to be retried (attempt 1 of 2 used): flaky")
-	log.awaitLine(t, ref.ID+" (flaky v1, attempt 2,", "): dead-lettered: flaky")
-	if reported, rode, _ := via.counts(); rode != 2 || reported != 0 {
-		t.Errorf("reported %d, rode %d; want both results carried by lease requests", reported, rode)
+	if reported, rode, _ := via.counts(); rode != 3 || reported != 1 {
+		t.Errorf("reported %d, rode %d; want the first reported alone, the others carried by lease requests", reported, rode)
 	}
 }
 
 func TestResultsOfALeaseRequestThatFailedAreReportedOnceByTheReporter(t *testing.T) {
 	t.Parallel()
 	svc := liveService(t)
-	via := &routes{dropRides: true} // each try is applied, its answer lost
+	// each try is applied, its answer lost; the first result goes alone (its answer slow),
+	// the second finishes behind it and rides
+	via := &routes{dropRides: true, slowReports: 300 * time.Millisecond}
 	c, queue := routedClient(t, svc.URL, via), queueName(t)
-	ref, err := c.Enqueue(context.Background(), leaseq.NewTask{Queue: queue, Type: "doomed"})
-	if err != nil {
-		t.Fatal(err)
+	var refs []leaseq.TaskRef
+	for i := 0; i < 2; i++ {
+		ref, err := c.Enqueue(context.Background(), leaseq.NewTask{Queue: queue, Type: "doomed", Payload: i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
 	}
 	log := &keptLines{t: t}
 	w := leaseq.NewWorker(c, leaseq.WorkerOptions{Queue: queue, Concurrency: 1, Logger: log})
@@ -224,30 +241,41 @@ func TestResultsOfALeaseRequestThatFailedAreReportedOnceByTheReporter(t *testing
 		time.Sleep(20 * time.Millisecond)
 		return nil, leaseq.Fatal(errors.New("bad address"))
 	})
-	running(t, w)
-	if task := waitFinished(t, c, ref.ID); task.State != "dead" || task.Attempts != 1 || task.LastError != "bad address" {
-		t.Errorf("task: %s after %d attempts (%s)", task.State, task.Attempts, task.LastError)
+	stop := running(t, w)
+	for _, ref := range refs {
+		if task := waitFinished(t, c, ref.ID); task.State != "dead" || task.Attempts != 1 || task.LastError != "bad address" {
+			t.Errorf("task: %s after %d attempts (%s)", task.State, task.Attempts, task.LastError)
+		}
+		log.awaitLine(t, ref.ID, "): dead-lettered: bad address")
 	}
-	log.awaitLine(t, ref.ID, "): dead-lettered: bad address")
-	// The lease request was sent again with the same results, then gave them to the
+	// The lease request was sent again with the same result, then gave it to the
 	// reporter, whose report of the applied result was answered as the first one was.
-	var reported int
-	var carriers []sentLease
-	within(t, 5*time.Second, "the reporter's report", func() bool {
-		reported, _, carriers = via.counts()
-		return reported == 1
+	// (Handed back while the first report is still in flight, it may ride again, on a
+	// new request.)
+	within(t, 5*time.Second, "the reporter's reports", func() bool {
+		reported, _, _ := via.counts()
+		return reported == 2
 	})
-	if len(carriers) < 2 {
-		t.Fatalf("%d lease requests carried the result; want the first and its re-sends", len(carriers))
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	reported, _, carriers := via.counts()
+	if reported != 2 {
+		t.Errorf("%d results reported by POST /v1/results; want both, once each", reported)
+	}
+	if len(carriers) < 2 || carriers[1].RequestID != carriers[0].RequestID {
+		t.Fatalf("lease requests carrying the result: %+v; want the first and its re-sends", carriers)
 	}
 	for i, sent := range carriers {
-		if sent.RequestID != carriers[0].RequestID || sent.Repeat != (i > 0) || len(sent.Results) != 1 ||
-			!bytes.Equal(sent.Results[0], carriers[0].Results[0]) {
-			t.Errorf("lease request %d: %+v; want request %s again (a repeat) with the same result", i, sent, carriers[0].RequestID)
+		again := i > 0 && sent.RequestID == carriers[i-1].RequestID
+		if sent.Repeat != again || len(sent.Results) != 1 || !bytes.Equal(sent.Results[0], carriers[0].Results[0]) {
+			t.Errorf("lease request %d: %+v; want the same result, a repeat when under the request id before", i, sent)
 		}
 	}
-	if got := transitions(t, c, ref.ID); strings.Count(got, "leased") != 1 || strings.Count(got, " ") != 2 {
-		t.Errorf("history: %s; want it leased and ended once", got)
+	for _, ref := range refs {
+		if got := transitions(t, c, ref.ID); strings.Count(got, "leased") != 1 || strings.Count(got, " ") != 2 {
+			t.Errorf("history: %s; want it leased and ended once", got)
+		}
 	}
 	log.mu.Lock()
 	defer log.mu.Unlock()
