@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -54,3 +55,37 @@ async def test_a_report_whose_lease_has_run_out_gives_up_after_its_attempts() ->
     transport = FlakyTransport(failures=20)
     answer = await report_once(transport, deadline=time.monotonic() - 1)
     assert isinstance(answer, ServiceUnavailable) and transport.calls == FAST.attempts
+
+
+class GatedTransport:
+    """Holds each report until `gate` opens, so a report stays in flight."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.calls = 0
+
+    async def report(self, outcomes: Sequence[Outcome]) -> list[Any]:
+        self.calls += 1
+        await self.gate.wait()
+        return ["accepted"] * len(outcomes)
+
+
+async def test_a_lease_request_takes_only_results_waiting_behind_a_report_in_flight() -> None:
+    """ADR 0033: with no report in flight a result is sent at once, and never taken."""
+    transport = GatedTransport()
+    reporter = ResultReporter(transport, logger=logging.getLogger("test"))  # type: ignore[arg-type]
+    reporter.start()
+    answers: list[Any] = []
+    first, second = (Outcome(uuid.uuid4(), "token", "complete") for _ in range(2))
+    reporter.submit_nowait(first, time.monotonic() + 30, answers.append)
+    assert (reporter.riders, reporter.take()) == (0, [])  # nothing in flight yet
+    await asyncio.sleep(0.01)  # the first is sent, and waits at the gate
+    assert transport.calls == 1
+    reporter.submit_nowait(second, time.monotonic() + 30, answers.append)
+    assert reporter.riders == 1
+    taken = reporter.take()
+    assert [outcome for outcome, _, _ in taken] == [second] and reporter.riders == 0
+    reporter.deliver(taken, ["rode"], rode=True)
+    transport.gate.set()
+    await reporter.close()
+    assert answers == ["rode", "accepted"] and transport.calls == 1 and reporter.rode == 1
