@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
+import msgspec
 from sqlalchemy import TextClause
 
 from leaseq.adapters.postgres.engine import libpq_url
@@ -52,12 +53,27 @@ def _passthrough(value: str) -> str:
     return value
 
 
+_decode = msgspec.json.Decoder().decode
+
+
+def decode_json(text: str) -> Any:
+    """A json/jsonb column's value, exactly as the standard library reads it.
+
+    msgspec first: about five times faster than `json.loads`, and like it (unlike orjson,
+    which turns integers past 64 bits into floats) exact for every number. The few texts
+    PostgreSQL stores that msgspec refuses (a number beyond a double, `"\\ud800"`: a lone
+    surrogate escape, both only from outside the service's validation) are read by
+    `json.loads`, so nothing the database holds becomes unreadable."""
+    try:
+        return _decode(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
+
+
 async def _setup(conn: asyncpg.Connection, warm: Sequence[str] = ()) -> None:
-    # The standard library's decoder, not orjson: orjson turns integers past 64 bits into
-    # floats, and payloads must round-trip exactly.
     for kind in ("json", "jsonb"):
         await conn.set_type_codec(
-            kind, encoder=_passthrough, decoder=json.loads, schema="pg_catalog", format="text"
+            kind, encoder=_passthrough, decoder=decode_json, schema="pg_catalog", format="text"
         )
     if not warm:
         return
