@@ -111,10 +111,30 @@ def postgres_cpu_seconds() -> float | None:
     return total / CLK_TCK
 
 
-def _sys_cpu() -> tuple[int, int, int]:
+def _sys_cpu() -> tuple[int, int, int, int]:
+    """System-wide /proc/stat ticks: (total, iowait, steal, idle)."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
-    return sum(v[:8]), v[4], v[7]
+    return sum(v[:8]), v[4], v[7], v[3]
+
+
+def machine_load(seconds: float = 1.0) -> dict[str, Any]:
+    """The machine with nothing of ours running: load averages, cores, and the share of
+    all cores busy over `seconds` (what other programs take from a run that follows)."""
+    before = _sys_cpu()
+    time.sleep(seconds)
+    after = _sys_cpu()
+    total = max(1, after[0] - before[0])
+    idle = (after[3] - before[3]) + (after[1] - before[1])
+    load1, load5, load15 = os.getloadavg()
+    return {
+        "nproc": os.cpu_count(),
+        "load1": round(load1, 2),
+        "load5": round(load5, 2),
+        "load15": round(load15, 2),
+        "busy_pct_of_all_cores": round(100 * (total - idle) / total, 1),
+        "sys_steal_pct": round(100 * (after[2] - before[2]) / total, 1),
+    }
 
 
 class CpuMeter:
@@ -128,6 +148,7 @@ class CpuMeter:
         self.t0 = time.perf_counter()
         t = os.times()
         self.self0 = t.user + t.system
+        self.reaped0 = t.children_user + t.children_system
         self.pids0 = {p: pid_cpu_seconds(p) for p in self.pids}
         self.pg0 = postgres_cpu_seconds()
         self.sys0 = _sys_cpu()
@@ -138,16 +159,31 @@ class CpuMeter:
         t = os.times()
         py = (t.user + t.system) - self.self0
         by_process = {"bench": py}
+        gone = []
         for i, (p, before) in enumerate(self.pids0.items()):
             after = pid_cpu_seconds(p)
+            name = self.names[i] if self.names else str(p)
             if before is not None and after is not None:
                 py += after - before
-                by_process[self.names[i] if self.names else str(p)] = after - before
+                by_process[name] = after - before
+            elif before is not None:
+                gone.append((name, before))
+        if len(gone) == 1:  # a child that ended and was reaped (the latency worker): its
+            # whole CPU moved to this process's children times
+            name, before = gone[0]
+            reaped = t.children_user + t.children_system - self.reaped0
+            py += reaped - before
+            by_process[name] = reaped - before
         pg1 = postgres_cpu_seconds()
         pg = None if pg1 is None or self.pg0 is None else pg1 - self.pg0
         sys1 = _sys_cpu()
         dt = max(1, sys1[0] - self.sys0[0])
+        # CPU the machine spent outside this measurement's processes (other programs,
+        # the kernel's own work), in % of one core: a quiet run keeps it near zero
+        busy = (dt - (sys1[3] - self.sys0[3]) - (sys1[1] - self.sys0[1])) / CLK_TCK
+        other = busy - py - (pg or 0.0)
         out: dict[str, Any] = {
+            "sys_other_cpu_pct": round(100 * other / wall, 1),
             "sys_steal_pct": round(100 * (sys1[2] - self.sys0[2]) / dt, 1),
             "sys_iowait_pct": round(100 * (sys1[1] - self.sys0[1]) / dt, 1),
             "wall_s": round(wall, 4),

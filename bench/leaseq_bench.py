@@ -122,7 +122,7 @@ async def m_enqueue(args: argparse.Namespace, transport: str, batch: int) -> dic
 
     try:
         wal = await WalMeter(url).start()
-        meter = CpuMeter(pids).start()
+        meter = CpuMeter(pids, ["service"] if service else None).start()
         if batch == 1:
             for i in range(n):
                 await one(i)
@@ -379,7 +379,7 @@ async def m_latency(args: argparse.Namespace) -> dict[str, Any]:
         called: dict[int, float] = {}
         async with Client(service.base) as client:
             await client.stats(QUEUE)  # warm the connection, as the peers' producers are
-            meter = CpuMeter([service.pid, worker.pid]).start()
+            meter = CpuMeter([service.pid, worker.pid], ["service", "worker"]).start()
             t_start = time.perf_counter()
             for i in range(n):
                 target = t_start + i * args.interval

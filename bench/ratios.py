@@ -50,8 +50,36 @@ def cell(xs: list[float], digits: int = 0) -> str:
     return med if len(xs) == 1 else f"{med} ({fmt.format(min(xs))}-{fmt.format(max(xs))})"
 
 
+def by_process(runs: list[dict[str, Any]]) -> str:
+    """leaseq's CPU s per 1,000 tasks per process (service, workers, the bench itself),
+    median over rounds; the peers run in one process and report no split."""
+    names: dict[str, list[float]] = defaultdict(list)
+    for r in runs:
+        for name, cpu in (r.get("cpu_s_per_1k_by_process") or {}).items():
+            names[name].append(cpu)
+    return ", ".join(f"{name} {statistics.median(xs):.3f}" for name, xs in names.items()) or "-"
+
+
+def machine(rows: list[dict[str, Any]]) -> None:
+    """The machine's load before each round and after the last (bench/machine_load.py)."""
+    if not rows:
+        return
+    print("## The machine, with nothing of the run going\n")
+    print("| round | when | time | load 1 / 5 / 15 min | cores busy % (1 s) | steal % | cores |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['run']} | {r['label']} | {r['at']} | {r['load1']} / {r['load5']} / "
+            f"{r['load15']} | {r['busy_pct_of_all_cores']} | {r['sys_steal_pct']} | "
+            f"{r['nproc']} |"
+        )
+    print()
+
+
 def main(paths: list[str]) -> None:
     rows = load(paths)
+    machine([r for r in rows if r["measure"] == "machine"])
+    rows = [r for r in rows if r["measure"] != "machine"]
     by: dict[tuple[Any, ...], dict[str, dict[int, dict[str, Any]]]] = defaultdict(
         lambda: defaultdict(dict)
     )
@@ -71,9 +99,9 @@ def main(paths: list[str]) -> None:
     print("## All measurements (median (min-max) over rounds)\n")
     print(
         "| measure | peer | jobs/s | p50 / p99 ms | py / pg CPU s per 1k | py / pg CPU % | "
-        "WAL records / bytes per task | steal % |"
+        "CPU s per 1k by process | WAL records / bytes per task | steal % | other CPU % |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for k in sorted(by, key=str):
         for peer, runs in sorted(by[k].items()):
             one = next(iter(runs.values()))
@@ -89,7 +117,9 @@ def main(paths: list[str]) -> None:
                 f"{cell(values(k, peer, 'p50_ms'), 1)} / {cell(values(k, peer, 'p99_ms'), 1)} | "
                 f"{cell(py1k, 3)} / {cell(pg1k, 3)} | "
                 f"{cell(values(k, peer, 'py_cpu_pct'))} / {cell(values(k, peer, 'pg_cpu_pct'))} | "
-                f"{wal(k, peer)} | {cell(values(k, peer, 'sys_steal_pct'), 1)} |"
+                f"{by_process(list(runs.values()))} | {wal(k, peer)} | "
+                f"{cell(values(k, peer, 'sys_steal_pct'), 1)} | "
+                f"{cell(values(k, peer, 'sys_other_cpu_pct'), 1)} |"
             )
 
     print("\n## Targets: leaseq / peer (per-round ratios, median (min-max))\n")

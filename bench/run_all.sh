@@ -4,6 +4,8 @@
 #   usage: bench/run_all.sh OUT.jsonl [synchronous_commit on|off] [rounds] [extra args...]
 # Environment: PEERBENCH_PGHOST/PORT/USER/PGDATA (the server), PEERBENCH_DIR (peer venvs),
 # PEERS (default "raw_floor pgqueuer chancy oban procrastinate"), N (default 20000).
+# Before every round and after the last, a "machine" line records the machine's load with
+# nothing of the run going (bench/machine_load.py); ratios.py prints them.
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
 OUT="${1:?outfile}"; SC="${2:-on}"; ROUNDS="${3:-3}"; shift 3 || shift $#
@@ -15,7 +17,9 @@ PEERS="${PEERS:-raw_floor pgqueuer chancy oban procrastinate}"
 N="${N:-20000}"
 PY="${LEASEQ_PYTHON:-$HERE/../.venv/bin/python}"
 LOG="${OUT%.jsonl}.stderr.log"
+machine() { "$PY" "$HERE/machine_load.py" "$@" >>"$OUT"; }
 for r in $(seq 1 "$ROUNDS"); do
+  machine --run-index "$r" --label before
   echo "== round $r leaseq sync_commit=$SC $(date +%T)" >&2
   "$PY" "$HERE/leaseq_bench.py" --runs 1 --run-index "$r" --sync-commit "$SC" --n "$N" "$@" \
     2>>"$LOG" | grep '^{' >>"$OUT"
@@ -28,4 +32,5 @@ for r in $(seq 1 "$ROUNDS"); do
     "$py" "$PEERDIR/bench_$p.py" "${args[@]}" 2>>"$LOG" | grep '^{' >>"$OUT"
   done
 done
+machine --run-index "$ROUNDS" --label after
 "$PY" "$HERE/ratios.py" "$OUT"
