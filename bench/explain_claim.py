@@ -57,6 +57,7 @@ async def main(url: str) -> None:
             "owner": "w",
             "tokens": [f"t{n}" for n in range(10)],
             "lease_us": 30_000_000,
+            "request_id": None,
             "expired_error": q.EXPIRED,
         }
         plan = await conn.execute(
