@@ -444,28 +444,17 @@ ENQUEUE = text(
         ON s.queue = i.queue AND s.idempotency_key = i.idempotency_key AND s.id <> i.id"""
 )
 
-# A batch without idempotency keys: nothing to deduplicate, so every spec becomes a new
-# task and the answer is one row (the tasks' created_at), not one per task.
+# A batch of new tasks: every spec becomes a task, and the answer is one row (the tasks'
+# created_at), not one per task. Without keys nothing can repeat. With a key per task (what
+# the SDK sends, ADR 0021) there is no ON CONFLICT: a repeat is rare, and the unique index
+# refuses it with unique_violation, the statement as a whole (the store then sends the
+# batch through ENQUEUE, which answers each repeat). An arbiter index would cost every
+# task a speculative insertion: a probe of the index and one more WAL record (ADR 0035).
+IDEMPOTENCY_INDEX = "leaseq_tasks_idempotency"  # unique (queue, idempotency_key), migration 0001
 ENQUEUE_NEW = text(
     f"""WITH
     {_enqueue_ctes("")}
-    SELECT {_NOW} AS created_at, (SELECT count(*) FROM inserted) AS inserted,
-        (SELECT count(*) FROM woke) AS woken"""
-)
-
-# A batch of one spec with a key per task (what the SDK sends, ADR 0021): the same INSERT
-# as ENQUEUE_NEW, deduplicated like ENQUEUE, answering the count it inserted; when that
-# falls short of the batch, BY_IDEMPOTENCY_KEYS names the tasks that answer the repeats.
-ENQUEUE_NEW_KEYED = text(
-    f"""WITH
-    {_enqueue_ctes(_DEDUPLICATE)}
-    SELECT {_NOW} AS created_at, (SELECT count(*) FROM inserted) AS inserted,
-        (SELECT count(*) FROM woke) AS woken"""
-)
-
-BY_IDEMPOTENCY_KEYS = text(
-    """SELECT t.* FROM leaseq_tasks t
-    WHERE t.queue = :queue AND t.idempotency_key = ANY(CAST(:keys AS text[]))"""
+    SELECT {_NOW} AS created_at, (SELECT count(*) FROM woke) AS woken"""
 )
 
 # A repeat whose original was committed by a concurrent batch after this one's snapshot.

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
+import asyncpg
 from attrs import evolve
 from sqlalchemy import TextClause
 
@@ -164,36 +165,18 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
             return NewTasks(spec, (), (), None, keys=())
         ids = self._ids.new_ids(len(payloads))
         params = enqueue_params_each(spec, encoded, ids, keys) | {"now": _aware(now)}
-        [row] = await self._rows(q.ENQUEUE_NEW_KEYED, params)
-        if row["inserted"] == len(payloads):  # every task new: nearly always
-            return NewTasks(spec, payloads, ids, row["created_at"], keys)
-        return await self._keyed_answers(spec, payloads, keys, ids, row["created_at"])
-
-    async def _keyed_answers(
-        self,
-        spec: TaskSpec,
-        payloads: Sequence[JSON],
-        keys: Sequence[str],
-        ids: Sequence[UUID],
-        created: datetime,
-    ) -> builtins.list[Enqueued]:
-        """Each task of a keyed batch that met a repeat: new when the row holding its key
-        has the id it was given, else that row's task, deduplicated."""
-        params = {"queue": spec.queue, "keys": builtins.list(set(keys))}
-        holders = {
-            row["idempotency_key"]: row for row in await self._rows(q.BY_IDEMPOTENCY_KEYS, params)
-        }
-        answers: builtins.list[Enqueued] = []
-        for payload, key, task_id in zip(payloads, keys, ids, strict=True):
-            row = holders.get(key)
-            if row is None:  # pruned in between: the caller may simply enqueue again
-                raise StoreUnavailable("a concurrent change hid the deduplicated task; retry")
-            if row["id"] == task_id:
-                one = evolve(spec, payload=payload, idempotency_key=key)
-                answers.append(Enqueued.new(one, task_id=task_id, now=created))
-            else:
-                answers.append(Enqueued(to_task(row), deduplicated=True))
-        return answers
+        with translated():
+            try:
+                [row] = await self._runner.rows(q.ENQUEUE_NEW, params)
+            except asyncpg.UniqueViolationError as error:
+                if error.constraint_name != q.IDEMPOTENCY_INDEX:
+                    raise
+                row = None
+        if row is None:
+            # A key is taken (a repeat, or a key twice in the batch) and nothing was
+            # written: ENQUEUE answers each task, new or deduplicated (ADR 0035).
+            return await self.enqueue(_keyed_specs(spec, payloads, keys), now=now)
+        return NewTasks(spec, payloads, ids, row["created_at"], keys)
 
     async def _original(self, spec: TaskSpec) -> Task:
         """The task a repeat names, committed by a concurrent batch after ours began."""

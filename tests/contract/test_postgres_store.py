@@ -215,3 +215,31 @@ async def test_the_lease_statement_runs_on_its_generic_plan(pg_migrated_url: str
     finally:
         await runner.close()
     assert (plans["generic_plans"], plans["custom_plans"]) == (8, 0)
+
+
+async def test_a_keyed_batch_racing_an_uncommitted_repeat_waits_and_answers_it_deduplicated(
+    store: PostgresTaskStore, pg_migrated_url: str
+) -> None:
+    """The SDK's keyed batch is one INSERT without ON CONFLICT (ADR 0035): a key held by a
+    transaction in flight makes it wait, and once that commits the batch is answered task
+    by task, the held key by the committed task, the others new; nothing is made twice."""
+    other = await asyncpg.connect(pg_migrated_url)
+    try:
+        held = other.transaction()
+        await held.start()
+        first = await other.fetchval(
+            "SELECT leaseq_enqueue('q', 't', '1', idempotency_key => 'k1')"
+        )
+        racing = asyncio.create_task(
+            store.enqueue_keyed(TaskSpec(queue="q", type="t"), [1, 2], ["k1", "k2"])
+        )
+        await asyncio.sleep(0.3)
+        assert not racing.done()  # waiting on the key the open transaction holds
+        await held.commit()
+        answers = await asyncio.wait_for(racing, 10)
+        stored = await other.fetchval("SELECT count(*) FROM leaseq_tasks")
+    finally:
+        await other.close()
+    assert [(a.task_id == first, a.deduplicated) for a in answers] == [(True, True), (False, False)]
+    assert answers[1].task.idempotency_key == "k2"
+    assert stored == 2
