@@ -221,7 +221,7 @@ def _throughput(
 
 def _prefetch(value: str | None, c: int) -> int | None:
     """`--prefetch` values: a number, or `c` for the run's concurrency; None: the SDK's."""
-    if value is None:
+    if value is None or value == "none":
         return None
     return c if value == "c" else int(value)
 
