@@ -7,6 +7,8 @@ Durations travel as whole microseconds, so no interval ever carries a day part.
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import TextClause, text
 
 from leaseq.domain.history import HISTORY_ERROR_CHARS
@@ -514,14 +516,26 @@ HISTORY = text(
     ORDER BY r.seq"""
 )
 
-LIST = text(
-    """SELECT t.* FROM leaseq_tasks t
-    WHERE (CAST(:queue AS text) IS NULL OR t.queue = :queue)
-      AND (CAST(:state AS text) IS NULL OR t.state = :state)
-      AND (CAST(:type AS text) IS NULL OR t.type = :type)
-      AND (CAST(:after AS uuid) IS NULL OR t.id > :after)
-    ORDER BY t.id LIMIT :limit"""
-)
+
+@functools.cache
+def list_tasks(queue: bool, state: bool, type: bool, after: bool) -> TextClause:
+    """The task list with only the filters given: one statement per combination, so each
+    runs on a generic plan that fits it (ADR 0034). One statement with `:x IS NULL OR …`
+    for every filter cannot drop the unused ones from a generic plan: at 300,000 tasks a
+    page by queue and state took 37 ms on it, not 1."""
+    conditions = [
+        condition
+        for given, condition in (
+            (queue, "t.queue = :queue"),
+            (state, "t.state = :state"),
+            (type, "t.type = :type"),
+            (after, "t.id > CAST(:after AS uuid)"),
+        )
+        if given
+    ]
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    return text(f"SELECT t.* FROM leaseq_tasks t {where} ORDER BY t.id LIMIT :limit")
+
 
 # Counts per state; ready/scheduled/oldest come from the pending partial index.
 STATS = text(

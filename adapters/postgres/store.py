@@ -347,9 +347,11 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
             "state": None if filter.state is None else TaskState(filter.state).value,
             "type": filter.type,
             "after": _parse_cursor(filter.cursor),
-            "limit": limit + 1,
         }
-        tasks = [to_task(row) for row in await self._rows(q.LIST, params)]
+        given = {name: value for name, value in params.items() if value is not None}
+        statement = q.list_tasks(*(name in given for name in params))
+        rows = await self._rows(statement, given | {"limit": limit + 1})
+        tasks = [to_task(row) for row in rows]
         page = tasks[:limit]
         return TaskPage(page, str(page[-1].id) if len(tasks) > limit else None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import timedelta
 
@@ -143,6 +144,39 @@ async def test_list_pages_through_every_match_exactly_once_by_cursor(
         if cursor is None:
             break
     assert seen == [task_id for i, task_id in enumerate(made) if i % 3]
+
+
+@pytest.mark.parametrize(
+    "given",
+    list(itertools.product([False, True], repeat=4)),
+    ids=lambda g: "".join("QSTC"[i] for i, on in enumerate(g) if on) or "none",
+)
+async def test_every_combination_of_filters_and_cursor_lists_exactly_its_matches(
+    store: TaskStore, clock: FakeClock, given: tuple[bool, bool, bool, bool]
+) -> None:
+    """Each combination of filters is its own statement in the PostgreSQL store (ADR 0034):
+    every one must keep exactly the conditions it was given."""
+    made = []
+    for queue, type_ in itertools.product(["emails", "hooks"], ["send", "bounce"]):
+        made += [await add(store, clock, queue=queue, type=type_) for _ in range(2)]
+    leased, _ = await take_one(store, clock, queue="emails")
+    with_queue, with_state, with_type, with_cursor = given
+    filters: dict[str, object] = {
+        "queue": "emails" if with_queue else None,
+        "state": TaskState.PENDING if with_state else None,
+        "type": "send" if with_type else None,
+        "cursor": str(made[1].id) if with_cursor else None,
+    }
+    expected = [
+        t.id
+        for t in made
+        if (not with_queue or t.queue == "emails")
+        and (not with_state or t.id != leased.id)
+        and (not with_type or t.type == "send")
+        and (not with_cursor or t.id > made[1].id)
+    ]
+    page = await store.list(TaskFilter(**filters))  # type: ignore[arg-type]
+    assert [t.id for t in page.tasks] == expected and page.next_cursor is None
 
 
 async def test_a_last_full_page_has_no_next_cursor(store: TaskStore, clock: FakeClock) -> None:
