@@ -522,7 +522,7 @@ def list_tasks(queue: bool, state: bool, type: bool, after: bool) -> TextClause:
     """The task list with only the filters given: one statement per combination, so each
     runs on a generic plan that fits it (ADR 0034). One statement with `:x IS NULL OR …`
     for every filter cannot drop the unused ones from a generic plan: at 300,000 tasks a
-    page by queue and state took 37 ms on it, not 1."""
+    page by state after a cursor took 25 ms on it, 2 ms here."""
     conditions = [
         condition
         for given, condition in (
