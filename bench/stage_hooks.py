@@ -78,6 +78,19 @@ def install_service() -> None:
 
     TaskService.enqueue_each = traced_enqueue_each  # type: ignore[method-assign]
 
+    enqueue_keyed = TaskService.enqueue_keyed  # what the SDK sends: a key per task (ADR 0021)
+
+    async def traced_enqueue_keyed(self: Any, spec: Any, payloads: Any, keys: Any) -> Any:
+        t0 = _now()
+        answers = await enqueue_keyed(self, spec, payloads, keys)
+        t1 = _now()
+        for payload in payloads:
+            record("svc_enq_in", _key(payload), t0)
+            record("svc_enq_done", _key(payload), t1)
+        return answers
+
+    TaskService.enqueue_keyed = traced_enqueue_keyed  # type: ignore[method-assign]
+
     lease = PostgresTaskStore.lease
 
     async def traced_lease(self: Any, request: Any, **kw: Any) -> Any:
@@ -93,16 +106,16 @@ def install_service() -> None:
 
     PostgresTaskStore.lease = traced_lease  # type: ignore[method-assign]
 
-    svc_lease = TaskService.lease
+    lease_timed = TaskService.lease_timed  # the HTTP lease route's call (ADR 0022)
 
-    async def traced_svc_lease(self: Any, request: Any, wait_seconds: float = 0.0) -> Any:
-        granted = await svc_lease(self, request, wait_seconds)
+    async def traced_lease_timed(self: Any, request: Any, *args: Any, **kw: Any) -> Any:
+        granted, waited = await lease_timed(self, request, *args, **kw)
         t = _now()
         for task in granted:
             record("svc_lease_ret", _key(task.payload), t)
-        return granted
+        return granted, waited
 
-    TaskService.lease = traced_svc_lease  # type: ignore[method-assign]
+    TaskService.lease_timed = traced_lease_timed  # type: ignore[method-assign]
 
     on_notification = pg_notifier.PostgresNotifier._on_notification
 
