@@ -79,6 +79,7 @@ class PostgresFlowControl:
         """The grants of a limited queue: lock its row, read, plan, grant; one transaction."""
         with translated():
             async with self._runner.transaction() as tx:
+                await tx.rows(fq.INDEXES_ONLY, {})
                 found = await tx.rows(fq.FLOW_LOCK, params)
                 if not found or not found[0]["limited"]:  # lifted meanwhile: the plain claim
                     self._seen_limited.discard(params["queue"])

@@ -233,15 +233,21 @@ _IN_SCOPE = f"{SCOPE} AND {_UNRESTRICTED}"
 
 def exhausted_cte(scope: str) -> str:
     """The lease's first step: dead-letter the expired leases in `scope` with no attempt
-    left (the memory store's `plan.exhausted`)."""
-    return f"""exhausted AS (
+    left (the memory store's `plan.exhausted`).
+
+    The locked ids are a CTE of their own, joined by the UPDATE, not an `IN (SELECT …
+    FOR UPDATE)`: a subquery that locks rows cannot be flattened, and a generic plan made
+    when the table looked empty ran it once per task of the table (n² rows read, 15 s a
+    lease at 10,000 tasks). MATERIALIZED: it runs once, whatever the plan."""
+    return f"""spent AS MATERIALIZED (
+        SELECT t.id FROM leaseq_tasks t
+        WHERE {scope} AND t.state = 'leased' AND t.lease_expires_at <= {_NOW}
+          AND t.attempts >= t.max_attempts
+        FOR UPDATE OF t SKIP LOCKED),
+    exhausted AS (
         UPDATE leaseq_tasks t SET state = 'dead', last_error = :expired_error,
             finished_at = {_NOW}, updated_at = {_NOW}
-        WHERE t.id IN (
-            SELECT t.id FROM leaseq_tasks t
-            WHERE {scope} AND t.state = 'leased' AND t.lease_expires_at <= {_NOW}
-              AND t.attempts >= t.max_attempts
-            FOR UPDATE OF t SKIP LOCKED)
+        FROM spent WHERE t.id = spent.id
         RETURNING t.id, t.updated_at, t.attempts, t.epoch, t.lease_owner)"""
 
 

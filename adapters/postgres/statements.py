@@ -30,6 +30,13 @@ ACQUIRE_TIMEOUT = 10.0  # seconds a call waits for a free connection before it f
 # plan's estimate never wins), which doubled the statement's server time (0.9 against
 # 0.45 ms for 10 grants); its generic plan keeps the ready index at 2 million tasks.
 SESSION = {"timezone": "UTC", "application_name": "leaseq", "plan_cache_mode": "force_generic_plan"}
+# ... made again at most this many seconds after it was made (asyncpg prepares the
+# statement anew). A plan made while the table was empty (a new or emptied table) scans
+# the whole table on every call once a burst has filled it (a lease of 10 took 170 ms at
+# 10,000 tasks), and PostgreSQL makes it again only after autovacuum's next ANALYZE, a
+# minute or more later. Preparing again costs a lease about 2 ms, once per connection
+# in 10 s.
+PLAN_LIFETIME = 10.0
 
 
 class Positional:
@@ -158,9 +165,14 @@ class Transaction:
 
 
 async def open_runner(
-    url: str, *, pool_size: int, warm: Sequence[TextClause] = ()
+    url: str,
+    *,
+    pool_size: int,
+    warm: Sequence[TextClause] = (),
+    plan_lifetime: float = PLAN_LIFETIME,
 ) -> StatementRunner:
-    """A runner on `url`; each connection prepares the `warm` statements when it opens."""
+    """A runner on `url`; each connection prepares the `warm` statements when it opens,
+    and any statement again `plan_lifetime` seconds after it prepared it."""
     prepared = [Positional(statement).sql for statement in warm]
     pool = await asyncpg.create_pool(
         libpq_url(url),
@@ -169,6 +181,7 @@ async def open_runner(
         init=functools.partial(_setup, warm=prepared),
         reset=_keep_session,
         server_settings=SESSION,
+        max_cached_statement_lifetime=plan_lifetime,
     )
     assert pool is not None
     return StatementRunner(pool)

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from leaseq.adapters.postgres import PostgresTaskStore, open_postgres_store
 from leaseq.adapters.postgres import queries as q
 from leaseq.adapters.postgres.statements import Positional, open_runner
-from leaseq.domain import TaskSpec
+from leaseq.domain import QueueLimits, TaskSpec
 from leaseq.ports import LeaseRequest, StoreUnavailable
 
 LEASE = timedelta(seconds=30)
@@ -186,22 +186,27 @@ async def test_a_fresh_pooled_connection_sees_tasks_made_ready_after_it_opened(
         await claimer.close()
 
 
-async def test_the_lease_statement_runs_on_its_generic_plan(pg_migrated_url: str) -> None:
-    # ADR 0034: in PostgreSQL's default plan cache mode the lease statement was planned
-    # anew on every call (its generic plan's estimate never won), half its server time.
-    runner = await open_runner(pg_migrated_url, pool_size=1)  # one connection: ours
-    params = {
+def _lease_statement_params(limit: int) -> dict[str, object]:
+    """The parameters of queries.LEASE for `limit` tasks of queue "q", any type."""
+    return {
         "now": None,
         "queue": "q",
         "types": None,
         "versions": None,
-        "limit": 1,
+        "limit": limit,
         "owner": "w",
-        "tokens": ["t"],
+        "tokens": [f"t{n}" for n in range(limit)],
         "lease_us": 30_000_000,
         "request_id": None,
         "expired_error": q.EXPIRED,
     }
+
+
+async def test_the_lease_statement_runs_on_its_generic_plan(pg_migrated_url: str) -> None:
+    # ADR 0034: in PostgreSQL's default plan cache mode the lease statement was planned
+    # anew on every call (its generic plan's estimate never won), half its server time.
+    runner = await open_runner(pg_migrated_url, pool_size=1)  # one connection: ours
+    params = _lease_statement_params(1)
     try:
         for _ in range(8):  # past the five custom plans the default mode tries first
             await runner.rows(q.LEASE, params)
@@ -215,6 +220,99 @@ async def test_the_lease_statement_runs_on_its_generic_plan(pg_migrated_url: str
     finally:
         await runner.close()
     assert (plans["generic_plans"], plans["custom_plans"]) == (8, 0)
+
+
+async def _rows_a_late_lease_reads(
+    store: PostgresTaskStore, url: str, tasks: int, *, plan_lifetime: float, later: float = 0.0
+) -> int:
+    """Rows of leaseq_tasks one lease of 10 reads: on a connection whose generic plan of
+    LEASE was made on empty tables (vacuumed: statistics say so), after `tasks` tasks
+    arrived and `later` seconds passed (ADR 0034: statements run on generic plans)."""
+    setup = await asyncpg.connect(url)
+    runner = await open_runner(url, pool_size=1, plan_lifetime=plan_lifetime)
+    params = _lease_statement_params(10)
+    try:
+        # no ANALYZE while the test runs: it would make the plan again, from the new rows
+        await setup.execute("ALTER TABLE leaseq_tasks SET (autovacuum_enabled = false)")
+        await setup.execute("VACUUM ANALYZE leaseq_tasks")  # drained: statistics say empty
+        assert await runner.rows(q.LEASE, params) == []  # the generic plan is made now
+        for start in range(0, tasks, 100):
+            await store.enqueue(
+                [TaskSpec(queue="q", type="t", payload=i) for i in range(start, start + 100)]
+            )
+        await asyncio.sleep(later)
+        async with runner.transaction() as tx:
+            granted = await tx.rows(q.LEASE, params)
+            [read] = await tx.rows(
+                text(
+                    "SELECT seq_tup_read + COALESCE(idx_tup_fetch, 0) AS n"
+                    " FROM pg_stat_xact_user_tables WHERE relname = 'leaseq_tasks'"
+                ),
+                {},
+            )
+    finally:
+        await runner.close()
+        await setup.close()
+    assert len(granted) == 10
+    return int(read["n"])
+
+
+async def test_a_lease_on_a_plan_made_for_empty_tables_reads_each_task_a_bounded_number_of_times(
+    store: PostgresTaskStore, pg_migrated_url: str
+) -> None:
+    """Such a plan may scan the table, but never once per task: the lease's dead-letter
+    step once did (an `IN (SELECT … FOR UPDATE)` run per row), and a lease then read n²
+    rows (15 s at 10,000 tasks) until autovacuum's next ANALYZE."""
+    read = await _rows_a_late_lease_reads(store, pg_migrated_url, 300, plan_lifetime=300.0)
+    assert read <= 10 * 300, f"the lease read {read} rows of 300 tasks"
+
+
+async def test_a_plan_made_for_empty_tables_is_made_again_after_its_lifetime(
+    store: PostgresTaskStore, pg_migrated_url: str
+) -> None:
+    """A generic plan is made again `plan_lifetime` seconds after it was made: then the
+    lease finds its tasks through the ready index, not by reading every task."""
+    read = await _rows_a_late_lease_reads(store, pg_migrated_url, 300, plan_lifetime=0.5, later=0.7)
+    assert read <= 60, f"the lease read {read} rows of 300 tasks"
+
+
+async def test_a_limited_queue_on_plans_made_for_empty_tables_reads_its_keys_through_the_index(
+    pg_migrated_url: str,
+) -> None:
+    """The limited path probes the keyed index once per concurrency key (ADR 0030). Its
+    transaction turns sequential scans off, so plans made on empty tables still probe:
+    with a scan per probe, a lease read keys x tasks rows (8 s at 10,000 tasks in 1,000
+    keys)."""
+    tasks, keys = 600, 60
+    setup = await asyncpg.connect(pg_migrated_url)
+    runner = await open_runner(pg_migrated_url, pool_size=1, plan_lifetime=300.0)
+    store = PostgresTaskStore(runner)  # its one connection is the one counted below
+    read = text(
+        "SELECT seq_tup_read + COALESCE(idx_tup_fetch, 0) AS n"
+        " FROM pg_stat_user_tables WHERE relname = 'leaseq_tasks'"
+    )
+    flush = text("SELECT pg_stat_force_next_flush()")  # this backend's counts, when idle
+    try:
+        for table in ("leaseq_tasks", "leaseq_queue_keys"):  # no ANALYZE during the test
+            await setup.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+        await setup.execute("VACUUM ANALYZE")  # statistics say empty
+        await store.set_limits("q", QueueLimits(None, 2, None))
+        request = LeaseRequest("q", "w", 10, timedelta(seconds=30))
+        assert await store.lease(request) == []  # the plans are made now
+        await store.enqueue(
+            [TaskSpec(queue="q", type="t", payload=i, concurrency_key=f"k{i % keys}")
+             for i in range(tasks)]
+        )  # fmt: skip
+        await runner.rows(flush, {})
+        [before] = await runner.rows(read, {})
+        assert len(await store.lease(request)) == 10
+        await runner.rows(flush, {})
+        [after] = await runner.rows(read, {})
+    finally:
+        await store.close()
+        await setup.close()
+    rows = after["n"] - before["n"]
+    assert rows <= 10 * tasks, f"a lease read {rows} rows of {tasks} tasks in {keys} keys"
 
 
 async def test_a_keyed_batch_racing_an_uncommitted_repeat_waits_and_answers_it_deduplicated(
