@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 EVENTS: list[tuple[str, int, float]] = []
@@ -52,44 +53,25 @@ def install_service() -> None:
     from leaseq.app import long_poll
     from leaseq.app.services import TaskService
 
-    enqueue = TaskService.enqueue
+    def trace_enqueue(name: str, payloads: Callable[..., Any]) -> None:
+        """Wrap TaskService.<name>: each task's arrival and answer, keyed by its payload."""
+        original = getattr(TaskService, name)
 
-    async def traced_enqueue(self: Any, specs: Any) -> Any:
-        t0 = _now()
-        answers = await enqueue(self, specs)
-        t1 = _now()
-        for spec in specs:
-            record("svc_enq_in", _key(spec.payload), t0)
-            record("svc_enq_done", _key(spec.payload), t1)
-        return answers
+        async def traced(self: Any, *args: Any) -> Any:
+            t0 = _now()
+            answers = await original(self, *args)
+            t1 = _now()
+            for payload in payloads(*args):
+                record("svc_enq_in", _key(payload), t0)
+                record("svc_enq_done", _key(payload), t1)
+            return answers
 
-    TaskService.enqueue = traced_enqueue  # type: ignore[method-assign]
+        setattr(TaskService, name, traced)
 
-    enqueue_each = TaskService.enqueue_each  # what an SDK batch (of one, too) goes through
-
-    async def traced_enqueue_each(self: Any, spec: Any, payloads: Any) -> Any:
-        t0 = _now()
-        new = await enqueue_each(self, spec, payloads)
-        t1 = _now()
-        for payload in payloads:
-            record("svc_enq_in", _key(payload), t0)
-            record("svc_enq_done", _key(payload), t1)
-        return new
-
-    TaskService.enqueue_each = traced_enqueue_each  # type: ignore[method-assign]
-
-    enqueue_keyed = TaskService.enqueue_keyed  # what the SDK sends: a key per task (ADR 0021)
-
-    async def traced_enqueue_keyed(self: Any, spec: Any, payloads: Any, keys: Any) -> Any:
-        t0 = _now()
-        answers = await enqueue_keyed(self, spec, payloads, keys)
-        t1 = _now()
-        for payload in payloads:
-            record("svc_enq_in", _key(payload), t0)
-            record("svc_enq_done", _key(payload), t1)
-        return answers
-
-    TaskService.enqueue_keyed = traced_enqueue_keyed  # type: ignore[method-assign]
+    trace_enqueue("enqueue", lambda specs: [spec.payload for spec in specs])
+    trace_enqueue("enqueue_each", lambda spec, payloads: payloads)
+    # what the SDK sends: a key per task (ADR 0021), a batch of one too
+    trace_enqueue("enqueue_keyed", lambda spec, payloads, keys: payloads)
 
     lease = PostgresTaskStore.lease
 
