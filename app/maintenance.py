@@ -1,5 +1,6 @@
 """Background maintenance: the lease-expiry sweep, the pruning of finished tasks, the
-periodic reading of queue statistics for the metrics gauges, and the firing of schedules.
+periodic reading of queue statistics for the metrics gauges, the firing of schedules, and
+the store's own upkeep where it has some (PostgreSQL's planner statistics, ADR 0034).
 
 Each loop runs one bounded iteration per interval; an exception is logged and the loop
 carries on, so a database hiccup never stops maintenance for good. Safe in every replica.
@@ -32,6 +33,7 @@ class MaintenancePlan:
     stats_interval: float = 5.0  # gauges read store.stats() this often, never per scrape
     schedule_interval: float = 1.0  # due schedules are fired this often (ADR 0029)
     schedule_batch: int = 100
+    planner_interval: float = 2.0  # how often the store's planner statistics are looked at
 
 
 async def sweep_expired(
@@ -50,6 +52,14 @@ async def refresh_stats(store: TaskStore, events: TaskEvents) -> int:
     return 0
 
 
+async def refresh_planner_statistics(refresh: Callable[[], Awaitable[list[str]]]) -> int:
+    """One look at the store's planner statistics (an adapter extra: PostgreSQL's)."""
+    analyzed = await refresh()
+    if analyzed:
+        log.info("planner statistics: analyzed %s, which outgrew them", ", ".join(analyzed))
+    return 0
+
+
 async def prune_finished(store: TaskStore, plan: MaintenancePlan) -> int:
     """One prune pass: delete tasks that finished longer ago than the retention, by the
     store's clock (ADR 0003)."""
@@ -57,7 +67,7 @@ async def prune_finished(store: TaskStore, plan: MaintenancePlan) -> int:
 
 
 class Maintenance:
-    """Runs the two loops between `start()` and `stop()` (the app's lifespan)."""
+    """Runs the loops between `start()` and `stop()` (the app's lifespan)."""
 
     def __init__(
         self,
@@ -100,6 +110,19 @@ class Maintenance:
                 name="leaseq-stats-refresh",
             ),
         ]
+        # An adapter extra, like the pool status: only a store that plans from statistics.
+        refresh = getattr(self._store, "refresh_planner_statistics", None)
+        if refresh is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    _every(
+                        plan.planner_interval,
+                        "planner statistics",
+                        lambda: refresh_planner_statistics(refresh),
+                    ),
+                    name="leaseq-planner-statistics",
+                )
+            )
         schedules = self._schedules
         if schedules is not None:
             self._tasks.append(

@@ -35,7 +35,8 @@ SESSION = {"timezone": "UTC", "application_name": "leaseq", "plan_cache_mode": "
 # the whole table on every call once a burst has filled it (a lease of 10 took 170 ms at
 # 10,000 tasks), and PostgreSQL makes it again only after autovacuum's next ANALYZE, a
 # minute or more later. Preparing again costs a lease about 2 ms, once per connection
-# in 10 s.
+# in 10 s. (A table whose statistics say empty although it kept its pages is believed
+# empty by every new plan too: the store analyzes it, planner_statistics.py.)
 PLAN_LIFETIME = 10.0
 
 

@@ -22,6 +22,7 @@ from leaseq.adapters.postgres import queries as q
 from leaseq.adapters.postgres.engine import create_engine
 from leaseq.adapters.postgres.errors import SCHEMA_HINT, translated
 from leaseq.adapters.postgres.flow import PostgresFlowControl
+from leaseq.adapters.postgres.planner_statistics import analyze_outgrown
 from leaseq.adapters.postgres.producer import PostgresProducerFeatures
 from leaseq.adapters.postgres.rows import (
     enqueue_params,
@@ -386,6 +387,13 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
         params = {"retention_us": micros(retention), "limit": limit, "now": _aware(now)}
         rows = await self._rows(q.PRUNE, params)
         return int(rows[0]["deleted"])
+
+    async def refresh_planner_statistics(self) -> builtins.list[str]:
+        """ANALYZE the tables that outgrew their planner statistics (a burst into an
+        emptied table), so no plan keeps believing them empty; the names analyzed. An
+        adapter extra, run by the service's maintenance every few seconds."""
+        with translated():
+            return await analyze_outgrown(self._runner)
 
     def pool_status(self) -> tuple[int, int]:
         """(connections checked out, pool size) of this store's connection pool."""

@@ -11,9 +11,10 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from leaseq.adapters.postgres import PostgresTaskStore, open_postgres_store
+from leaseq.adapters.postgres import PostgresTaskStore, open_postgres_store, planner_statistics
 from leaseq.adapters.postgres import queries as q
 from leaseq.adapters.postgres.statements import Positional, open_runner
+from leaseq.app.maintenance import Maintenance, MaintenancePlan
 from leaseq.domain import QueueLimits, TaskSpec
 from leaseq.ports import LeaseRequest, StoreUnavailable
 
@@ -313,6 +314,106 @@ async def test_a_limited_queue_on_plans_made_for_empty_tables_reads_its_keys_thr
         await setup.close()
     rows = after["n"] - before["n"]
     assert rows <= 10 * tasks, f"a lease read {rows} rows of {tasks} tasks in {keys} keys"
+
+
+_FLUSH = text("SELECT pg_stat_force_next_flush()")  # this backend's counts, when idle
+_ANALYZED = text("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'leaseq_tasks'")
+
+
+async def test_a_burst_into_a_table_vacuum_found_empty_is_analyzed_and_leases_stop_scanning(
+    pg_migrated_url: str,
+) -> None:
+    """VACUUM left the emptied table's pages (a busy table's usually stay) and recorded 0
+    rows: until the next ANALYZE every plan, made again or not, believes it empty and a
+    lease reads the whole table (0.28 s at 100,000 tasks). The store's maintenance extra
+    analyzes a table that outgrew its statistics; the plans are then made from the truth."""
+    tasks = 3000
+    setup = await asyncpg.connect(pg_migrated_url)
+    runner = await open_runner(pg_migrated_url, pool_size=1, plan_lifetime=0.1)
+    store = PostgresTaskStore(runner)  # one connection: its counts are flushed below
+    params = _lease_statement_params(10)
+    read = text(
+        "SELECT seq_tup_read + COALESCE(idx_tup_fetch, 0) AS n"
+        " FROM pg_stat_xact_user_tables WHERE relname = 'leaseq_tasks'"
+    )
+
+    async def rows_a_lease_reads() -> int:
+        await asyncio.sleep(0.2)  # past the plan's lifetime: it is made again, to no avail
+        await runner.rows(_FLUSH, {})  # the transaction's counts start from 0
+        async with runner.transaction() as tx:
+            assert len(await tx.rows(q.LEASE, params)) == 10
+            [counted] = await tx.rows(read, {})
+            return int(counted["n"])
+
+    async def burst(queue: str, tasks: int) -> None:
+        for start in range(0, tasks, 1000):
+            await store.enqueue(
+                [TaskSpec(queue=queue, type="t", payload=i) for i in range(start, start + 1000)]
+            )
+
+    try:
+        await setup.execute("ALTER TABLE leaseq_tasks SET (autovacuum_enabled = false)")
+        await burst("old", 1000)
+        await setup.execute("DELETE FROM leaseq_tasks")
+        await setup.execute("VACUUM (TRUNCATE false) leaseq_tasks")  # pages kept, 0 rows
+        await burst("q", tasks)
+        await runner.rows(_FLUSH, {})  # n_live_tup counts the burst
+        scanning = await rows_a_lease_reads()
+        [before] = await runner.rows(_ANALYZED, {})
+        assert "leaseq_tasks" in await store.refresh_planner_statistics()
+        after = await rows_a_lease_reads()
+        assert await store.refresh_planner_statistics() == []  # up to date: left alone
+        [analyzed] = await runner.rows(_ANALYZED, {})
+    finally:
+        await store.close()
+        await setup.close()
+    assert scanning >= tasks, f"the stale plan read only {scanning} rows of {tasks} tasks"
+    assert after <= 60, f"after ANALYZE a lease still read {after} rows of {tasks} tasks"
+    assert analyzed["analyze_count"] == before["analyze_count"] + 1
+
+
+async def test_a_table_at_its_usual_size_is_never_analyzed_by_the_store(
+    pg_migrated_url: str,
+) -> None:
+    """Below the floor, or within twice what ANALYZE last counted, the store leaves a table
+    to autovacuum: no ANALYZE every few seconds on a busy queue."""
+    runner = await open_runner(pg_migrated_url, pool_size=1)
+    store = PostgresTaskStore(runner)
+    specs = [TaskSpec(queue="q", type="t", payload=i) for i in range(500)]
+    try:
+        await store.enqueue(specs)  # 500 of a floor of 1,000
+        await runner.rows(_FLUSH, {})
+        below_floor = await store.refresh_planner_statistics()
+        await store.enqueue(specs + specs)  # 1,500: past the floor, never counted
+        await runner.rows(_FLUSH, {})
+        first = await store.refresh_planner_statistics()
+        await store.enqueue(specs)  # 2,000 against 1,500 counted
+        await runner.rows(_FLUSH, {})
+        within = await store.refresh_planner_statistics()
+    finally:
+        await store.close()
+    assert (below_floor, first, within) == ([], ["leaseq_task_events", "leaseq_tasks"], [])
+
+
+async def test_maintenance_analyzes_a_burst_on_its_own(pg_migrated_url: str) -> None:
+    """The service's maintenance runs the store's extra every `planner_interval`."""
+    store = await open_postgres_store(pg_migrated_url, pool_size=2)
+    maintenance = Maintenance(store, MaintenancePlan(planner_interval=0.1, expiry_interval=60))
+    setup = await asyncpg.connect(pg_migrated_url)
+    count = "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'leaseq_tasks'"
+    try:
+        maintenance.start()
+        await store.enqueue(
+            [TaskSpec(queue="q", type="t", payload=i) for i in range(planner_statistics.FLOOR)]
+        )
+        deadline = asyncio.get_running_loop().time() + 15  # counts reach the view within ~1 s
+        while await setup.fetchval(count) == 0:
+            assert asyncio.get_running_loop().time() < deadline, "no ANALYZE after the burst"
+            await asyncio.sleep(0.1)
+    finally:
+        await maintenance.stop()
+        await store.close()
+        await setup.close()
 
 
 async def test_a_keyed_batch_racing_an_uncommitted_repeat_waits_and_answers_it_deduplicated(
