@@ -49,8 +49,10 @@ class ProducerFeatures:
     ) -> QueueSettings:
         at = self._instant(now)
         v.check_name("queue", queue)
-        settings = set_paused(self._queues.get(queue, QueueSettings(queue)), paused, now=at)
-        self._queues[queue] = settings
+        before = self._queues.get(queue, QueueSettings(queue))
+        settings = set_paused(before, paused, now=at)
+        if settings is not before:  # unchanged (resuming a queue never paused): nothing set
+            self._queues[queue] = settings
         if not paused:
             self._wake_queue(queue)
         return settings

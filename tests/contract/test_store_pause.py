@@ -76,7 +76,8 @@ async def test_queue_settings_are_the_defaults_until_set_and_listed_once_set(
     await store.set_paused("hooks", True, now=clock.now())
     await store.set_paused("emails", True, now=clock.now())
     await store.set_paused("emails", False, now=clock.now())
-    listed = await store.all_queue_settings()
+    assert await store.set_paused("audit", False, now=clock.now()) == QueueSettings("audit")
+    listed = await store.all_queue_settings()  # resuming a queue never paused set nothing
     assert [(s.queue, s.paused) for s in listed] == [("emails", False), ("hooks", True)]
     assert (await store.queue_settings("hooks")).paused
 
