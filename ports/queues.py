@@ -42,5 +42,5 @@ class QueueControl(Protocol):
         ...
 
     async def all_queue_settings(self) -> builtins.list[QueueSettings]:
-        """The settings of every queue that has any, sorted by queue name."""
+        """The settings of every queue that has any, sorted by queue name (code point order)."""
         ...

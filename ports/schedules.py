@@ -50,7 +50,7 @@ class ScheduleStore(Protocol):
         ...
 
     async def list_schedules(self) -> builtins.list[Schedule]:
-        """Every schedule, sorted by name."""
+        """Every schedule, sorted by name (code point order)."""
         ...
 
     async def delete_schedule(self, name: str) -> Schedule:
@@ -58,7 +58,7 @@ class ScheduleStore(Protocol):
         ...
 
     async def due_schedules(self, *, limit: int, now: datetime | None = None) -> DueSchedules:
-        """At most `limit` schedules with `next_fire_at <= now`, earliest first."""
+        """At most `limit` schedules with `next_fire_at <= now`, earliest first (then by name)."""
         ...
 
     async def advance_schedule(

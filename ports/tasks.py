@@ -244,7 +244,8 @@ class TaskStore(Protocol):
     async def stats(
         self, queue: str | None = None, *, now: datetime | None = None
     ) -> builtins.list[QueueStats]:
-        """Per-queue counts, sorted by queue name; one queue, or every queue with tasks."""
+        """Per-queue counts, sorted by queue name (code point order); one queue, or every
+        queue with tasks."""
         ...
 
     async def expire_due(self, *, limit: int, now: datetime | None = None) -> int:

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import os
 import urllib.parse
+import warnings
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -43,12 +44,44 @@ def database_url(admin_url: str, name: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
 
 
-async def create_database(admin_url: str, name: str, template: str = "template0") -> None:
+async def create_database(
+    admin_url: str, name: str, template: str = "template0", options: str = ""
+) -> None:
     conn = await asyncpg.connect(admin_url)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" {options}')
     finally:
         await conn.close()
+
+
+# The migrated databases sort text as production databases usually do, not by code point
+# (the C locale): a statement whose order depends on the collation shows in the contract
+# suite (tests/contract/test_store_text_order.py). Tried in turn: glibc's locale (the OS
+# must have had it when the server started; .ci/run makes it), then ICU's (PostgreSQL
+# built with ICU, as Debian's is; the embedded server is not).
+CONTRACT_LOCALES = ("LOCALE 'en_US.UTF-8'", "LOCALE_PROVIDER icu ICU_LOCALE 'en-US'")
+
+
+async def create_contract_template(admin_url: str, name: str) -> None:
+    """An empty database in one of CONTRACT_LOCALES; in the server's default locale if it
+    has none (a developer's machine), never under CI, where that would hide what it is for."""
+    refusals = []
+    for options in CONTRACT_LOCALES:
+        try:
+            await create_database(admin_url, name, options=options)
+            return
+        except asyncpg.PostgresError as error:  # an unknown locale, no ICU: per version
+            refusals.append(f"{options}: {error}")
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        raise RuntimeError(
+            "the test databases need an en_US collation; make the OS locale with "
+            f"`localedef -i en_US -f UTF-8 en_US.UTF-8`, then restart the server ({refusals})"
+        )
+    warnings.warn(
+        f"no en_US collation ({refusals}): the test databases sort text by code point",
+        stacklevel=2,
+    )
+    await create_database(admin_url, name)
 
 
 async def drop_database(admin_url: str, name: str) -> None:
@@ -94,7 +127,7 @@ def pg_databases(pg_admin_url: str) -> Iterator[MigratedDatabases]:
 
     async def prepare() -> None:
         await drop_database(pg_admin_url, template)
-        await create_database(pg_admin_url, template)
+        await create_contract_template(pg_admin_url, template)
         await migrate(database_url(pg_admin_url, template))
 
     async def drop_all(names: list[str]) -> None:

@@ -33,7 +33,9 @@ RESUME = text(
 
 QUEUE_SETTINGS = text("SELECT q.* FROM leaseq_queues q WHERE q.queue = :queue")
 
-ALL_QUEUE_SETTINGS = text("SELECT q.* FROM leaseq_queues q ORDER BY q.queue")
+# Names are listed by code point (COLLATE "C") on every database, as the memory store
+# sorts them: a production database's collation (en_US.UTF-8: "a" < "B") would not.
+ALL_QUEUE_SETTINGS = text('SELECT q.* FROM leaseq_queues q ORDER BY q.queue COLLATE "C"')
 
 # -- awaited tasks ------------------------------------------------------------------------
 
@@ -65,7 +67,7 @@ PUT_SCHEDULE = text(
 
 GET_SCHEDULE = text("SELECT s.* FROM leaseq_schedules s WHERE s.name = :name")
 
-LIST_SCHEDULES = text("SELECT s.* FROM leaseq_schedules s ORDER BY s.name")
+LIST_SCHEDULES = text('SELECT s.* FROM leaseq_schedules s ORDER BY s.name COLLATE "C"')
 
 DELETE_SCHEDULE = text("DELETE FROM leaseq_schedules s WHERE s.name = :name RETURNING s.*")
 
@@ -74,7 +76,7 @@ DUE_SCHEDULES = text(
     f"""SELECT n.judged_at, s.* FROM (SELECT {_NOW} AS judged_at) n
     LEFT JOIN LATERAL (
         SELECT * FROM leaseq_schedules s WHERE s.next_fire_at <= n.judged_at
-        ORDER BY s.next_fire_at, s.name LIMIT :limit) s ON true"""
+        ORDER BY s.next_fire_at, s.name COLLATE "C" LIMIT :limit) s ON true"""
 )
 
 # Compare-and-set: of the replicas that fired one fire time, one moves the schedule on.

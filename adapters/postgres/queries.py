@@ -563,7 +563,9 @@ STATS = text(
         {_NOW} AS judged_at
     FROM leaseq_tasks t
     WHERE CAST(:queue AS text) IS NULL OR t.queue = :queue
-    GROUP BY t.queue ORDER BY t.queue"""
+    GROUP BY t.queue
+    ORDER BY t.queue COLLATE "C"  -- by code point on any database, as the memory store
+    """
 )
 
 # The expiry sweep, in bounded batches; SKIP LOCKED lets every replica run it at once.
