@@ -1,7 +1,9 @@
 """What a burst into a table whose statistics say empty costs a lease (ADR 0034), and what
 the store's `refresh_planner_statistics` (the service's maintenance, every 2 s) gives back.
 
-    python bench/stale_statistics.py --url postgresql://postgres@127.0.0.1:5432/postgres
+    PEERBENCH_PGPORT=55432 python bench/stale_statistics.py --tasks 10000 100000
+
+The server is the one the other benchmarks use (PEERBENCH_PGHOST/PORT/USER, bench/harness.py).
 
 For each size and each way the table was emptied, on a fresh database: a connection
 prepares the lease statement while the table is empty (as a worker polling an idle queue
@@ -17,15 +19,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
+import sys
 import time
 from typing import Any
 
 import asyncpg
 
-from leaseq.adapters.postgres import PostgresTaskStore, migrate, open_postgres_store
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import fresh_database
+
+from leaseq.adapters.postgres import PostgresTaskStore, open_postgres_store
 from leaseq.adapters.postgres import queries as q
-from leaseq.adapters.postgres.engine import libpq_url
 from leaseq.adapters.postgres.statements import SESSION, Positional
 from leaseq.domain import TaskSpec
 
@@ -42,22 +49,6 @@ PARAMS = {
     "request_id": None,
     "expired_error": q.EXPIRED,
 }
-
-
-def _url(base: str, database: str) -> str:
-    return libpq_url(base.rsplit("/", 1)[0] + "/" + database)
-
-
-async def _fresh(base: str, db: str) -> str:
-    admin = await asyncpg.connect(_url(base, "postgres"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{db}"')
-    finally:
-        await admin.close()
-    url = _url(base, db)
-    await migrate(url)
-    return url
 
 
 async def _fill(store: PostgresTaskStore, queue: str, n: int) -> None:
@@ -79,7 +70,7 @@ async def _lease_ms(statement: Any) -> float:
 
 
 async def measure(args: argparse.Namespace, n: int, emptied: str) -> dict[str, Any]:
-    url = await _fresh(args.url, args.db)
+    url = await fresh_database(args.db, "on")
     setup = await asyncpg.connect(url)
     store = await open_postgres_store(url, pool_size=1)
     first = await asyncpg.connect(url, server_settings=SESSION)
@@ -132,7 +123,6 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--db", default="leaseq_bench_stale")
     parser.add_argument("--tasks", type=int, nargs="*", default=[10_000, 100_000])
     asyncio.run(main(parser.parse_args()))
