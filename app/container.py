@@ -157,6 +157,7 @@ def _plan(settings: Settings) -> MaintenancePlan:
         retention=timedelta(seconds=settings.retention_seconds),
         stats_interval=settings.stats_interval_seconds,
         schedule_interval=settings.schedule_interval_seconds,
+        planner_interval=settings.planner_interval_seconds,
     )
 
 

@@ -33,7 +33,7 @@ class MaintenancePlan:
     stats_interval: float = 5.0  # gauges read store.stats() this often, never per scrape
     schedule_interval: float = 1.0  # due schedules are fired this often (ADR 0029)
     schedule_batch: int = 100
-    planner_interval: float = 2.0  # how often the store's planner statistics are looked at
+    planner_interval: float = 2.0  # the store's planner statistics looked at (0: never)
 
 
 async def sweep_expired(
@@ -112,7 +112,7 @@ class Maintenance:
         ]
         # An adapter extra, like the pool status: only a store that plans from statistics.
         refresh = getattr(self._store, "refresh_planner_statistics", None)
-        if refresh is not None:
+        if refresh is not None and plan.planner_interval > 0:
             self._tasks.append(
                 asyncio.create_task(
                     _every(

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     retention_seconds: float = 7 * 24 * 3600.0
     stats_interval_seconds: float = 5.0  # how often the queue gauges are refreshed
     schedule_interval_seconds: float = 1.0  # how often due schedules are fired
+    # how often the store's planner statistics are looked at (ADR 0034); 0: never
+    planner_interval_seconds: float = Field(default=2.0, ge=0.0)
 
     log_format: str = "console"  # or "json": one object a line
     log_payloads: bool = False  # task payloads in transition logs (may be personal data)
