@@ -13,7 +13,11 @@ LEASEQ = [sys.executable, "-c", "from leaseq.app.cli import main; main()"]
 
 
 def test_a_bad_setting_is_named_in_one_line_without_a_traceback() -> None:
-    env = os.environ | {"LEASEQ_LOG_TRANSITIONS": "some", "LEASEQ_MAX_BATCH": "many"}
+    env = os.environ | {
+        "LEASEQ_LOG_TRANSITIONS": "some",
+        "LEASEQ_MAX_BATCH": "many",
+        "LEASEQ_PLANNER_INTERVAL_SECONDS": "-1",
+    }
     result = subprocess.run(
         [*LEASEQ, "serve", "--memory", "--port", "1"],
         env=env,
@@ -27,6 +31,7 @@ def test_a_bad_setting_is_named_in_one_line_without_a_traceback() -> None:
     assert line.startswith("leaseq: bad setting:")
     assert "LEASEQ_LOG_TRANSITIONS: Input should be 'all', 'notable' or 'none'" in line
     assert "LEASEQ_MAX_BATCH:" in line
+    assert "LEASEQ_PLANNER_INTERVAL_SECONDS: Input should be greater than or equal to 0" in line
 
 
 def leaseq(*args: str) -> subprocess.CompletedProcess[str]:
