@@ -48,11 +48,9 @@ TRY_LOCK = text("""
            pg_try_advisory_xact_lock(CAST(:key AS bigint)) AS locked""")
 
 
-async def analyze_outgrown(
-    runner: StatementRunner, *, floor: int = FLOOR, factor: float = FACTOR
-) -> list[str]:
+async def analyze_outgrown(runner: StatementRunner) -> list[str]:
     """ANALYZE each of TABLES that outgrew its statistics; the names analyzed."""
-    found = await runner.rows(OUTGROWN, {"tables": list(TABLES), "floor": floor, "factor": factor})
+    found = await runner.rows(OUTGROWN, {"tables": list(TABLES), "floor": FLOOR, "factor": FACTOR})
     names = [str(row["name"]) for row in found]
     if not names:
         return []

@@ -325,7 +325,7 @@ async def test_a_burst_into_a_table_vacuum_found_empty_is_analyzed_and_leases_st
 ) -> None:
     """VACUUM left the emptied table's pages (a busy table's usually stay) and recorded 0
     rows: until the next ANALYZE every plan, made again or not, believes it empty and a
-    lease reads the whole table (0.28 s at 100,000 tasks). The store's maintenance extra
+    lease reads the whole table (0.25 s at 100,000 tasks). The store's maintenance extra
     analyzes a table that outgrew its statistics; the plans are then made from the truth."""
     tasks = 3000
     setup = await asyncpg.connect(pg_migrated_url)

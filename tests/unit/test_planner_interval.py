@@ -37,4 +37,6 @@ async def test_the_planner_interval_setting_paces_the_stores_extra(
     container.memory_store.override(providers.Object(store))
     async with running_app(container):
         await asyncio.sleep(0.5)
-    assert (store.looks >= 5) is expected, store.looks
+    # every 50 ms for 0.5 s: about 10 looks (3 leaves room for a loaded machine); once at
+    # the default 2 s, which is what a setting that never reached the maintenance gives
+    assert (store.looks >= 3) is expected, store.looks
