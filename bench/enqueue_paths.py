@@ -3,13 +3,13 @@
     python bench/enqueue_paths.py --n 20000 --batch 1000 --rounds 3
 
 Each round, on a fresh database per path, N no-op tasks in batches:
-  each    PostgresTaskStore.enqueue_each: one INSERT ... SELECT over arrays (no keys), its
-          history rows and wake-ups in the same statement.
+  each    PostgresTaskStore.enqueue_each: one INSERT ... SELECT over arrays (no keys) and
+          its wake-ups in the same statement (no history row: ADR 0036).
   keyed   PostgresTaskStore.enqueue_keyed: the same with an idempotency key per task (what
           the SDK sends), deduplicated by the unique index.
-  copy    a ceiling, not a store path: one transaction of COPY into leaseq_tasks and COPY
-          of the history rows (asyncpg copy_records_to_table, binary), ids made here; no
-          deduplication, no answer rows, no wake-up.
+  copy    a ceiling, not a store path: one transaction of COPY into leaseq_tasks (asyncpg
+          copy_records_to_table, binary), ids made here; no deduplication, no answer rows,
+          no wake-up.
 One JSON line per measurement: tasks/s, CPU of this process and of PostgreSQL per 1,000
 tasks, WAL per task.
 """
@@ -41,7 +41,6 @@ TASK_COLUMNS = (
     *("attempts", "max_attempts", "retry_base", "retry_factor", "retry_max", "retry_jitter"),
     *("state", "epoch", "created_at", "updated_at"),
 )
-EVENT_COLUMNS = ("task_id", "at", "transition", "to_state", "attempt", "epoch")
 
 
 async def by_store(url: str, n: int, batch: int, keyed: bool) -> None:
@@ -91,13 +90,9 @@ async def by_copy(url: str, n: int, batch: int) -> None:
                 )
                 for j, task_id in enumerate(made)
             ]
-            events = [(task_id, now, "enqueued", "pending", 0, 0) for task_id in made]
             async with conn.transaction():
                 await conn.copy_records_to_table(
                     "leaseq_tasks", records=tasks, columns=TASK_COLUMNS
-                )
-                await conn.copy_records_to_table(
-                    "leaseq_task_events", records=events, columns=EVENT_COLUMNS
                 )
     finally:
         await conn.close()

@@ -24,9 +24,10 @@ _MICROS = "interval '1 microsecond'"
 _MINUTE = "interval '1 minute'"
 
 # The transition history (leaseq_task_events) is written by the statement that makes the
-# transition, from its RETURNING rows: atomic, and no extra round trip. `lease_owner` is
-# kept after a lease ends (only `lease_token` says whether a lease exists), so the event
-# can name the worker that finished it.
+# transition, from its RETURNING rows: atomic, and no extra round trip. The enqueue writes
+# none: the task row is its record (HISTORY derives the `enqueued` event, ADR 0036).
+# `lease_owner` is kept after a lease ends (only `lease_token` says whether a lease
+# exists), so the event can name the worker that finished it.
 _EVENT_COLUMNS = "task_id, at, transition, from_state, to_state, attempt, epoch, worker, error"
 
 
@@ -411,8 +412,9 @@ _ENQUEUE_INPUT = f"""input AS (
 
 
 def _enqueue_ctes(on_conflict: str) -> str:
-    """The input, the INSERT (RETURNING what the callers read), its history rows, and the
-    wake-ups of the queues that got a task ready now."""
+    """The input, the INSERT (RETURNING what the callers read), and the wake-ups of the
+    queues that got a task ready now. No history row: HISTORY derives the `enqueued`
+    event from the task row (ADR 0036)."""
     return f"""{_ENQUEUE_INPUT},
     inserted AS (
         INSERT INTO leaseq_tasks (id, queue, type, type_version, payload, labels, priority,
@@ -426,10 +428,6 @@ def _enqueue_ctes(on_conflict: str) -> str:
         FROM input i ORDER BY i.n
         {on_conflict}
         RETURNING id, queue, idempotency_key, run_at, created_at),
-    {
-        _events('''SELECT s.id, s.created_at, 'enqueued', NULL, 'pending', 0, 0, NULL, NULL
-        FROM inserted s''')
-    },
     woke AS (
         SELECT pg_notify('{CHANNEL}', q.queue) FROM (
             SELECT DISTINCT s.queue FROM inserted s WHERE s.run_at <= {_NOW}) q)"""
@@ -514,11 +512,19 @@ REQUEUE = text(
     SELECT u.*, (SELECT count(*) FROM woke) AS woken FROM changed u"""
 )
 
-# A task's most recent events, oldest first.
+# A task's most recent events, oldest first. Its `enqueued` event is derived from the task
+# row (seq 0: before every stored event), unless one is stored: written before migration
+# 0006, or by a replica still on 0005's code (ADR 0036).
 HISTORY = text(
-    """SELECT r.* FROM (
-        SELECT e.* FROM leaseq_task_events e WHERE e.task_id = :id
-        ORDER BY e.seq DESC LIMIT :limit) r
+    f"""SELECT r.* FROM (
+        SELECT e.seq, {_EVENT_COLUMNS} FROM leaseq_task_events e WHERE e.task_id = :id
+        UNION ALL
+        SELECT 0, t.id, t.created_at, 'enqueued', NULL, 'pending', 0, 0, NULL, NULL
+        FROM leaseq_tasks t
+        WHERE t.id = :id AND NOT EXISTS (
+            SELECT 1 FROM leaseq_task_events s
+            WHERE s.task_id = :id AND s.transition = 'enqueued')
+        ORDER BY 1 DESC LIMIT :limit) r
     ORDER BY r.seq"""
 )
 

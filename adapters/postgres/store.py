@@ -360,7 +360,7 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
         v.check_int("limit", limit, 1, HISTORY_PAGE_MAX)
         rows = await self._rows(q.HISTORY, {"id": task_id, "limit": limit})
         if not rows:
-            await self.get(task_id)  # TaskNotFound, or a task from before the history began
+            await self.get(task_id)  # TaskNotFound: a task has at least its `enqueued` event
         return [to_event(row) for row in rows]
 
     async def stats(

@@ -1,5 +1,5 @@
 """PostgreSQL: several service replicas firing one schedule enqueue one task per fire
-time, checked from the task history (ADR 0029)."""
+time, checked from the stored tasks (ADR 0029)."""
 
 from __future__ import annotations
 
@@ -24,17 +24,16 @@ from tests.support import spec
 
 pytestmark = pytest.mark.postgres
 
-HISTORY = """
-    SELECT t.idempotency_key, t.run_at, count(e.*) AS enqueued
-    FROM leaseq_tasks t JOIN leaseq_task_events e ON e.task_id = t.id
-    WHERE t.queue = $1 AND e.transition = 'enqueued'
-    GROUP BY t.id ORDER BY t.run_at"""
+# Every task of the queue, by fire time: a fire time enqueued twice shows up twice.
+TASKS = (
+    "SELECT t.idempotency_key, t.run_at FROM leaseq_tasks t WHERE t.queue = $1 ORDER BY t.run_at"
+)
 
 
-async def history(url: str, queue: str) -> list[asyncpg.Record]:
+async def tasks(url: str, queue: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(url)
     try:
-        return list(await conn.fetch(HISTORY, queue))
+        return list(await conn.fetch(TASKS, queue))
     finally:
         await conn.close()
 
@@ -67,11 +66,10 @@ async def test_replicas_racing_through_a_day_of_fire_times_enqueue_each_once(
         for at in instants:  # every replica fires at each instant, all at once
             created = await asyncio.gather(*(fire(r, at) for r in range(len(stores))))
             assert sum(created) == 1, (at, created)
-    rows = await history(pg_migrated_url, "ticks")
+    rows = await tasks(pg_migrated_url, "ticks")
     fire_times = [at - timedelta(seconds=1) for at in instants]
     assert [r["run_at"] for r in rows] == fire_times
     assert [r["idempotency_key"] for r in rows] == [schedule_key("tick", t) for t in fire_times]
-    assert {r["enqueued"] for r in rows} == {1}
 
 
 async def test_two_running_services_on_one_database_fire_one_task_per_second(
@@ -87,12 +85,11 @@ async def test_two_running_services_on_one_database_fire_one_task_per_second(
         assert (await first.put("/v1/schedules/tick", json=body)).status_code == 201
         await asyncio.sleep(4.5)
         deleted = (await second.delete("/v1/schedules/tick")).json()
-    rows = await history(pg_migrated_url, "every-second")
+    rows = await tasks(pg_migrated_url, "every-second")
     fire_times = [r["run_at"] for r in rows]
     assert len(fire_times) >= 3
     assert len(set(fire_times)) == len(fire_times)
     assert all(t.microsecond == 0 for t in fire_times)
-    assert {r["enqueued"] for r in rows} == {1}
     # a fire time being enqueued while the schedule was deleted may still make its task
     assert deleted["last_fire_at"] in [t.isoformat() for t in fire_times]
     gaps = [b - a for a, b in itertools.pairwise(fire_times)]

@@ -20,11 +20,11 @@ async def _fetch(url: str, sql: str) -> list[asyncpg.Record]:
 
 
 async def test_migrate_creates_the_schema_on_an_empty_database(pg_database_url: str) -> None:
-    assert await schema_status(pg_database_url) == (None, "0005")
+    assert await schema_status(pg_database_url) == (None, "0006")
 
-    assert await migrate(pg_database_url) == "0005"
+    assert await migrate(pg_database_url) == "0006"
 
-    assert await schema_status(pg_database_url) == ("0005", "0005")
+    assert await schema_status(pg_database_url) == ("0006", "0006")
     indexes = await _fetch(
         pg_database_url, "SELECT indexname FROM pg_indexes WHERE tablename = 'leaseq_tasks'"
     )
@@ -40,7 +40,7 @@ async def test_migrate_a_second_time_changes_nothing(pg_database_url: str) -> No
     catalog = "SELECT oid, relname FROM pg_class WHERE relname LIKE 'leaseq%' ORDER BY relname"
     before = await _fetch(pg_database_url, catalog)
 
-    assert await migrate(pg_database_url) == "0005"
+    assert await migrate(pg_database_url) == "0006"
 
     assert await _fetch(pg_database_url, catalog) == before
 
@@ -88,8 +88,51 @@ async def test_migration_0005_goes_down_to_0004_and_up_again(pg_database_url: st
     engine = create_engine(pg_database_url, pool_size=1)
     try:
         async with engine.begin() as conn:
-            assert await conn.run_sync(down_then_up) == ["0004", "0005"]
+            assert await conn.run_sync(down_then_up) == ["0004", "0006"]
     finally:
         await engine.dispose()
     keys = await _fetch(pg_database_url, "SELECT concurrency_key FROM leaseq_tasks ORDER BY id")
     assert [r["concurrency_key"] for r in keys] == [None, "k"]
+
+
+async def test_migration_0006_stops_the_sql_function_writing_the_enqueued_event(
+    pg_database_url: str,
+) -> None:
+    """At 0005 the function writes the event; at 0006 it does not (ADR 0036). The function
+    is replaced, not dropped: it keeps the grants an operator gave it."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from leaseq.adapters.postgres.engine import create_engine
+    from leaseq.adapters.postgres.schema import _config
+
+    def rows_written_by_the_function(connection: Any) -> int:
+        count = text("SELECT count(*) FROM leaseq_task_events")
+        before = connection.execute(count).scalar()
+        connection.execute(text("SELECT leaseq_enqueue('q', 't', '{}')"))
+        return int(connection.execute(count).scalar() - before)
+
+    def down_then_up(connection: Any) -> list[int]:
+        command.downgrade(_config(connection), "0005")
+        at_0005 = rows_written_by_the_function(connection)
+        command.upgrade(_config(connection), "head")
+        return [at_0005, rows_written_by_the_function(connection)]
+
+    await migrate(pg_database_url)
+    signature = (
+        "leaseq_enqueue_result(text, text, jsonb, int, int, timestamptz, text, int, jsonb, text)"
+    )
+    await _fetch(pg_database_url, f"GRANT EXECUTE ON FUNCTION {signature} TO pg_monitor")
+    engine = create_engine(pg_database_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            assert await conn.run_sync(down_then_up) == [1, 0]
+    finally:
+        await engine.dispose()
+    [row] = await _fetch(
+        pg_database_url,
+        "SELECT CAST(p.proacl AS text) AS acl, p.proconfig FROM pg_proc p"
+        " WHERE p.proname = 'leaseq_enqueue_result'",
+    )
+    assert "pg_monitor=X" in row["acl"]
+    assert any(setting.startswith("search_path=") for setting in row["proconfig"])

@@ -1,8 +1,10 @@
-"""The `leaseq_enqueue_result` function of migrations 0003 and 0005, built from one text.
+"""The `leaseq_enqueue_result` function of migrations 0003, 0005 and 0006, built from one
+text.
 
 0005 adds a `concurrency_key` argument (ADR 0030); a PL/pgSQL function cannot be renamed
 (its body names its arguments by the function's name), so 0005 creates it anew from the
-same text with the key's parts filled in, and 0003 keeps the text it always created.
+same text with the key's parts filled in, and 0003 keeps the text it always created. 0006
+creates it without the `enqueued` event's insert (ADR 0036).
 """
 
 from __future__ import annotations
@@ -24,16 +26,29 @@ _KEY_PARTS = {
 }
 _NO_KEY = dict.fromkeys(_KEY_PARTS, "")
 
+# Up to 0005 the function wrote the task's `enqueued` event; from 0006 the history derives
+# it from the task row (ADR 0036).
+_ENQUEUED_EVENT = """
+                    INSERT INTO leaseq_task_events (task_id, at, transition, from_state,
+                        to_state, attempt, epoch, worker, error)
+                    VALUES (new_id, now(), 'enqueued', NULL, 'pending', 0, 0, NULL, NULL);"""
 
-def enqueue_result_function(*, with_concurrency_key: bool) -> str:
+
+def enqueue_result_function(
+    *, with_concurrency_key: bool, writes_enqueued_event: bool, replace: bool = False
+) -> str:
     """CREATE FUNCTION leaseq_enqueue_result(...): the migration 0003 text, or with the
-    concurrency key of 0005 as a last argument (DEFAULT NULL)."""
+    concurrency key of 0005 as a last argument (DEFAULT NULL); writing the `enqueued`
+    event (0003, 0005) or not (0006). `replace`: CREATE OR REPLACE, which keeps the
+    function's owner and grants (and resets its settings: pin its search_path again)."""
     parts = _KEY_PARTS if with_concurrency_key else _NO_KEY
-    return _TEXT.format(name_rule=_NAME_RULE, **parts)
+    event = _ENQUEUED_EVENT if writes_enqueued_event else ""
+    create = "CREATE OR REPLACE FUNCTION" if replace else "CREATE FUNCTION"
+    return _TEXT.format(name_rule=_NAME_RULE, create=create, enqueued_event=event, **parts)
 
 
 _TEXT = """
-        CREATE FUNCTION leaseq_enqueue_result(
+        {create} leaseq_enqueue_result(
             queue text, type text, payload jsonb, type_version int DEFAULT 1,
             priority int DEFAULT 0, run_at timestamptz DEFAULT NULL,
             idempotency_key text DEFAULT NULL, max_attempts int DEFAULT NULL,
@@ -124,10 +139,7 @@ _TEXT = """
                 USING new_id, q, kind, type_version, body, COALESCE(tags, '{{}}'::jsonb),
                     priority, due, COALESCE(max_attempts, 20), key{key_argument};
                 GET DIAGNOSTICS inserted = ROW_COUNT;
-                IF inserted = 1 THEN
-                    INSERT INTO leaseq_task_events (task_id, at, transition, from_state,
-                        to_state, attempt, epoch, worker, error)
-                    VALUES (new_id, now(), 'enqueued', NULL, 'pending', 0, 0, NULL, NULL);
+                IF inserted = 1 THEN{enqueued_event}
                     IF due <= now() THEN
                         PERFORM pg_notify('leaseq_wakeup', q);
                     END IF;

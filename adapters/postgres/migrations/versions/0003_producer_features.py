@@ -97,7 +97,7 @@ def upgrade() -> None:
         END $$
         """
     )
-    op.execute(enqueue_result_function(with_concurrency_key=False))
+    op.execute(enqueue_result_function(with_concurrency_key=False, writes_enqueued_event=True))
     op.execute(
         """
         CREATE FUNCTION leaseq_enqueue(

@@ -84,7 +84,7 @@ def upgrade() -> None:
     )
     op.execute(f"DROP FUNCTION leaseq_enqueue({_OLD_ARGS})")
     op.execute(f"DROP FUNCTION leaseq_enqueue_result({_OLD_ARGS})")
-    op.execute(enqueue_result_function(with_concurrency_key=True))
+    op.execute(enqueue_result_function(with_concurrency_key=True, writes_enqueued_event=True))
     op.execute(_enqueue_function(_NEW_ARGS))
     _pin(f"leaseq_enqueue_result({_NEW_ARGS})")
     _pin(f"leaseq_enqueue({_NEW_ARGS})")
@@ -93,7 +93,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(f"DROP FUNCTION leaseq_enqueue({_NEW_ARGS})")
     op.execute(f"DROP FUNCTION leaseq_enqueue_result({_NEW_ARGS})")
-    op.execute(enqueue_result_function(with_concurrency_key=False))
+    op.execute(enqueue_result_function(with_concurrency_key=False, writes_enqueued_event=True))
     op.execute(_enqueue_function(_OLD_ARGS))
     _pin(f"leaseq_enqueue_result({_OLD_ARGS})")
     _pin(f"leaseq_enqueue({_OLD_ARGS})")
