@@ -24,8 +24,8 @@ _MICROS = "interval '1 microsecond'"
 _MINUTE = "interval '1 minute'"
 
 # The transition history (leaseq_task_events) is written by the statement that makes the
-# transition, from its RETURNING rows: atomic, and no extra round trip. The enqueue writes
-# none: the task row is its record (HISTORY derives the `enqueued` event, ADR 0036).
+# transition, from its RETURNING rows: atomic, and no extra round trip. An enqueue and a
+# completion write none: the task row records them (HISTORY derives both, ADR 0036).
 # `lease_owner` is kept after a lease ends (only `lease_token` says whether a lease
 # exists), so the event can name the worker that finished it.
 _EVENT_COLUMNS = "task_id, at, transition, from_state, to_state, attempt, epoch, worker, error"
@@ -131,27 +131,28 @@ _FENCE = f"""t.id = :id AND t.lease_token = :token AND t.state = 'leased'
       AND t.lease_expires_at > {_NOW}"""
 
 
-def _fenced(set_list: str, *, wakes: bool, transition: str, error: str = "NULL") -> TextClause:
+def _fenced(
+    set_list: str, *, wakes: bool, transition: str | None, error: str = "NULL"
+) -> TextClause:
     """One fenced call: the UPDATE matches only the live lease that `:token` proves; the
-    history row names the transition (an SQL expression over the new row `u`)."""
-    logged = _events(
-        f"""SELECT u.id, u.updated_at, {transition}, 'leased', u.state, u.attempts, u.epoch,
-            u.lease_owner, {error} FROM changed u"""
-    )
-    woke = f"{_WAKE_ROW}," if wakes else ""
+    history row names the transition (an SQL expression over the new row `u`). None: the
+    task row records it, and HISTORY derives the event (ADR 0036)."""
+    ctes = [f"changed AS (UPDATE leaseq_tasks t SET {set_list} WHERE {_FENCE} RETURNING t.*)"]
+    if wakes:
+        ctes.append(_WAKE_ROW)
+    if transition is not None:
+        ctes.append(
+            _events(
+                f"""SELECT u.id, u.updated_at, {transition}, 'leased', u.state, u.attempts,
+                u.epoch, u.lease_owner, {error} FROM changed u"""
+            )
+        )
     woken = "(SELECT count(*) FROM woke)" if wakes else "0"
-    return text(
-        f"""WITH
-        changed AS (
-            UPDATE leaseq_tasks t SET {set_list} WHERE {_FENCE} RETURNING t.*),
-        {woke}
-        {logged}
-        SELECT u.*, {woken} AS woken FROM changed u"""
-    )
+    return text(f"WITH {', '.join(ctes)} SELECT u.*, {woken} AS woken FROM changed u")
 
 
 HEARTBEAT = text(f"UPDATE leaseq_tasks t SET {_HEARTBEAT_SET} WHERE {_FENCE} RETURNING t.*")
-COMPLETE = _fenced(_COMPLETE_SET, wakes=True, transition="'completed'")
+COMPLETE = _fenced(_COMPLETE_SET, wakes=True, transition=None)  # derived (ADR 0036)
 FAIL = _fenced(_FAIL_SET, wakes=True, transition="'failed'", error=_clip("u.last_error"))
 RELEASE = _fenced(_RELEASE_SET, wakes=True, transition="'released'")
 RETRY = _fenced(
@@ -203,11 +204,11 @@ REPORT = text(
         RETURNING i.n, i.kind, t.*),
     {
         _events(f'''SELECT u.id, u.updated_at,
-            CASE u.kind WHEN 'complete' THEN 'completed' WHEN 'fail' THEN 'failed'
-                ELSE CASE WHEN u.state = 'dead' THEN 'dead_lettered' ELSE 'retried' END END,
-            'leased', u.state, u.attempts, u.epoch, u.lease_owner,
-            CASE WHEN u.kind = 'complete' THEN NULL ELSE {_clip("u.last_error")} END
-        FROM changed u''')
+            CASE WHEN u.kind = 'fail' THEN 'failed'
+                WHEN u.state = 'dead' THEN 'dead_lettered' ELSE 'retried' END,
+            'leased', u.state, u.attempts, u.epoch, u.lease_owner, {_clip("u.last_error")}
+        FROM changed u WHERE u.kind <> 'complete'
+        ''')
     },
     woke AS (
         SELECT pg_notify('{CHANNEL}', q.queue) FROM (
@@ -512,18 +513,26 @@ REQUEUE = text(
     SELECT u.*, (SELECT count(*) FROM woke) AS woken FROM changed u"""
 )
 
-# A task's most recent events, oldest first. Its `enqueued` event is derived from the task
-# row (seq 0: before every stored event), unless one is stored: written before migration
-# 0006, or by a replica still on 0005's code (ADR 0036).
+# A task's most recent events, oldest first. The events its row records are derived, not
+# stored (ADR 0036): `enqueued` (from created_at; seq 0, before every stored event) and,
+# once it succeeded, `completed` (from finished_at and its last lease; the newest: nothing
+# follows success). A derived event gives way to a stored one of its kind: written before
+# migration 0006, or by a replica still running older code.
+_LAST_SEQ = 9223372036854775807  # bigint's largest
 HISTORY = text(
     f"""SELECT r.* FROM (
         SELECT e.seq, {_EVENT_COLUMNS} FROM leaseq_task_events e WHERE e.task_id = :id
         UNION ALL
-        SELECT 0, t.id, t.created_at, 'enqueued', NULL, 'pending', 0, 0, NULL, NULL
-        FROM leaseq_tasks t
-        WHERE t.id = :id AND NOT EXISTS (
+        SELECT d.* FROM leaseq_tasks t CROSS JOIN LATERAL (VALUES
+            (CAST(0 AS bigint), t.id, t.created_at, 'enqueued', NULL, 'pending', 0,
+                CAST(0 AS bigint), NULL, NULL),
+            ({_LAST_SEQ}, t.id, t.finished_at, 'completed', 'leased', 'succeeded', t.attempts,
+                t.epoch, t.lease_owner, NULL)
+        ) AS d(seq, {_EVENT_COLUMNS})
+        WHERE t.id = :id AND (d.transition = 'enqueued' OR t.state = 'succeeded')
+          AND NOT EXISTS (
             SELECT 1 FROM leaseq_task_events s
-            WHERE s.task_id = :id AND s.transition = 'enqueued')
+            WHERE s.task_id = :id AND s.transition = d.transition)
         ORDER BY 1 DESC LIMIT :limit) r
     ORDER BY r.seq"""
 )

@@ -1,8 +1,9 @@
-"""PostgreSQL only: the `enqueued` event is derived from the task row, not written (ADR 0036).
+"""PostgreSQL only: the `enqueued` and `completed` events are derived from the task row,
+not written (ADR 0036).
 
 The store contract (test_store_history.py) checks what the history shows on every store;
-these check how PostgreSQL holds it: no enqueue path writes an event row, and an
-`enqueued` row stored before migration 0006 is read instead of the derived one, not beside it.
+these check how PostgreSQL holds it: no enqueue and no completion writes an event row, and
+a row of either kind stored by older code is read instead of the derived one, not beside it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 from leaseq.adapters.postgres import PostgresTaskStore, open_postgres_store
 from leaseq.domain import TaskSpec, TaskState, Transition
-from leaseq.ports import LeaseRequest
+from leaseq.ports import Complete, LeaseRequest
 
 pytestmark = pytest.mark.postgres
 
@@ -98,3 +99,70 @@ async def test_the_derived_event_counts_against_the_limit_as_the_oldest(
         Transition.RELEASED,
     ]
     assert await conn.fetchval("SELECT count(*) FROM leaseq_task_events") == 2
+
+
+async def _stored_transitions(conn: asyncpg.Connection) -> list[str]:
+    rows = await conn.fetch("SELECT transition FROM leaseq_task_events ORDER BY seq")
+    return [row["transition"] for row in rows]
+
+
+async def test_no_completion_writes_an_event_row(
+    store: PostgresTaskStore, conn: asyncpg.Connection
+) -> None:
+    await store.enqueue([TaskSpec(queue="q", type="t"), TaskSpec(queue="q", type="t")])
+    alone, batched = await store.lease(LeaseRequest("q", "w-1", 2, LEASE))
+    assert alone.lease is not None and batched.lease is not None
+    await store.complete(alone.id, alone.lease.token, {"ok": 1})  # the single call
+    [reported] = await store.report([Complete(batched.id, batched.lease.token, {"ok": 2})])
+
+    assert await _stored_transitions(conn) == ["leased", "leased"]
+    for task_id in (alone.id, batched.id):
+        done = await store.get(task_id)
+        *_, event = await store.history(task_id)
+        assert (event.transition, event.from_state, event.to_state) == (
+            Transition.COMPLETED,
+            TaskState.LEASED,
+            TaskState.SUCCEEDED,
+        )
+        assert (event.at, event.attempt, event.epoch, event.worker, event.error) == (
+            done.finished_at,
+            1,
+            1,
+            "w-1",
+            None,
+        )
+    assert reported == await store.get(batched.id)
+
+
+async def test_a_completed_row_stored_by_older_code_is_read_once(
+    store: PostgresTaskStore, conn: asyncpg.Connection
+) -> None:
+    await store.enqueue([TaskSpec(queue="q", type="t")])
+    [task] = await store.lease(LeaseRequest("q", "w", 1, LEASE))
+    assert task.lease is not None
+    done = await store.complete(task.id, task.lease.token)
+    assert done.finished_at is not None
+    stored_at = done.finished_at + timedelta(seconds=1)  # tells the stored row apart
+    await conn.execute(
+        "INSERT INTO leaseq_task_events (task_id, at, transition, from_state, to_state,"
+        " attempt, epoch, worker) VALUES ($1, $2, 'completed', 'leased', 'succeeded', 1, 1, 'w')",
+        task.id,
+        stored_at,
+    )
+
+    events = await store.history(task.id)
+
+    assert [e.transition for e in events] == ["enqueued", "leased", "completed"]
+    assert events[-1].at == stored_at
+
+
+async def test_a_task_not_succeeded_has_no_completed_event(
+    store: PostgresTaskStore, conn: asyncpg.Connection
+) -> None:
+    [enqueued] = await store.enqueue([TaskSpec(queue="q", type="t")])
+    await store.cancel(enqueued.task_id)
+
+    assert [e.transition for e in await store.history(enqueued.task_id)] == [
+        "enqueued",
+        "cancelled",
+    ]
