@@ -97,7 +97,8 @@ FLOW_GRANT = text(
     picked AS (SELECT p.id, p.n FROM unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS p(id, n)),
     chosen AS (
         SELECT t.id, t.state = 'leased' AS lapsed,
-            CASE WHEN t.state = 'leased' THEN t.lease_owner END AS old_owner, p.n
+            CASE WHEN t.state = 'leased' THEN t.lease_owner END AS old_owner,
+            CASE WHEN t.state = 'leased' THEN t.leased_at END AS old_leased_at, p.n
         FROM leaseq_tasks t JOIN picked p ON p.id = t.id
         WHERE (t.state = 'pending' AND t.run_at <= {_NOW})
            OR (t.state = 'leased' AND t.lease_expires_at <= {_NOW}

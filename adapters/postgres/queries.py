@@ -24,8 +24,9 @@ _MICROS = "interval '1 microsecond'"
 _MINUTE = "interval '1 minute'"
 
 # The transition history (leaseq_task_events) is written by the statement that makes the
-# transition, from its RETURNING rows: atomic, and no extra round trip. An enqueue and a
-# completion write none: the task row records them (HISTORY derives both, ADR 0036).
+# transition, from its RETURNING rows: atomic, and no extra round trip. An enqueue, a grant
+# and a completion write none: the task row records them (HISTORY derives them, ADR 0036).
+# A lease that ends otherwise writes its grant's `leased` row then, before its own event.
 # `lease_owner` is kept after a lease ends (only `lease_token` says whether a lease
 # exists), so the event can name the worker that finished it.
 _EVENT_COLUMNS = "task_id, at, transition, from_state, to_state, attempt, epoch, worker, error"
@@ -34,6 +35,46 @@ _EVENT_COLUMNS = "task_id, at, transition, from_state, to_state, attempt, epoch,
 def _events(select: str) -> str:
     """A CTE that appends the rows of `select` (in _EVENT_COLUMNS order) to the history."""
     return f"logged AS (INSERT INTO leaseq_task_events ({_EVENT_COLUMNS}) {select})"
+
+
+def _ordered_events(*arms: str) -> str:
+    """A CTE that appends the rows of `arms` to the history. Each arm is a SELECT of the
+    _EVENT_COLUMNS, then `n` (the statement's order of its tasks, or 0) and `step` (the
+    order of a task's rows): `seq` follows that order, so a task's events read in order."""
+    union = "\n            UNION ALL\n            ".join(arms)
+    return _events(f"""SELECT e.task_id, e.at, e.transition, e.from_state, e.to_state,
+            e.attempt, e.epoch, e.worker, e.error
+        FROM (
+            {union}
+        ) AS e({_EVENT_COLUMNS}, n, step)
+        ORDER BY e.n, e.task_id, e.step""")
+
+
+def _stored_leased(task_id: str, epoch: str) -> str:
+    """Whether the `leased` row of the grant of `epoch` is stored: written at the grant by
+    older code (ADR 0036), so neither HISTORY nor the lease's end adds another."""
+    return f"""EXISTS (SELECT 1 FROM leaseq_task_events s
+            WHERE s.task_id = {task_id} AND s.transition = 'leased' AND s.epoch = {epoch})"""
+
+
+def _deferred_leased(
+    source: str,
+    *,
+    n: str = "0",
+    attempt: str = "u.attempts",
+    epoch: str = "u.epoch",
+    worker: str = "u.lease_owner",
+    leased_at: str = "u.leased_at",
+    when: str = "true",
+) -> str:
+    """An arm of `_ordered_events`: the `leased` rows of the grants whose leases the rows of
+    `source` (as `u`) ended other than by success; step 0, before the ending's own row. A
+    grant writes no row (ADR 0036). None for a grant of older code: it set no `leased_at`
+    (or an earlier lease's), and stored its row."""
+    return f"""SELECT u.id, {leased_at}, 'leased', 'pending', 'leased', {attempt}, {epoch},
+                {worker}, NULL, {n}, 0
+            FROM {source} u
+            WHERE {when} AND {leased_at} IS NOT NULL AND NOT {_stored_leased("u.id", epoch)}"""
 
 
 def _clip(error: str) -> str:
@@ -132,19 +173,26 @@ _FENCE = f"""t.id = :id AND t.lease_token = :token AND t.state = 'leased'
 
 
 def _fenced(
-    set_list: str, *, wakes: bool, transition: str | None, error: str = "NULL"
+    set_list: str,
+    *,
+    wakes: bool,
+    transition: str | None,
+    error: str = "NULL",
+    leased_attempt: str = "u.attempts",
 ) -> TextClause:
     """One fenced call: the UPDATE matches only the live lease that `:token` proves; the
-    history row names the transition (an SQL expression over the new row `u`). None: the
-    task row records it, and HISTORY derives the event (ADR 0036)."""
+    history rows are the grant's (deferred, at attempt `leased_attempt`) and the one that
+    names the transition (an SQL expression over the new row `u`). None: a success, which
+    the task row records, and HISTORY derives both events (ADR 0036)."""
     ctes = [f"changed AS (UPDATE leaseq_tasks t SET {set_list} WHERE {_FENCE} RETURNING t.*)"]
     if wakes:
         ctes.append(_WAKE_ROW)
     if transition is not None:
         ctes.append(
-            _events(
+            _ordered_events(
+                _deferred_leased("changed", attempt=leased_attempt),
                 f"""SELECT u.id, u.updated_at, {transition}, 'leased', u.state, u.attempts,
-                u.epoch, u.lease_owner, {error} FROM changed u"""
+                u.epoch, u.lease_owner, {error}, 0, 1 FROM changed u""",
             )
         )
     woken = "(SELECT count(*) FROM woke)" if wakes else "0"
@@ -154,7 +202,10 @@ def _fenced(
 HEARTBEAT = text(f"UPDATE leaseq_tasks t SET {_HEARTBEAT_SET} WHERE {_FENCE} RETURNING t.*")
 COMPLETE = _fenced(_COMPLETE_SET, wakes=True, transition=None)  # derived (ADR 0036)
 FAIL = _fenced(_FAIL_SET, wakes=True, transition="'failed'", error=_clip("u.last_error"))
-RELEASE = _fenced(_RELEASE_SET, wakes=True, transition="'released'")
+# A release gives its attempt back: the grant's attempt is one more than the row keeps.
+RELEASE = _fenced(
+    _RELEASE_SET, wakes=True, transition="'released'", leased_attempt="u.attempts + 1"
+)
 RETRY = _fenced(
     _retry_set("CAST(:delay_us AS bigint)", "CAST(:draw AS double precision)", ":error"),
     wakes=True,
@@ -203,12 +254,16 @@ REPORT = text(
           AND t.lease_expires_at > {_NOW}
         RETURNING i.n, i.kind, t.*),
     {
-        _events(f'''SELECT u.id, u.updated_at,
-            CASE WHEN u.kind = 'fail' THEN 'failed'
-                WHEN u.state = 'dead' THEN 'dead_lettered' ELSE 'retried' END,
-            'leased', u.state, u.attempts, u.epoch, u.lease_owner, {_clip("u.last_error")}
-        FROM changed u WHERE u.kind <> 'complete'
-        ''')
+        _ordered_events(
+            _deferred_leased("changed", n="u.n", when="u.kind <> 'complete'"),
+            f'''SELECT u.id, u.updated_at,
+                CASE WHEN u.kind = 'fail' THEN 'failed'
+                    WHEN u.state = 'dead' THEN 'dead_lettered' ELSE 'retried' END,
+                'leased', u.state, u.attempts, u.epoch, u.lease_owner,
+                {_clip("u.last_error")}, u.n, 1
+            FROM changed u WHERE u.kind <> 'complete'
+            ''',
+        )
     },
     woke AS (
         SELECT pg_notify('{CHANNEL}', q.queue) FROM (
@@ -250,45 +305,50 @@ def exhausted_cte(scope: str) -> str:
         UPDATE leaseq_tasks t SET state = 'dead', last_error = :expired_error,
             finished_at = {_NOW}, updated_at = {_NOW}
         FROM spent WHERE t.id = spent.id
-        RETURNING t.id, t.updated_at, t.attempts, t.epoch, t.lease_owner)"""
+        RETURNING t.id, t.updated_at, t.attempts, t.epoch, t.lease_owner, t.leased_at)"""
 
 
-# The grant itself, on the tasks of `chosen` (id, lapsed, old_owner, n: the grant order).
+# The grant itself, on the tasks of `chosen` (id, lapsed, old_owner, old_leased_at, n: the
+# grant order). `leased_at` records the grant, for its derived `leased` event (ADR 0036).
 GRANT_CTE = f"""granted AS (
         UPDATE leaseq_tasks t SET
             state = 'leased', attempts = t.attempts + 1, epoch = t.epoch + 1,
             run_at = CASE WHEN t.state = 'leased' THEN t.lease_expires_at ELSE t.run_at END,
             last_error = CASE WHEN t.state = 'leased' THEN :expired_error ELSE t.last_error END,
             lease_owner = :owner, lease_token = (CAST(:tokens AS text[]))[ch.n],
-            lease_request = :request_id,
+            lease_request = :request_id, leased_at = {_NOW},
             lease_expires_at = {_NOW} + CAST(:lease_us AS bigint) * {_MICROS}, updated_at = {_NOW}
         FROM chosen ch
         WHERE t.id = ch.id
-        RETURNING ch.n, ch.lapsed, ch.old_owner, t.*)"""
+        RETURNING ch.n, ch.lapsed, ch.old_owner, ch.old_leased_at, t.*)"""
 
-# The history of a lease statement: the dead-lettered, then per grant its expiry (for an
-# expired lease granted again) and the grant, in grant order.
-LEASE_EVENTS = _events(f"""SELECT e.task_id, e.at, e.transition, e.from_state, e.to_state,
-            e.attempt, e.epoch, e.worker, e.error
-        FROM (
-            SELECT x.id, x.updated_at, 'dead_lettered', 'leased', 'dead', x.attempts, x.epoch,
-                x.lease_owner, {_EXPIRED_TEXT}, 0 AS n, 0 AS step FROM exhausted x
-            UNION ALL
-            SELECT g.id, g.updated_at, 'expired', 'leased', 'pending', g.attempts - 1,
-                g.epoch - 1, g.old_owner, {_EXPIRED_TEXT}, g.n, 1 FROM granted g WHERE g.lapsed
-            UNION ALL
-            SELECT g.id, g.updated_at, 'leased', 'pending', 'leased', g.attempts, g.epoch,
-                g.lease_owner, NULL, g.n, 2 FROM granted g
-        ) AS e(task_id, at, transition, from_state, to_state, attempt, epoch, worker, error,
-            n, step)
-        ORDER BY e.n, e.step""")
+# The history of a lease statement: the dead-lettered (each after its lease's deferred
+# `leased` row), then per grant of an expired lease, that lease's `leased` row and its expiry,
+# in grant order. The grants themselves write no row: HISTORY derives them (ADR 0036).
+LEASE_EVENTS = _ordered_events(
+    _deferred_leased("exhausted"),
+    f"""SELECT u.id, u.updated_at, 'dead_lettered', 'leased', 'dead', u.attempts, u.epoch,
+                u.lease_owner, {_EXPIRED_TEXT}, 0, 1 FROM exhausted u""",
+    _deferred_leased(
+        "granted",
+        n="u.n",
+        attempt="u.attempts - 1",
+        epoch="u.epoch - 1",
+        worker="u.old_owner",
+        leased_at="u.old_leased_at",
+        when="u.lapsed",
+    ),
+    f"""SELECT u.id, u.updated_at, 'expired', 'leased', 'pending', u.attempts - 1,
+                u.epoch - 1, u.old_owner, {_EXPIRED_TEXT}, u.n, 1 FROM granted u
+            WHERE u.lapsed""",
+)
 
 LEASE = text(
     f"""WITH
     {exhausted_cte(_IN_SCOPE)},
     ready AS (
         SELECT t.id, t.priority, t.run_at AS ready_at, false AS lapsed,
-            CAST(NULL AS text) AS old_owner
+            CAST(NULL AS text) AS old_owner, CAST(NULL AS timestamptz) AS old_leased_at
         FROM leaseq_tasks t
         WHERE {_IN_SCOPE} AND t.state = 'pending' AND t.run_at <= {_NOW}
         ORDER BY t.priority DESC, t.run_at, t.id
@@ -296,7 +356,7 @@ LEASE = text(
         FOR UPDATE OF t SKIP LOCKED),
     lapsed AS (
         SELECT t.id, t.priority, t.lease_expires_at AS ready_at, true AS lapsed,
-            t.lease_owner AS old_owner
+            t.lease_owner AS old_owner, t.leased_at AS old_leased_at
         FROM leaseq_tasks t
         WHERE {_IN_SCOPE} AND t.state = 'leased' AND t.lease_expires_at <= {_NOW}
           AND t.attempts < t.max_attempts
@@ -304,7 +364,7 @@ LEASE = text(
         LIMIT :limit
         FOR UPDATE OF t SKIP LOCKED),
     chosen AS (
-        SELECT m.id, m.lapsed, m.old_owner,
+        SELECT m.id, m.lapsed, m.old_owner, m.old_leased_at,
             row_number() OVER (ORDER BY m.priority DESC, m.ready_at, m.id) AS n
         FROM (SELECT * FROM ready UNION ALL SELECT * FROM lapsed) m
         ORDER BY m.priority DESC, m.ready_at, m.id
@@ -485,9 +545,12 @@ CANCEL = text(
         WHERE t.id = old.id AND old.state IN ('pending', 'leased')
         RETURNING t.*, old.state AS old_state, old.lease_owner AS old_owner),
     {
-        _events('''SELECT u.id, u.updated_at, 'cancelled', u.old_state, 'cancelled', u.attempts,
-            u.epoch, CASE WHEN u.old_state = 'leased' THEN u.old_owner END, NULL
-        FROM changed u''')
+        _ordered_events(
+            _deferred_leased("changed", worker="u.old_owner", when="u.old_state = 'leased'"),
+            '''SELECT u.id, u.updated_at, 'cancelled', u.old_state, 'cancelled', u.attempts,
+                u.epoch, CASE WHEN u.old_state = 'leased' THEN u.old_owner END, NULL, 0, 1
+            FROM changed u''',
+        )
     },
     woke AS (
         SELECT pg_notify('{CHANNEL}', u.queue) FROM changed u
@@ -514,27 +577,40 @@ REQUEUE = text(
 )
 
 # A task's most recent events, oldest first. The events its row records are derived, not
-# stored (ADR 0036): `enqueued` (from created_at; seq 0, before every stored event) and,
-# once it succeeded, `completed` (from finished_at and its last lease; the newest: nothing
-# follows success). A derived event gives way to a stored one of its kind: written before
-# migration 0006, or by a replica still running older code.
+# stored (ADR 0036): `enqueued` (from created_at; seq 0, before every stored event); while
+# leased or once succeeded, its last grant's `leased` (from leased_at) and, once succeeded,
+# `completed` (from finished_at and its last lease). Nothing follows a live lease's grant
+# but its end, nor success, so these two are the newest. Rows sort by (`seq`, `sub`): a
+# derived `leased` event takes the `seq` of its lease's stored `completed` row, when older
+# code wrote one, and sorts just before it. A derived event gives way to a stored one of
+# its kind and epoch: written before migrations 0006 and 0007, or by a replica still
+# running older code during a rolling upgrade.
 _LAST_SEQ = 9223372036854775807  # bigint's largest
+_STORED_COMPLETED_SEQ = """(SELECT min(s.seq) FROM leaseq_task_events s
+                WHERE s.task_id = t.id AND s.transition = 'completed')"""
 HISTORY = text(
     f"""SELECT r.* FROM (
-        SELECT e.seq, {_EVENT_COLUMNS} FROM leaseq_task_events e WHERE e.task_id = :id
+        SELECT e.seq, 0 AS sub, {_EVENT_COLUMNS} FROM leaseq_task_events e
+        WHERE e.task_id = :id
         UNION ALL
         SELECT d.* FROM leaseq_tasks t CROSS JOIN LATERAL (VALUES
-            (CAST(0 AS bigint), t.id, t.created_at, 'enqueued', NULL, 'pending', 0,
+            (CAST(0 AS bigint), -1, t.id, t.created_at, 'enqueued', NULL, 'pending', 0,
                 CAST(0 AS bigint), NULL, NULL),
-            ({_LAST_SEQ}, t.id, t.finished_at, 'completed', 'leased', 'succeeded', t.attempts,
+            (COALESCE({_STORED_COMPLETED_SEQ}, {_LAST_SEQ}), -1, t.id, t.leased_at, 'leased',
+                'pending', 'leased', t.attempts, t.epoch, t.lease_owner, NULL),
+            ({_LAST_SEQ}, 0, t.id, t.finished_at, 'completed', 'leased', 'succeeded', t.attempts,
                 t.epoch, t.lease_owner, NULL)
-        ) AS d(seq, {_EVENT_COLUMNS})
-        WHERE t.id = :id AND (d.transition = 'enqueued' OR t.state = 'succeeded')
+        ) AS d(seq, sub, {_EVENT_COLUMNS})
+        WHERE t.id = :id
+          AND CASE d.transition
+            WHEN 'enqueued' THEN true
+            WHEN 'leased' THEN t.state IN ('leased', 'succeeded') AND t.leased_at IS NOT NULL
+            ELSE t.state = 'succeeded' END
           AND NOT EXISTS (
             SELECT 1 FROM leaseq_task_events s
-            WHERE s.task_id = :id AND s.transition = d.transition)
-        ORDER BY 1 DESC LIMIT :limit) r
-    ORDER BY r.seq"""
+            WHERE s.task_id = :id AND s.transition = d.transition AND s.epoch = d.epoch)
+        ORDER BY 1 DESC, 2 DESC LIMIT :limit) r
+    ORDER BY r.seq, r.sub"""
 )
 
 
@@ -601,12 +677,15 @@ EXPIRE_DUE = text(
             last_error = :expired_error, updated_at = {_NOW}
         FROM due WHERE t.id = due.id
         RETURNING t.id, t.queue, t.state, t.run_at, t.updated_at, t.attempts, t.epoch,
-            t.lease_owner),
+            t.lease_owner, t.leased_at),
     {
-        _events(f'''SELECT u.id, u.updated_at,
-            CASE WHEN u.state = 'dead' THEN 'dead_lettered' ELSE 'expired' END, 'leased',
-            u.state, u.attempts, u.epoch, u.lease_owner, {_EXPIRED_TEXT}
-        FROM changed u''')
+        _ordered_events(
+            _deferred_leased("changed"),
+            f'''SELECT u.id, u.updated_at,
+                CASE WHEN u.state = 'dead' THEN 'dead_lettered' ELSE 'expired' END, 'leased',
+                u.state, u.attempts, u.epoch, u.lease_owner, {_EXPIRED_TEXT}, 0, 1
+            FROM changed u''',
+        )
     },
     woke AS (
         SELECT pg_notify('{CHANNEL}', q.queue) FROM (

@@ -20,11 +20,11 @@ async def _fetch(url: str, sql: str) -> list[asyncpg.Record]:
 
 
 async def test_migrate_creates_the_schema_on_an_empty_database(pg_database_url: str) -> None:
-    assert await schema_status(pg_database_url) == (None, "0006")
+    assert await schema_status(pg_database_url) == (None, "0007")
 
-    assert await migrate(pg_database_url) == "0006"
+    assert await migrate(pg_database_url) == "0007"
 
-    assert await schema_status(pg_database_url) == ("0006", "0006")
+    assert await schema_status(pg_database_url) == ("0007", "0007")
     indexes = await _fetch(
         pg_database_url, "SELECT indexname FROM pg_indexes WHERE tablename = 'leaseq_tasks'"
     )
@@ -40,7 +40,7 @@ async def test_migrate_a_second_time_changes_nothing(pg_database_url: str) -> No
     catalog = "SELECT oid, relname FROM pg_class WHERE relname LIKE 'leaseq%' ORDER BY relname"
     before = await _fetch(pg_database_url, catalog)
 
-    assert await migrate(pg_database_url) == "0006"
+    assert await migrate(pg_database_url) == "0007"
 
     assert await _fetch(pg_database_url, catalog) == before
 
@@ -88,7 +88,7 @@ async def test_migration_0005_goes_down_to_0004_and_up_again(pg_database_url: st
     engine = create_engine(pg_database_url, pool_size=1)
     try:
         async with engine.begin() as conn:
-            assert await conn.run_sync(down_then_up) == ["0004", "0006"]
+            assert await conn.run_sync(down_then_up) == ["0004", "0007"]
     finally:
         await engine.dispose()
     keys = await _fetch(pg_database_url, "SELECT concurrency_key FROM leaseq_tasks ORDER BY id")
