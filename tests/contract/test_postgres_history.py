@@ -43,6 +43,32 @@ async def conn(pg_migrated_url: str) -> AsyncIterator[asyncpg.Connection]:
         await connection.close()
 
 
+async def _store_as_older_code(
+    conn: asyncpg.Connection,
+    task_id: UUID,
+    at: datetime,
+    transition: str,
+    from_state: str | None,
+    to_state: str,
+    attempt: int,
+    worker: str | None,
+) -> None:
+    """The history row that code before 0006/0007 wrote for a transition; the epoch is the
+    attempt (one grant per attempt in these tests)."""
+    await conn.execute(
+        "INSERT INTO leaseq_task_events (task_id, at, transition, from_state, to_state,"
+        " attempt, epoch, worker) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        task_id,
+        at,
+        transition,
+        from_state,
+        to_state,
+        attempt,
+        attempt,
+        worker,
+    )
+
+
 async def test_no_enqueue_path_writes_an_event_row(
     store: PostgresTaskStore, conn: asyncpg.Connection
 ) -> None:
@@ -70,12 +96,7 @@ async def test_an_enqueued_row_stored_before_0006_is_read_once(
     [enqueued] = await store.enqueue([TaskSpec(queue="q", type="t")])
     task = enqueued.task
     stored_at = task.created_at - timedelta(seconds=1)  # tells the stored row apart
-    await conn.execute(
-        "INSERT INTO leaseq_task_events (task_id, at, transition, from_state, to_state,"
-        " attempt, epoch) VALUES ($1, $2, 'enqueued', NULL, 'pending', 0, 0)",
-        task.id,
-        stored_at,
-    )
+    await _store_as_older_code(conn, task.id, stored_at, "enqueued", None, "pending", 0, None)
     await store.lease(LeaseRequest("q", "w", 1, LEASE))
 
     events = await store.history(task.id)
@@ -221,12 +242,7 @@ async def test_a_leased_row_stored_by_older_code_is_read_once_and_not_written_ag
     history reads it instead of a derived one, and the lease's end adds no second."""
     task = await _granted(store)
     stored_at = task.updated_at - timedelta(seconds=1)  # tells the stored row apart
-    await conn.execute(
-        "INSERT INTO leaseq_task_events (task_id, at, transition, from_state, to_state,"
-        " attempt, epoch, worker) VALUES ($1, $2, 'leased', 'pending', 'leased', 1, 1, 'w-1')",
-        task.id,
-        stored_at,
-    )
+    await _store_as_older_code(conn, task.id, stored_at, "leased", "pending", "leased", 1, "w-1")
     assert [(e.transition, e.at) for e in await store.history(task.id)][1:] == [
         (Transition.LEASED, stored_at)
     ]
@@ -248,12 +264,7 @@ async def test_a_completed_row_stored_by_older_code_is_read_once(
     done = await store.complete(task.id, task.lease.token)
     assert done.finished_at is not None
     stored_at = done.finished_at + timedelta(seconds=1)  # tells the stored row apart
-    await conn.execute(
-        "INSERT INTO leaseq_task_events (task_id, at, transition, from_state, to_state,"
-        " attempt, epoch, worker) VALUES ($1, $2, 'completed', 'leased', 'succeeded', 1, 1, 'w')",
-        task.id,
-        stored_at,
-    )
+    await _store_as_older_code(conn, task.id, stored_at, "completed", "leased", "succeeded", 1, "w")
 
     events = await store.history(task.id)
 
