@@ -77,8 +77,10 @@ async def _enqueue(store, history: History) -> dict[str, str | None]:  # type: i
 
 async def _stored_grants(store, keys: dict[str, str | None]) -> list[tuple[object, str]]:  # type: ignore[no-untyped-def]
     """Every grant the store recorded (the `leased` events of the tasks' histories), oldest
-    first: (store time, task id). The grants of one statement share their instant and have
-    no order among them: the first grant of a key among them counts as the group's first."""
+    first: (store time, task id). The grants of one statement share their instant, and the
+    history keeps no order among them: there, the keys granted before come first, so a key's
+    first grant counts as late as it can have been (the fairness check is at least as
+    strict as on the statement's own order)."""
     from leaseq.domain import Transition
 
     grants = []
@@ -90,8 +92,8 @@ async def _stored_grants(store, keys: dict[str, str | None]) -> list[tuple[objec
     ordered: list[tuple[object, str]] = []
     for _, group in itertools.groupby(sorted(grants), key=operator.itemgetter(0)):
         tied = list(group)
-        first = [g for g in tied if keys[g[1]] not in seen]
-        ordered += first + [g for g in tied if keys[g[1]] in seen]
+        ordered += [g for g in tied if keys[g[1]] in seen]
+        ordered += [g for g in tied if keys[g[1]] not in seen]
         seen.update(keys[task_id] for _, task_id in tied)
     return ordered
 
