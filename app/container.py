@@ -240,6 +240,8 @@ class Container(containers.DeclarativeContainer):
         readiness=readiness,
         events=events,
         calendar=calendar,
+        # logged payloads of report transitions need whole tasks (ADR 0037)
+        whole_reports=settings.provided.log_payloads,
     )
     access = providers.Singleton(secured_access, settings)
     http_options = providers.Singleton(

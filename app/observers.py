@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from leaseq.domain import DomainError, Enqueued, Task, Transition
+from leaseq.domain import DomainError, Enqueued, ReportedTask, Task, Transition
 from leaseq.ports import QueueStats, TaskEvents
 
 
 class NoTaskEvents:
     """Tells nobody: the default when no observer is wired."""
 
-    def transitioned(self, task: Task, transition: Transition) -> None:
+    def transitioned(self, task: Task | ReportedTask, transition: Transition) -> None:
         return None
 
     def enqueued(self, answers: Sequence[Enqueued]) -> None:
@@ -33,7 +33,7 @@ class TaskEventsFanOut:
     def __init__(self, observers: Sequence[TaskEvents]) -> None:
         self._observers = tuple(observers)
 
-    def transitioned(self, task: Task, transition: Transition) -> None:
+    def transitioned(self, task: Task | ReportedTask, transition: Transition) -> None:
         for observer in self._observers:
             observer.transitioned(task, transition)
 

@@ -45,8 +45,10 @@ class Runtime:
         readiness: ReadinessCheck = store_answers,
         events: TaskEvents | None = None,
         calendar: CronCalendar | None = None,
+        whole_reports: bool = False,
     ) -> None:
         self._events = events
+        self._whole_reports = whole_reports
         self._calendar = calendar
         self._open_store = open_store
         self._notifier = notifier
@@ -85,7 +87,12 @@ class Runtime:
         await self._notifier.start()
         self._store = store
         self._service = TaskService(
-            store, self._notifier, self._jitter, self._long_poll, events=self._events
+            store,
+            self._notifier,
+            self._jitter,
+            self._long_poll,
+            events=self._events,
+            whole_reports=self._whole_reports,
         )
         self._queues = QueueAdmin(store)
         if self._calendar is not None:

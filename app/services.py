@@ -19,6 +19,7 @@ from leaseq.domain import (
     Enqueued,
     LeaseConflict,
     NewTasks,
+    ReportedTask,
     ReportRepeated,
     Task,
     TaskEvent,
@@ -67,8 +68,13 @@ class TaskService:
         jitter: JitterSource,
         long_poll: LongPoll = LongPoll(),
         events: TaskEvents | None = None,
+        *,
+        whole_reports: bool = False,
     ) -> None:
+        """`whole_reports`: observers are told of a report's outcomes with the whole task
+        (e.g. to log payloads), which costs each report a wider read (ADR 0037)."""
         self._store = store
+        self._whole_reports = whole_reports
         self._events: TaskEvents = events or NoTaskEvents()
         self._notifier = notifier
         self._jitter = jitter
@@ -192,18 +198,25 @@ class TaskService:
         self._events.transitioned(task, or_dead_lettered(task, transition))
         return task
 
-    async def report(self, outcomes: Sequence[Outcome]) -> list[Task | DomainError]:
-        answers = await self._store.report(self._drawn(outcomes))
-        return self._reported(outcomes, answers)
+    async def report(
+        self, outcomes: Sequence[Outcome], *, with_tasks: bool = False
+    ) -> list[ReportedTask | DomainError]:
+        """Each outcome's answer: the task as it left it (the whole task `with_tasks`),
+        or the refusal."""
+        whole = with_tasks or self._whole_reports
+        answers = await self._store.report(self._drawn(outcomes), with_tasks=whole)
+        return self._reported(outcomes, answers, with_tasks)
 
     async def report_and_lease(
         self, outcomes: Sequence[Outcome], request: LeaseRequest
-    ) -> tuple[list[Task | DomainError], list[Task]]:
+    ) -> tuple[list[ReportedTask | DomainError], list[Task]]:
         """A worker's finished tasks and its next claim in one call (ADR 0033): the
         outcomes are applied first, as `report` applies them, then the claim, in one store
         transaction. It never waits: the outcomes' answers are not held back by a poll."""
-        answers, granted = await self._store.report_and_lease(self._drawn(outcomes), request)
-        reported = self._reported(outcomes, answers)  # the events in the order they happened
+        answers, granted = await self._store.report_and_lease(
+            self._drawn(outcomes), request, with_tasks=self._whole_reports
+        )
+        reported = self._reported(outcomes, answers, False)  # the events in order
         for task in granted:
             self._events.transitioned(task, Transition.LEASED)
         return reported, granted
@@ -218,14 +231,22 @@ class TaskService:
         ]
 
     def _reported(
-        self, outcomes: Sequence[Outcome], answers: list[Task | DomainError]
-    ) -> list[Task | DomainError]:
+        self,
+        outcomes: Sequence[Outcome],
+        answers: list[ReportedTask | DomainError],
+        with_tasks: bool,
+    ) -> list[ReportedTask | DomainError]:
+        """Tell the observers; answer whole tasks only when the caller asked for them."""
         for index, (outcome, answer) in enumerate(zip(outcomes, answers, strict=True)):
             name = _kind(outcome)
-            if isinstance(answer, Task):
-                self._events.transitioned(answer, or_dead_lettered(answer, _REPORTED[name]))
+            if isinstance(answer, ReportedTask):
+                transition = or_dead_lettered(answer, _REPORTED[name])
+                self._events.transitioned(answer.task or answer, transition)
+                if answer.task is not None and not with_tasks:
+                    answers[index] = ReportedTask.of(answer.task)
             elif isinstance(answer, ReportRepeated):
-                answers[index] = answer.task  # the first call's answer; nothing happened now
+                # the first call's answer; nothing happened now
+                answers[index] = ReportedTask.of(answer.task, whole=with_tasks)
             elif isinstance(answer, LeaseConflict):
                 self._events.refused(name, outcome.task_id, answer)
         return answers

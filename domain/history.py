@@ -8,7 +8,7 @@ from uuid import UUID
 
 from attrs import frozen
 
-from leaseq.domain.task import Task, TaskState
+from leaseq.domain.task import ReportedTask, Task, TaskState
 
 # History rows stay narrow: the task keeps the full last_error, an event a prefix of it.
 HISTORY_ERROR_CHARS = 500
@@ -53,7 +53,7 @@ class TaskEvent:
     error: str | None
 
 
-def or_dead_lettered(after: Task, transition: Transition) -> Transition:
+def or_dead_lettered(after: Task | ReportedTask, transition: Transition) -> Transition:
     """A retry or an expiry that used up the attempts is recorded as dead-lettered."""
     if transition in (Transition.RETRIED, Transition.EXPIRED) and after.state is TaskState.DEAD:
         return Transition.DEAD_LETTERED

@@ -136,6 +136,43 @@ class Task:
         return max(0, self.max_attempts - self.attempts)
 
 
+@frozen
+class ReportedTask:
+    """A task as an accepted report (complete, retry or fail) left it: what a worker's
+    answer and the service's observers read, without the rest of its row (ADR 0037).
+
+    A report's answer goes to the worker that sent it, which needs only the state; reading
+    and building the whole task for it (payload, labels, result, policy, the report record)
+    was a quarter of the service's CPU per task. `task` is the whole task as the report
+    left it, only when the caller asked for it.
+    """
+
+    id: UUID
+    queue: str
+    type: str
+    state: TaskState
+    attempts: int
+    epoch: int
+    last_error: str | None
+    updated_at: datetime
+    task: Task | None = None
+
+    @classmethod
+    def of(cls, task: Task, *, whole: bool = False) -> ReportedTask:
+        """`task`'s answer; with `whole`, carrying `task` itself."""
+        return cls(
+            task.id,
+            task.queue,
+            task.type,
+            task.state,
+            task.attempts,
+            task.epoch,
+            task.last_error,
+            task.updated_at,
+            task if whole else None,
+        )
+
+
 class Enqueued:
     """The answer to one enqueued spec: the task, and whether it already existed.
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from leaseq.domain import DomainError, Enqueued, Task, Transition
+from leaseq.domain import DomainError, Enqueued, ReportedTask, Task, Transition
 from leaseq.ports.tasks import QueueStats
 
 
 class TaskEvents(Protocol):
-    def transitioned(self, task: Task, transition: Transition) -> None:
-        """`task` (as it now stands) just went through `transition`."""
+    def transitioned(self, task: Task | ReportedTask, transition: Transition) -> None:
+        """`task` (as it now stands) just went through `transition`. A report's outcome
+        comes as a `ReportedTask`, its fields only (the whole task when the service was
+        built with `whole_reports`, ADR 0037)."""
         ...
 
     def enqueued(self, answers: Sequence[Enqueued]) -> None:

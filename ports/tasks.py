@@ -22,6 +22,7 @@ from leaseq.domain import (
     DomainError,
     Enqueued,
     NewTasks,
+    ReportedTask,
     Task,
     TaskEvent,
     TaskSpec,
@@ -201,16 +202,26 @@ class TaskStore(Protocol):
         ...
 
     async def report(
-        self, outcomes: Sequence[Outcome], *, now: datetime | None = None
-    ) -> list[Task | DomainError]:
-        """Apply many complete/retry/fail outcomes at once; answers in order, each the new
-        task or the DomainError that one call alone would have raised (ReportRepeated
-        included). One outcome's refusal does not affect the others."""
+        self,
+        outcomes: Sequence[Outcome],
+        *,
+        with_tasks: bool = False,
+        now: datetime | None = None,
+    ) -> list[ReportedTask | DomainError]:
+        """Apply many complete/retry/fail outcomes at once; answers in order, each the
+        task as the outcome left it (`ReportedTask`, carrying the whole task only
+        `with_tasks`, ADR 0037) or the DomainError that one call alone would have raised
+        (ReportRepeated included). One outcome's refusal does not affect the others."""
         ...
 
     async def report_and_lease(
-        self, outcomes: Sequence[Outcome], request: LeaseRequest, *, now: datetime | None = None
-    ) -> tuple[list[Task | DomainError], list[Task]]:
+        self,
+        outcomes: Sequence[Outcome],
+        request: LeaseRequest,
+        *,
+        with_tasks: bool = False,
+        now: datetime | None = None,
+    ) -> tuple[list[ReportedTask | DomainError], list[Task]]:
         """`report(outcomes)`, then `lease(request)`, as one transaction where the store
         can (ADR 0033): the worker's finished tasks and its next claim in one call. A lease
         request that is refused (ValidationError) applies no outcome either."""

@@ -31,7 +31,7 @@ from leaseq.adapters.http.problems import problem_body
 from leaseq.adapters.http.responses import OrjsonResponse
 from leaseq.adapters.http.schemas import HeartbeatOut, LeasesOut, ResultsOut, TaskOut
 from leaseq.app.access import Scope
-from leaseq.domain import DomainError, Task, ValidationError
+from leaseq.domain import DomainError, ReportedTask, ValidationError
 from leaseq.ports import Complete, Fail, LeaseRequest, Outcome, Retry, TypeFilter
 
 router = APIRouter(tags=["work"], responses=problem(401, 403, 408, 413, 422, 503))
@@ -102,7 +102,11 @@ async def _results(body: ResultsIn | ResultsBatch, call: Call) -> Response:
     call alone would have answered (a malformed item included: the others still apply)."""
     given = cast("list[ResultIn | Raw]", body.results)
     reports = _Reports(given, call, include_tasks=body.include_tasks)
-    reported = await call.service.report(reports.outcomes) if reports.outcomes else []
+    reported = (
+        await call.service.report(reports.outcomes, with_tasks=body.include_tasks)
+        if reports.outcomes
+        else []
+    )
     return OrjsonResponse({"results": reports.answered(reported)})
 
 
@@ -134,18 +138,20 @@ class _Reports:
             except DomainError as error:
                 self._answers[index] = _refused(item.task_id, error)
 
-    def answered(self, reported: list[Task | DomainError]) -> list[dict[str, Any] | None]:
-        """Every item's answer, given the answers of `outcomes` in order."""
+    def answered(self, reported: list[ReportedTask | DomainError]) -> list[dict[str, Any] | None]:
+        """Every item's answer, given the answers of `outcomes` in order (whole tasks
+        when `include_tasks`: the service was asked for them)."""
         answers = self._answers
         for (index, item_id), answer in zip(self._positions, reported, strict=True):
             if isinstance(answer, DomainError):
                 answers[index] = _refused(item_id, answer)
             elif self._include_tasks:
+                assert answer.task is not None  # asked for with_tasks
                 answers[index] = {
                     "task_id": item_id,
                     "ok": True,
                     "state": answer.state.value,
-                    "task": rep.task_json(answer),
+                    "task": rep.task_json(answer.task),
                 }
             else:
                 answers[index] = {

@@ -28,6 +28,7 @@ from leaseq.domain import (
     Limits,
     NewTasks,
     QueueSettings,
+    ReportedTask,
     Schedule,
     Task,
     TaskEvent,
@@ -262,24 +263,35 @@ class InMemoryTaskStore(ProducerFeatures):
         return task
 
     async def report(
-        self, outcomes: Sequence[Outcome], *, now: datetime | None = None
-    ) -> list[Task | DomainError]:
+        self,
+        outcomes: Sequence[Outcome],
+        *,
+        with_tasks: bool = False,
+        now: datetime | None = None,
+    ) -> list[ReportedTask | DomainError]:
         now = self._now(now)
-        answers: list[Task | DomainError] = []
+        answers: list[ReportedTask | DomainError] = []
         for outcome in outcomes:
             try:
-                answers.append(await self._report_one(outcome, now))
+                task = await self._report_one(outcome, now)
             except DomainError as error:
                 answers.append(error)
+            else:
+                answers.append(ReportedTask.of(task, whole=with_tasks))
         return answers
 
     async def report_and_lease(
-        self, outcomes: Sequence[Outcome], request: LeaseRequest, *, now: datetime | None = None
-    ) -> tuple[list[Task | DomainError], list[Task]]:
+        self,
+        outcomes: Sequence[Outcome],
+        request: LeaseRequest,
+        *,
+        with_tasks: bool = False,
+        now: datetime | None = None,
+    ) -> tuple[list[ReportedTask | DomainError], list[Task]]:
         # Nothing here awaits anything outside this store: one step, as a transaction.
         now = self._now(now)
         claims.check_lease_request(request, self._limits)
-        answers = await self.report(outcomes, now=now)
+        answers = await self.report(outcomes, with_tasks=with_tasks, now=now)
         return answers, await self.lease(request, now=now)
 
     async def _report_one(self, outcome: Outcome, now: datetime) -> Task:

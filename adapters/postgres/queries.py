@@ -225,8 +225,18 @@ _REPORTED_RUN_AT = f"""CASE WHEN i.kind = 'retry' AND t.attempts < t.max_attempt
                 THEN {_NOW} + COALESCE(i.delay_us * {_MICROS}, {_backoff("i.draw")})
                 ELSE t.run_at END"""
 _REPORTED_ERROR = "CASE WHEN i.kind = 'complete' THEN t.last_error ELSE i.error END"
-REPORT = text(
-    f"""WITH
+# What a report answers (ADR 0037): the columns of a `ReportedTask` (its worker needs no
+# more), or with `with_tasks` the whole row.
+REPORTED_COLUMNS = (
+    "u.n, u.id, u.queue, u.type, u.state, u.attempts, u.epoch, u.last_error, u.updated_at"
+)
+
+
+def _report(answer: str) -> TextClause:
+    """The batch report: apply each outcome whose lease is live, answer `answer` per
+    applied one (and `n`, its place in the batch)."""
+    return text(
+        f"""WITH
     input AS (
         SELECT * FROM unnest(
             CAST(:ids AS uuid[]), CAST(:tokens AS text[]), CAST(:kinds AS text[]),
@@ -245,32 +255,36 @@ REPORT = text(
             last_error = {_REPORTED_ERROR},
             lease_token = NULL, lease_expires_at = NULL,
             updated_at = {_NOW}{
-        _report_record(
-            "i.fingerprint", _REPORTED_STATE, "t.attempts", _REPORTED_RUN_AT, _REPORTED_ERROR
-        )
-    }
+            _report_record(
+                "i.fingerprint", _REPORTED_STATE, "t.attempts", _REPORTED_RUN_AT, _REPORTED_ERROR
+            )
+        }
         FROM input i
         WHERE t.id = i.id AND t.lease_token = i.token AND t.state = 'leased'
           AND t.lease_expires_at > {_NOW}
         RETURNING i.n, i.kind, t.*),
     {
-        _ordered_events(
-            _deferred_leased("changed", n="u.n", when="u.kind <> 'complete'"),
-            f'''SELECT u.id, u.updated_at,
+            _ordered_events(
+                _deferred_leased("changed", n="u.n", when="u.kind <> 'complete'"),
+                f'''SELECT u.id, u.updated_at,
                 CASE WHEN u.kind = 'fail' THEN 'failed'
                     WHEN u.state = 'dead' THEN 'dead_lettered' ELSE 'retried' END,
                 'leased', u.state, u.attempts, u.epoch, u.lease_owner,
                 {_clip("u.last_error")}, u.n, 1
             FROM changed u WHERE u.kind <> 'complete'
             ''',
-        )
-    },
+            )
+        },
     woke AS (
         SELECT pg_notify('{CHANNEL}', q.queue) FROM (
             SELECT DISTINCT u.queue FROM changed u
             WHERE (u.state = 'pending' AND u.run_at <= {_NOW}) OR u.queue IN ({_LIMITED})) q)
-    SELECT u.*, (SELECT count(*) FROM woke) AS woken FROM changed u"""
-)
+    SELECT {answer}, (SELECT count(*) FROM woke) AS woken FROM changed u"""
+    )
+
+
+REPORT = _report("u.*")
+REPORT_BRIEF = _report(REPORTED_COLUMNS)
 
 # lease: dead-letter the exhausted expired leases in scope, then claim in claim order.
 # Two index-ordered arms (ready pending tasks; expired leases with attempts left, ready

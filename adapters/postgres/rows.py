@@ -12,6 +12,7 @@ from uuid import UUID
 from leaseq.adapters.postgres.queries import ENQUEUE_INPUT
 from leaseq.domain import (
     Lease,
+    ReportedTask,
     ReportRecord,
     RetryPolicy,
     Task,
@@ -74,6 +75,20 @@ def to_task(row: Mapping[str, Any]) -> Task:
         row["finished_at"],
         report,
         row["concurrency_key"],
+    )
+
+
+def to_reported(row: Mapping[str, Any]) -> ReportedTask:
+    """A row of `queries.REPORTED_COLUMNS`: a report's answer (ADR 0037)."""
+    return ReportedTask(
+        row["id"],
+        row["queue"],
+        row["type"],
+        _STATES[row["state"]],
+        row["attempts"],
+        row["epoch"],
+        row["last_error"],
+        row["updated_at"],
     )
 
 

@@ -29,6 +29,7 @@ from leaseq.adapters.postgres.rows import (
     enqueue_params_each,
     micros,
     to_event,
+    to_reported,
     to_task,
 )
 from leaseq.adapters.postgres.schema import expected_revision, read_revision
@@ -43,6 +44,7 @@ from leaseq.domain import (
     LeaseLost,
     Limits,
     NewTasks,
+    ReportedTask,
     Task,
     TaskEvent,
     TaskNotFound,
@@ -224,8 +226,13 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
         return [to_task(row) for row in rows]
 
     async def report_and_lease(
-        self, outcomes: Sequence[Outcome], request: LeaseRequest, *, now: datetime | None = None
-    ) -> tuple[list[Task | DomainError], list[Task]]:
+        self,
+        outcomes: Sequence[Outcome],
+        request: LeaseRequest,
+        *,
+        with_tasks: bool = False,
+        now: datetime | None = None,
+    ) -> tuple[list[ReportedTask | DomainError], list[Task]]:
         claims.check_lease_request(request, self._limits)  # refused: nothing is applied
         now = _aware(now)
         if not outcomes:
@@ -233,11 +240,12 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
         if request.repeat or request.queue in self._seen_limited:
             # A repeat finds its grants first; a limited queue's grants wait for its row
             # lock, which must never be awaited while holding the reported tasks' locks.
-            return await self.report(outcomes, now=now), await self.lease(request, now=now)
+            answers = await self.report(outcomes, with_tasks=with_tasks, now=now)
+            return answers, await self.lease(request, now=now)
         params = self._lease_params(request, now)
         with translated():
             async with self._runner.transaction() as tx:
-                answers = await self._report_on(tx.rows, outcomes, now)
+                answers = await self._report_on(tx.rows, outcomes, now, with_tasks)
                 rows = builtins.list(await tx.rows(q.LEASE, params))
         return answers, await self._lease_ended(rows, params)
 
@@ -283,16 +291,20 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
         return await self._fenced(q.RELEASE, task_id, token, now, {"fingerprint": sealed})
 
     async def report(
-        self, outcomes: Sequence[Outcome], *, now: datetime | None = None
-    ) -> list[Task | DomainError]:
-        return await self._report_on(self._rows, outcomes, _aware(now))
+        self,
+        outcomes: Sequence[Outcome],
+        *,
+        with_tasks: bool = False,
+        now: datetime | None = None,
+    ) -> list[ReportedTask | DomainError]:
+        return await self._report_on(self._rows, outcomes, _aware(now), with_tasks)
 
     async def _report_on(
-        self, rows: Rows, outcomes: Sequence[Outcome], now: datetime | None
-    ) -> list[Task | DomainError]:
+        self, rows: Rows, outcomes: Sequence[Outcome], now: datetime | None, with_tasks: bool
+    ) -> list[ReportedTask | DomainError]:
         """`report` through `rows`: the pool's (each statement a transaction of its own)
         or an open transaction's."""
-        answers: list[Task | DomainError | None] = [None] * len(outcomes)
+        answers: list[ReportedTask | DomainError | None] = [None] * len(outcomes)
         accepted: list[tuple[int, Outcome, dict[str, Any]]] = []
         for index, outcome in enumerate(outcomes):
             try:
@@ -301,7 +313,7 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
                 answers[index] = error
         # A task named twice is applied in order: its n-th mention goes in the n-th round.
         for batch in _rounds(accepted):
-            await self._report_round(rows, batch, now, answers)
+            await self._report_round(rows, batch, now, answers, with_tasks)
         return [answer for answer in answers if answer is not None]
 
     async def _report_round(
@@ -309,7 +321,8 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
         rows: Rows,
         batch: builtins.list[tuple[int, Outcome, dict[str, Any]]],
         now: datetime | None,
-        answers: builtins.list[Task | DomainError | None],
+        answers: builtins.list[ReportedTask | DomainError | None],
+        with_tasks: bool,
     ) -> None:
         entries = [entry for _, _, entry in batch]
         params: dict[str, Any] = {
@@ -318,8 +331,12 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
         }
         params["delays_us"] = [entry["delay_us"] for entry in entries]
         params["now"] = now
-        for row in await rows(q.REPORT, params):
-            answers[batch[row["n"] - 1][0]] = to_task(row)
+        if with_tasks:
+            for row in await rows(q.REPORT, params):
+                answers[batch[row["n"] - 1][0]] = ReportedTask.of(to_task(row), whole=True)
+        else:
+            for row in await rows(q.REPORT_BRIEF, params):
+                answers[batch[row["n"] - 1][0]] = to_reported(row)
         refused = [(index, entry) for index, _, entry in batch if answers[index] is None]
         if refused:
             calls = [(e["id"], e["token"], e["fingerprint"]) for _, e in refused]
@@ -448,7 +465,7 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
 
 # Prepared on each pooled connection as it opens: the producer's and the worker's calls,
 # whose first use on a fresh connection would otherwise stall a request.
-HOT_STATEMENTS = (q.ENQUEUE_NEW, q.ENQUEUE, q.LEASE, q.REPORT, q.HEARTBEAT)
+HOT_STATEMENTS = (q.ENQUEUE_NEW, q.ENQUEUE, q.LEASE, q.REPORT_BRIEF, q.HEARTBEAT)
 
 
 async def open_postgres_store(

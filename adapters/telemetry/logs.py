@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from leaseq.domain import DomainError, Enqueued, Task, TaskState, Transition
+from leaseq.domain import DomainError, Enqueued, ReportedTask, Task, TaskState, Transition
 from leaseq.ports import QueueStats
 
 TASKS_LOGGER = "leaseq.tasks"
@@ -58,10 +58,12 @@ class LoggingTaskEvents:
             "none": frozenset(Transition),
         }[transitions]
 
-    def transitioned(self, task: Task, transition: Transition) -> None:
+    def transitioned(self, task: Task | ReportedTask, transition: Transition) -> None:
         if transition in self._skipped or not self._log.isEnabledFor(logging.INFO):
             return
-        lease = task.lease
+        # A report's outcome comes as a ReportedTask: its lease has ended, and the service
+        # reads whole tasks (with their payloads) when payloads are logged (ADR 0037).
+        lease = task.lease if isinstance(task, Task) else None
         fields: dict[str, Any] = {
             "task_id": str(task.id),
             "queue": task.queue,
@@ -74,7 +76,7 @@ class LoggingTaskEvents:
         }
         if task.last_error is not None and transition is not Transition.COMPLETED:
             fields["error"] = task.last_error
-        if self._payloads:
+        if self._payloads and isinstance(task, Task):
             fields["payload"] = task.payload
         # The record is built here rather than by `Logger.info`: that would walk the stack
         # for a caller nobody prints and check each field for a clash, per transition.

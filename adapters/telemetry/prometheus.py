@@ -6,7 +6,15 @@ from collections.abc import Callable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from leaseq.domain import DomainError, Enqueued, NewTasks, Task, TaskState, Transition
+from leaseq.domain import (
+    DomainError,
+    Enqueued,
+    NewTasks,
+    ReportedTask,
+    Task,
+    TaskState,
+    Transition,
+)
 from leaseq.ports import QueueStats
 
 OTHER = "_other"  # no queue or type name starts with "_": it names none of them
@@ -87,7 +95,7 @@ class PrometheusTaskEvents:
         # label children are created once per combination and reused (no hot-path allocation)
         self._children: dict[tuple[str, str, str], Counter] = {}
 
-    def transitioned(self, task: Task, transition: Transition) -> None:
+    def transitioned(self, task: Task | ReportedTask, transition: Transition) -> None:
         self._transitions(task.queue, task.type, transition).inc()
 
     def _transitions(self, queue: str, type_: str, transition: Transition) -> Counter:

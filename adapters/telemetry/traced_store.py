@@ -18,7 +18,16 @@ from uuid import UUID
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer, get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from leaseq.domain import JSON, DomainError, Enqueued, NewTasks, Task, TaskEvent, TaskSpec
+from leaseq.domain import (
+    JSON,
+    DomainError,
+    Enqueued,
+    NewTasks,
+    ReportedTask,
+    Task,
+    TaskEvent,
+    TaskSpec,
+)
 from leaseq.ports import LeaseRequest, Outcome, QueueStats, TaskFilter, TaskPage, TaskStore
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -152,32 +161,41 @@ class TracedTaskStore:
             return self._task(span, await self._store.release(task_id, token, now=now))
 
     async def report(
-        self, outcomes: Sequence[Outcome], *, now: datetime | None = None
-    ) -> list[Task | DomainError]:
+        self,
+        outcomes: Sequence[Outcome],
+        *,
+        with_tasks: bool = False,
+        now: datetime | None = None,
+    ) -> list[ReportedTask | DomainError]:
         with self._span("report", **{"leaseq.batch": len(outcomes)}) as span:
-            answers = await self._store.report(outcomes, now=now)
-            refused = 0
-            for answer in answers:
-                if isinstance(answer, Task):
-                    _link_producer(span, answer)
-                else:
-                    refused += 1
+            whole = with_tasks or span.is_recording()  # the links read the tasks' labels
+            answers = await self._store.report(outcomes, with_tasks=whole, now=now)
+            refused = sum(1 for answer in answers if not isinstance(answer, ReportedTask))
             span.set_attribute("leaseq.refused", refused)
             span.set_attribute("leaseq.outcome", "ok" if not refused else "partly_refused")
-            return answers
+            return _linked(span, answers, with_tasks)
 
     async def report_and_lease(
-        self, outcomes: Sequence[Outcome], request: LeaseRequest, *, now: datetime | None = None
-    ) -> tuple[list[Task | DomainError], list[Task]]:
+        self,
+        outcomes: Sequence[Outcome],
+        request: LeaseRequest,
+        *,
+        with_tasks: bool = False,
+        now: datetime | None = None,
+    ) -> tuple[list[ReportedTask | DomainError], list[Task]]:
         attributes = {
             "leaseq.queue": request.queue,
             "leaseq.worker": request.owner,
             "leaseq.batch": len(outcomes),
         }
         with self._span("report_and_lease", **attributes) as span:
-            answers, granted = await self._store.report_and_lease(outcomes, request, now=now)
-            refused = sum(1 for answer in answers if not isinstance(answer, Task))
-            for task in [*(a for a in answers if isinstance(a, Task)), *granted]:
+            whole = with_tasks or span.is_recording()
+            answers, granted = await self._store.report_and_lease(
+                outcomes, request, with_tasks=whole, now=now
+            )
+            refused = sum(1 for answer in answers if not isinstance(answer, ReportedTask))
+            answers = _linked(span, answers, with_tasks)
+            for task in granted:
                 _link_producer(span, task)
             span.set_attribute("leaseq.refused", refused)
             span.set_attribute("leaseq.granted", len(granted))
@@ -223,6 +241,22 @@ class TracedTaskStore:
 
     async def close(self) -> None:
         await self._store.close()
+
+
+def _linked(
+    span: Span, answers: list[ReportedTask | DomainError], with_tasks: bool
+) -> list[ReportedTask | DomainError]:
+    """Link each reported task's producer (whole tasks, read for their labels); the answers
+    as the caller asked for them (ADR 0037)."""
+    for answer in answers:
+        if isinstance(answer, ReportedTask) and answer.task is not None:
+            _link_producer(span, answer.task)
+    if with_tasks:
+        return answers
+    return [
+        ReportedTask.of(a.task) if isinstance(a, ReportedTask) and a.task is not None else a
+        for a in answers
+    ]
 
 
 def _link_producer(span: Span, task: Task) -> None:

@@ -420,7 +420,7 @@ def _lease_request(request: LeaseRequest) -> ports.LeaseRequest:
 
 
 def _reported(
-    answers: Sequence[domain.Task | domain.DomainError],
+    answers: Sequence[domain.ReportedTask | domain.DomainError],
 ) -> builtins.list[Reported | sdk_errors.LeaseqClientError]:
     return [
         translate(a)

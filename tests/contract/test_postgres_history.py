@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from leaseq.adapters.postgres import PostgresTaskStore, open_postgres_store
-from leaseq.domain import Task, TaskSpec, TaskState, Transition
+from leaseq.domain import ReportedTask, Task, TaskSpec, TaskState, Transition
 from leaseq.ports import Complete, Fail, LeaseRequest, Retry
 
 pytestmark = pytest.mark.postgres
@@ -163,7 +163,7 @@ async def test_no_grant_and_no_completion_writes_an_event_row(
             1,
             "w-1",
         )
-    assert reported == await store.get(batched.id)
+    assert reported == ReportedTask.of(await store.get(batched.id))
 
 
 async def _granted(store: PostgresTaskStore, **spec: object) -> Task:

@@ -12,6 +12,7 @@ from leaseq.domain import (
     DomainError,
     LeaseExpired,
     LeaseLost,
+    ReportedTask,
     ReportRepeated,
     RetryPolicy,
     Task,
@@ -279,7 +280,39 @@ async def test_report_applies_each_outcome_and_answers_each_refusal_in_order(
         TaskState.LEASED,
         TaskState.LEASED,
     ]
-    assert answers[0] == await store.get(a.id)
+    assert answers[0] == ReportedTask.of(await store.get(a.id))
+
+
+async def test_report_with_tasks_answers_each_whole_task_as_the_outcome_left_it(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    """ADR 0037: a report answers a task's state and its few fields; asked `with_tasks`,
+    the whole task as well, as it is stored, on `report` and on `report_and_lease`."""
+    for _ in range(4):
+        await add(store, clock)
+    [(a, ta), (b, tb), (c, tc), (d, td)] = [await take_one(store, clock) for _ in range(4)]
+    outcomes = [
+        Complete(a.id, ta, {"n": 1}),
+        Retry(b.id, tb, "later", delay=timedelta(seconds=3)),
+        Fail(c.id, "wrong-token", "x"),
+    ]
+    answers = await store.report(outcomes, with_tasks=True, now=clock.now())
+    assert isinstance(answers[2], LeaseLost)
+    for answer, task in zip(answers[:2], (a, b), strict=True):
+        assert isinstance(answer, ReportedTask)
+        stored = await store.get(task.id)
+        assert answer.task == stored and answer == ReportedTask.of(stored, whole=True)
+    assert isinstance(answers[0], ReportedTask) and answers[0].task is not None
+    assert answers[0].task.result == {"n": 1}
+    riding, _ = await store.report_and_lease(
+        [Fail(d.id, td, "fatal")], _request(1), with_tasks=True, now=clock.now()
+    )
+    [answer] = riding
+    assert isinstance(answer, ReportedTask) and answer.task is not None
+    assert answer.task == await store.get(d.id)
+    assert answer.task.state is TaskState.DEAD and answer.task.last_error == "fatal"
+    brief, _ = await store.report_and_lease([Complete(c.id, tc)], _request(1), now=clock.now())
+    assert brief == [ReportedTask.of(await store.get(c.id))]  # no whole task: not asked
 
 
 # -- report_and_lease (ADR 0033) --------------------------------------------------------
@@ -302,7 +335,7 @@ async def test_report_and_lease_applies_the_outcomes_then_grants_in_one_call(
         TaskState.SUCCEEDED,
         "LeaseLost",
     ]
-    assert answers[0] == await store.get(a.id)
+    assert answers[0] == ReportedTask.of(await store.get(a.id))
     assert len(granted) == 1 and granted[0].state is TaskState.LEASED
     assert granted[0].id not in (a.id, b.id)
     assert (await store.get(b.id)).state is TaskState.LEASED  # refused: untouched
@@ -315,7 +348,7 @@ async def test_report_and_lease_claims_what_its_own_outcomes_made_ready(
     task, lease_token = await leased(store, clock)
     retried = Retry(task.id, lease_token, "again", delay=timedelta(0))
     answers, granted = await store.report_and_lease([retried], _request(1), now=clock.now())
-    assert isinstance(answers[0], Task) and answers[0].state is TaskState.PENDING
+    assert isinstance(answers[0], ReportedTask) and answers[0].state is TaskState.PENDING
     assert [t.id for t in granted] == [task.id]
     assert granted[0].attempts == 2 and granted[0].lease is not None
     assert granted[0].lease.token != lease_token
@@ -342,6 +375,7 @@ async def test_report_and_lease_repeated_answers_the_first_call_and_its_grants(
     again = await store.report_and_lease(
         outcome, _request(1, request_id="r1", repeat=True), now=clock.now()
     )
-    assert isinstance(again[0][0], ReportRepeated) and again[0][0].task == first[0][0]
+    assert isinstance(again[0][0], ReportRepeated)
+    assert ReportedTask.of(again[0][0].task) == first[0][0]
     assert [t.id for t in again[1]] == [t.id for t in first[1]]
     assert len(first[1]) == 1

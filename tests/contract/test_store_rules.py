@@ -23,6 +23,7 @@ from leaseq.domain import (
     DomainError,
     LeaseExpired,
     LeaseLost,
+    ReportedTask,
     RetryPolicy,
     Task,
     TaskCancelled,
@@ -49,11 +50,14 @@ def outcome(kind: str, task_id: UUID, token: str, *, delay: timedelta | None = N
 
 
 async def reported(store: TaskStore, one: Outcome, at: datetime) -> Task:
-    """`report` of one outcome: the task, or the refusal raised as a single call would."""
+    """`report` of one outcome: the task as it left it, or the refusal raised as a single
+    call would. Its answer (ADR 0037) must be the stored task's."""
     [answer] = await store.report([one], now=at)
     if isinstance(answer, DomainError):
         raise answer
-    return answer
+    task = await store.get(answer.id)
+    assert answer == ReportedTask.of(task)
+    return task
 
 
 async def retried(

@@ -37,6 +37,7 @@ from leaseq.domain import (
     LeaseConflict,
     QueueLimits,
     QueueSettings,
+    ReportedTask,
     ReportRepeated,
     Task,
     TaskEvent,
@@ -377,9 +378,12 @@ class StoreMatchesModel(RuleBasedStateMachine):
             ),
             min_size=1,
             max_size=3,
-        )
+        ),
+        with_tasks=st.booleans(),
     )
-    def report(self, items: list[tuple[Held, bool, str, timedelta | None, float]]) -> None:
+    def report(
+        self, items: list[tuple[Held, bool, str, timedelta | None, float]], with_tasks: bool
+    ) -> None:
         outcomes: list[Outcome] = []
         for held, is_forged, kind, delay, draw in items:
             task_id, token = held[0], self.token_for(held, is_forged)
@@ -389,7 +393,7 @@ class StoreMatchesModel(RuleBasedStateMachine):
                 outcomes.append(Retry(task_id, token, "err", delay=delay, jitter_draw=draw))
             else:
                 outcomes.append(Fail(task_id, token, "fatal"))
-        answers = self.run(self.store.report(outcomes, now=self.now))
+        answers = self.run(self.store.report(outcomes, with_tasks=with_tasks, now=self.now))
         assert len(answers) == len(outcomes)
         for outcome, answer in zip(outcomes, answers, strict=True):
             expected: Task | DomainError
@@ -397,7 +401,10 @@ class StoreMatchesModel(RuleBasedStateMachine):
                 expected = self.model_outcome(outcome)
             except DomainError as error:
                 expected = error
-            self.assert_same(answer, expected)
+            if isinstance(expected, Task):  # the answer of ADR 0037, whole when asked
+                assert answer == ReportedTask.of(expected, whole=with_tasks)
+            else:
+                self.assert_same(answer, expected)
             event(f"report {type(outcome).__name__}: {type(expected).__name__}")
             if isinstance(expected, Task):
                 self.put(_REPORTED[type(outcome)], expected)

@@ -1,12 +1,14 @@
-"""`to_task` builds a Task from a row positionally (adapters/postgres/rows.py, for speed):
-each field must get its own column, whatever the order of the classes' fields."""
+"""`to_task` and `to_reported` build their values from a row positionally
+(adapters/postgres/rows.py, for speed): each field must get its own column, whatever the
+order of the classes' fields."""
 
 from __future__ import annotations
 
 import attrs
 
-from leaseq.adapters.postgres.rows import to_task
-from leaseq.domain import Lease, ReportRecord, Task, TaskState
+from leaseq.adapters.postgres.queries import REPORTED_COLUMNS
+from leaseq.adapters.postgres.rows import to_reported, to_task
+from leaseq.domain import Lease, ReportedTask, ReportRecord, Task, TaskState
 
 # The fields that are not a column of their own name: the column each one is read from.
 TASK_COLUMNS = {"retry_policy": None, "lease": None, "last_report": None}
@@ -77,3 +79,17 @@ def test_no_lease_and_no_report_when_their_columns_are_null() -> None:
     row = a_row() | {"lease_token": None, "report_fingerprint": None}
     task = to_task(row)
     assert task.lease is None and task.last_report is None
+
+
+def test_a_reported_row_gives_each_field_its_own_column() -> None:
+    """The columns REPORT_BRIEF answers (ADR 0037): one per field of a ReportedTask but
+    `task`, read from the column of the same name."""
+    columns = [c.strip().removeprefix("u.") for c in REPORTED_COLUMNS.split(",")]
+    fields = [f.name for f in attrs.fields(ReportedTask) if f.name != "task"]
+    assert sorted(columns) == sorted(["n", *fields])
+    row: dict[str, object] = {column: f"<{column}>" for column in columns} | {"state": "dead"}
+    reported = to_reported(row)
+    for name in fields:
+        expected = TaskState(row[name]) if name == "state" else row[name]
+        assert getattr(reported, name) == expected, name
+    assert reported.task is None
