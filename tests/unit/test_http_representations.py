@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from leaseq.adapters.http.representations import new_tasks_body, new_tasks_json
+from leaseq.adapters.http.representations import new_tasks_body, new_tasks_json, timestamp
 from leaseq.adapters.system import Uuid7Generator
 from leaseq.domain import NewTasks
 from tests.support import spec
@@ -26,3 +29,21 @@ def test_ids_of_another_uuid_type_are_written_as_strings() -> None:
     new = NewTasks(spec(), [1], [OtherUuid(int=5)], None)
     expected = {"id": str(uuid.UUID(int=5)), "state": "pending", "deduplicated": False}
     assert orjson.loads(new_tasks_body(new)) == {"tasks": [expected]}
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_a_utc_timestamp_is_written_as_isoformat_writes_it(value: datetime) -> None:
+    assert timestamp(value) == value.isoformat()
+
+
+@given(
+    st.datetimes(
+        timezones=st.one_of(
+            st.none(),
+            st.timezones(),
+            st.builds(timezone, st.timedeltas(timedelta(hours=-23), timedelta(hours=23))),
+        )
+    )
+)
+def test_any_other_timestamp_is_written_by_isoformat(value: datetime) -> None:
+    assert timestamp(value) == value.isoformat()
