@@ -205,7 +205,7 @@ class TaskService:
         or the refusal."""
         whole = with_tasks or self._whole_reports
         answers = await self._store.report(self._drawn(outcomes), with_tasks=whole)
-        return self._reported(outcomes, answers, with_tasks)
+        return self._reported(outcomes, answers, with_tasks=with_tasks)
 
     async def report_and_lease(
         self, outcomes: Sequence[Outcome], request: LeaseRequest
@@ -216,7 +216,7 @@ class TaskService:
         answers, granted = await self._store.report_and_lease(
             self._drawn(outcomes), request, with_tasks=self._whole_reports
         )
-        reported = self._reported(outcomes, answers, False)  # the events in order
+        reported = self._reported(outcomes, answers, with_tasks=False)  # events in order
         for task in granted:
             self._events.transitioned(task, Transition.LEASED)
         return reported, granted
@@ -234,6 +234,7 @@ class TaskService:
         self,
         outcomes: Sequence[Outcome],
         answers: list[ReportedTask | DomainError],
+        *,
         with_tasks: bool,
     ) -> list[ReportedTask | DomainError]:
         """Tell the observers; answer whole tasks only when the caller asked for them."""

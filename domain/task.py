@@ -143,8 +143,8 @@ class ReportedTask:
 
     A report's answer goes to the worker that sent it, which needs only the state; reading
     and building the whole task for it (payload, labels, result, policy, the report record)
-    was a quarter of the service's CPU per task. `task` is the whole task as the report
-    left it, only when the caller asked for it.
+    was about a fifth of the service's CPU per task (bench/RESULTS.md, issue 21 stop 33).
+    `task` is the whole task as the report left it, only when the caller asked for it.
     """
 
     id: UUID

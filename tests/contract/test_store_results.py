@@ -371,11 +371,13 @@ async def test_report_and_lease_repeated_answers_the_first_call_and_its_grants(
         await add(store, clock)
     task, lease_token = await take_one(store, clock)
     outcome = [Complete(task.id, lease_token, {"n": 1})]
-    first = await store.report_and_lease(outcome, _request(1, request_id="r1"), now=clock.now())
+    first = await store.report_and_lease(
+        outcome, _request(1, request_id="r1"), with_tasks=True, now=clock.now()
+    )
     again = await store.report_and_lease(
         outcome, _request(1, request_id="r1", repeat=True), now=clock.now()
     )
-    assert isinstance(again[0][0], ReportRepeated)
-    assert ReportedTask.of(again[0][0].task) == first[0][0]
+    assert isinstance(again[0][0], ReportRepeated) and isinstance(first[0][0], ReportedTask)
+    assert again[0][0].task == first[0][0].task is not None  # the whole first answer
     assert [t.id for t in again[1]] == [t.id for t in first[1]]
     assert len(first[1]) == 1
