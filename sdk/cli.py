@@ -127,7 +127,10 @@ def worker_command(
     queue: Annotated[str | None, typer.Option(help="claim from this queue instead")] = None,
     concurrency: Annotated[int | None, typer.Option(help="tasks run at once", min=1)] = None,
     prefetch: Annotated[
-        int | None, typer.Option(help="leased tasks held beyond concurrency (short tasks)", min=0)
+        int | None,
+        typer.Option(
+            help="leased tasks held beyond concurrency; 0: none (default: automatic)", min=0
+        ),
     ] = None,
     url: Annotated[
         str | None, typer.Option(help="the service's base URL", envvar="LEASEQ_URL")

@@ -74,6 +74,7 @@ class Execution:
         self._kind = ""  # the outcome sent
         self._reason = ""  # why, for a retry or a failure: the error's headline
         self.abandoned: str | None = None
+        self.ran_seconds: float | None = None  # how long the handler ran, once it has ended
 
     def start(self) -> asyncio.Task[None]:
         # (Unnamed: formatting the task id into a name was ~4 % of the worker's own cost.)
@@ -194,7 +195,7 @@ class Execution:
             self.context.logger.debug("handler raised", exc_info=error)
             return self._outcome("retry", error=summarize(error))
         finally:
-            elapsed = time.monotonic() - started
+            elapsed = self.ran_seconds = time.monotonic() - started
             telemetry.duration.record(elapsed, telemetry.attributes_with(lease, "status", status))
             if span is not None and outcome is not None:
                 span.set_attribute("leaseq.outcome", outcome)

@@ -21,6 +21,7 @@ from leaseq.sdk.client import Client
 from leaseq.sdk.errors import Forbidden, LeaseqClientError, Unauthorized, ValidationFailed
 from leaseq.sdk.execution import Execution
 from leaseq.sdk.heartbeats import Heartbeats
+from leaseq.sdk.prefetch import HandlerPace
 from leaseq.sdk.reachability import Reachability
 from leaseq.sdk.registry import HandlerRegistry
 from leaseq.sdk.reporter import RECENT, ResultReporter
@@ -50,13 +51,14 @@ class Worker:
     A second stop releases the running tasks at once; a third SIGINT is the default one
     (KeyboardInterrupt).
 
-    `prefetch` (default 0: off) lets the worker hold up to that many leased tasks beyond
-    `concurrency`, waiting for a slot: a freed slot starts the next task at once, and the
-    next lease request goes out while handlers still run. Use it for short tasks (it
-    hides a round trip per wave). A waiting task holds its lease from the grant and is
-    invisible to other workers, so it is given back unrun once it has waited half its
-    lease (and never run with a lease that may have run out), and at shutdown. See
-    docs/adr/0014-worker-prefetch.md.
+    `prefetch` lets the worker hold up to that many leased tasks beyond `concurrency`,
+    waiting for a slot: a freed slot starts the next task at once, and the next lease
+    request goes out while handlers still run (it hides a round trip per wave). A waiting
+    task holds its lease from the grant and is invisible to other workers, so it is given
+    back unrun once it has waited half its lease (and never run with a lease that may
+    have run out), and at shutdown. The default, None, is automatic: `concurrency` tasks
+    while the worker's recent handlers are short (50 ms at most, and a twentieth of the
+    lease), none otherwise; 0 turns it off. See docs/adr/0014-worker-prefetch.md.
 
     `results_on_lease` (default on): results that would wait for the report in flight
     ride on the next lease request instead (ADR 0033); with it off, every result goes in
@@ -69,7 +71,7 @@ class Worker:
         *,
         queue: str,
         concurrency: int = 10,
-        prefetch: int = 0,
+        prefetch: int | None = None,
         lease_seconds: float = 30.0,
         wait_seconds: float = 10.0,
         grace_seconds: float = 30.0,
@@ -82,12 +84,13 @@ class Worker:
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        if prefetch < 0:
+        if prefetch is not None and prefetch < 0:
             raise ValueError("prefetch must not be negative")
         self.transport = client.transport if isinstance(client, Client) else client
         self.queue = queue
         self.concurrency = concurrency
-        self.prefetch = prefetch
+        self.prefetch = prefetch  # None: automatic (HandlerPace)
+        self._pace = HandlerPace()
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
         self.grace_seconds = grace_seconds
@@ -146,7 +149,7 @@ class Worker:
 
     @property
     def buffered(self) -> int:
-        """Leased tasks waiting for a slot (at most `prefetch`)."""
+        """Leased tasks waiting for a slot (at most the prefetch)."""
         return len(self._buffer)
 
     def stop(self) -> None:
@@ -229,7 +232,13 @@ class Worker:
         riders = self.reporter.riders if self.results_on_lease and self.reporter else 0
         backlog = max(0, self._reporting - riders - self.concurrency)
         held = len(self._handling) + len(self._buffer) + backlog
-        return min(MAX_CLAIM, self.concurrency + self.prefetch - held)
+        return min(MAX_CLAIM, self.concurrency + self._prefetch() - held)
+
+    def _prefetch(self) -> int:
+        """How many leased tasks may wait for a slot now."""
+        if self.prefetch is not None:
+            return self.prefetch
+        return self._pace.prefetch(self.concurrency, self.lease_seconds)
 
     async def _claim_until_stopped(self) -> None:
         assert self._stopping is not None and self._slot_freed is not None
@@ -268,7 +277,7 @@ class Worker:
             # prefetch), and goes back if it waits too long. Nothing beyond the slots
             # and the prefetch is kept unstarted.
             started = False
-            room = self.concurrency + self.prefetch - len(self._handling) - len(self._buffer)
+            room = self.concurrency + self._prefetch() - len(self._handling) - len(self._buffer)
             for lease in leases:
                 granted_at = sent + lease.waited_seconds
                 if len(self._handling) < self.concurrency:
@@ -426,6 +435,8 @@ class Worker:
 
     def _handler_done(self, execution: Execution) -> None:
         assert execution.task is not None
+        if execution.ran_seconds is not None:  # (stopped runs count: they ran that long)
+            self._pace.ran(execution.ran_seconds)
         if self._handling.pop(execution.task, None) is not None:
             self._reporting += 1
         if self._buffer:

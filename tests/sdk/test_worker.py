@@ -437,21 +437,50 @@ async def test_with_prefetch_the_next_tasks_are_leased_while_every_slot_is_busy(
     assert ran == [0, 1, 2, 3]
 
 
-async def test_without_prefetch_nothing_is_leased_beyond_the_free_slots(client: Client) -> None:
-    worker = make_worker(client, concurrency=1)
+async def run_until_a_handler_waits(
+    client: Client, worker: Worker, durations: list[float]
+) -> tuple[list[str], int]:
+    """Tasks whose handlers take `durations`, then three whose handlers wait: every task's
+    state, and how many the worker holds unstarted, once the first waiting one has run."""
     started, gate = asyncio.Event(), asyncio.Event()
 
     @worker.handler("step")
     async def step(ctx: TaskContext, payload: int) -> None:
+        if payload < len(durations):
+            await asyncio.sleep(durations[payload])
+            return
         started.set()
         await gate.wait()
 
-    ids = [(await client.enqueue("q", "step", n)).id for n in range(2)]
+    ids = [(await client.enqueue("q", "step", n)).id for n in range(len(durations) + 3)]
     async with running(worker):
         await asyncio.wait_for(started.wait(), 5)
         await asyncio.sleep(0.2)
-        assert [(await client.get(i)).state for i in ids] == ["leased", "pending"]
+        states = [(await client.get(i)).state for i in ids]
+        buffered = worker.buffered
         gate.set()
+    return states, buffered
+
+
+async def test_without_prefetch_nothing_is_leased_beyond_the_free_slots(client: Client) -> None:
+    worker = make_worker(client, concurrency=1, prefetch=0)
+    # Short handlers first: they would turn the automatic prefetch on.
+    states, buffered = await run_until_a_handler_waits(client, worker, [0.0, 0.0])
+    assert (states, buffered) == (["succeeded"] * 2 + ["leased", "pending", "pending"], 0)
+
+
+async def test_by_default_short_handlers_turn_the_prefetch_on(client: Client) -> None:
+    worker = make_worker(client, concurrency=1)
+    states, buffered = await run_until_a_handler_waits(client, worker, [0.0, 0.0])
+    # One runs, one waits in the buffer holding its lease (prefetch = concurrency).
+    assert (states, buffered) == (["succeeded"] * 2 + ["leased", "leased", "pending"], 1)
+
+
+async def test_by_default_a_slow_handler_turns_the_prefetch_off_at_once(client: Client) -> None:
+    worker = make_worker(client, concurrency=1)
+    # The first, short, turns it on; the second, slower than 50 ms, turns it off.
+    states, buffered = await run_until_a_handler_waits(client, worker, [0.0, 0.1])
+    assert (states, buffered) == (["succeeded"] * 2 + ["leased", "pending", "pending"], 0)
 
 
 async def test_prefetched_tasks_are_released_unrun_on_stop(client: Client) -> None:
