@@ -452,7 +452,7 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Awaitable[di
                         todo.append(
                             ("throughput", lambda w=w, c=c, f=f: m_throughput(args, w, c, f))
                         )
-                if "go" in args.sdks:  # (the Go worker has no prefetch)
+                if "go" in args.sdks:  # (the Go bench worker keeps its SDK's default prefetch)
                     go_run = lambda w=w, c=c: m_throughput(args, w, c, None, "go")  # noqa: E731
                     todo.append(("throughput", go_run))
     if "inprocess" in args.only:

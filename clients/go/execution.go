@@ -26,11 +26,13 @@ type execution struct {
 	abandonC chan struct{}
 	once     sync.Once
 	prefix   string
+	began    time.Time // when the handler started
 }
 
 type handled struct {
 	value any
 	err   error
+	ran   time.Duration // from the handler's start to its return
 }
 
 type beat struct {
@@ -38,13 +40,16 @@ type beat struct {
 	err  error
 }
 
-func newExecution(r *run, g grant, fn HandlerFunc, sent time.Time) *execution {
+// newExecution: granted is when the lease began (its request's sent time plus how long
+// the request waited at the service). A task that waited for a slot (the prefetch) keeps
+// that clock: if its first renewal is already due, the timer fires at once.
+func newExecution(r *run, g grant, fn HandlerFunc, granted time.Time) *execution {
 	lease := r.w.opts.LeaseDuration
 	e := &execution{
 		r: r, g: g, fn: fn, lease: lease,
 		// The service's expiry is no earlier than this: it granted after we sent.
-		deadline: sent.Add(lease),
-		nextBeat: sent.Add(lease / 3),
+		deadline: granted.Add(lease),
+		nextBeat: granted.Add(lease / 3),
 		abandonC: make(chan struct{}),
 		prefix:   fmt.Sprintf("task %s (%s v%d, attempt %d, epoch %d): ", g.TaskID, g.Type, g.TypeVersion, g.Attempt, g.Epoch),
 	}
@@ -76,6 +81,7 @@ func (e *execution) run() {
 	ctx, cancel := context.WithCancel(e.handlerContext())
 	defer cancel()
 	done := make(chan handled, 1) // buffered: a handler stopped late never blocks
+	e.began = time.Now()
 	go func() { done <- e.invoke(ctx) }()
 	beatCtx, stopBeats := context.WithCancel(e.r.values)
 	defer stopBeats()
@@ -137,9 +143,10 @@ func (e *execution) invoke(ctx context.Context) (h handled) {
 		if p := recover(); p != nil {
 			h = handled{err: panicError(p)}
 		}
+		h.ran = time.Since(e.began)
 	}()
 	value, err := e.fn(ctx, e.job)
-	return handled{value, err}
+	return handled{value: value, err: err}
 }
 
 func (e *execution) heartbeat(ctx context.Context, deadline time.Time, answer chan<- beat) {
@@ -175,12 +182,12 @@ func (e *execution) lose(cancel context.CancelFunc, reason error, why string) {
 		e.logf("stopping the handler without reporting: %s", why)
 	}
 	cancel()
-	e.r.slotDone(nil)
+	e.r.slotDone(nil, time.Since(e.began)) // it ran at least this long
 }
 
 func (e *execution) finished(h handled, shuttingDown bool) {
 	if shuttingDown {
-		e.r.slotDone(nil)
+		e.r.slotDone(nil, h.ran)
 		ctx, cancel := context.WithTimeout(e.r.values, 30*time.Second)
 		defer cancel()
 		if err := e.r.w.client.release(ctx, e.g.TaskID, e.g.Token); err != nil {
@@ -193,11 +200,11 @@ func (e *execution) finished(h handled, shuttingDown bool) {
 	if !time.Now().Before(e.deadline) {
 		e.job.stop(ErrLeaseExpired)
 		e.logf("the handler returned after its lease ran out; not reporting")
-		e.r.slotDone(nil)
+		e.r.slotDone(nil, h.ran)
 		return
 	}
 	o := outcomeOf(e.g.TaskID, e.g.Token, h.value, h.err)
-	e.r.slotDone(&report{outcome: o, deadline: e.deadline, answered: e.answered(o.Outcome, headline(o.Error))})
+	e.r.slotDone(&report{outcome: o, deadline: e.deadline, answered: e.answered(o.Outcome, headline(o.Error))}, h.ran)
 }
 
 // answered logs what became of the task once the service has said so: a retry or a

@@ -28,7 +28,10 @@ type fakeService struct {
 	// request until its client goes away (holdRides).
 	rides       int
 	slowReports time.Duration // how long each POST /v1/results waits for its answer
-	server      *httptest.Server
+	// Lease requests after this many (not counting repeats) wait until their client
+	// goes away: nothing is granted but by the first ones. 0: none waits.
+	holdAfter int
+	server    *httptest.Server
 }
 
 const (
@@ -64,6 +67,11 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 		_ = json.Unmarshal(raw, &req)
 		f.mu.Lock()
 		f.leases = append(f.leases, req)
+		if f.holdAfter > 0 && !req.Repeat && f.firstTries() > f.holdAfter {
+			f.mu.Unlock()
+			<-r.Context().Done()
+			return
+		}
 		rides := f.rides
 		if req.Results == nil || rides == ignoreRides {
 			req.Results = nil
@@ -120,6 +128,16 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(404)
 		_, _ = w.Write([]byte(`{"type":"not_found","title":"Not found","status":404,"detail":"no route"}`))
 	}
+}
+
+// firstTries: how many lease requests arrived, not counting repeats (f.mu held).
+func (f *fakeService) firstTries() (n int) {
+	for _, l := range f.leases {
+		if !l.Repeat {
+			n++
+		}
+	}
+	return n
 }
 
 // answersTo: each result accepted (nil for none, as the service leaves them out).

@@ -11,9 +11,11 @@ const (
 	withdrawTimeout = 5 * time.Second        // the repeat that collects a withdrawn request's grants
 	waveQuiet       = 200 * time.Microsecond // a wave is over when no slot has freed for this long
 	waveMax         = 2 * time.Millisecond   // … and at the latest
+	waitedTooLong   = "it waited too long for a slot"
 )
 
-// run is one Run of a worker: the claim loop, the slots, and the shutdown.
+// run is one Run of a worker: the claim loop, the slots, the prefetch buffer, and the
+// shutdown.
 type run struct {
 	w        *Worker
 	values   context.Context // Run's ctx without its cancellation
@@ -23,7 +25,10 @@ type run struct {
 	handling   int // slots held: handlers running
 	reporting  int // handlers done, their results not yet answered
 	executions map[*execution]struct{}
-	stoppedAt  time.Time
+	stoppedAt  time.Time // zero until Run's ctx is done (or Run returns)
+	pace       handlerPace
+	waiting    []waitingTask // leased beyond the slots (the prefetch), oldest first
+	stale      *time.Timer   // gives the oldest waiting task back once it is stale
 
 	hurry     chan struct{} // closed by Worker.StopNow: no more grace
 	slotFreed chan struct{} // poked when a slot frees
@@ -46,19 +51,23 @@ func newRun(w *Worker, ctx context.Context) *run {
 		}
 		r.mu.Lock()
 		r.stoppedAt = time.Now()
+		unstarted := r.takeWaitingLocked()
 		r.mu.Unlock()
 		if ctx.Err() != nil {
 			w.log.Printf("stopping: no more leasing")
+		}
+		// At once, not after the grace period: a waiting task would hold its lease unrun.
+		if len(unstarted) > 0 {
+			w.log.Printf("giving back %d leased tasks that waited for a slot", len(unstarted))
+			r.releaseUnstarted(unstarted, "the worker is shutting down")
 		}
 		close(r.stopping)
 	}()
 	return r
 }
 
-// free is how many tasks the next lease request may ask for: the free slots. Results
-// being reported hold none, but at most Concurrency of them may wait, so the backlog
-// stays bounded when the service is slow to answer reports. Those the lease request
-// would carry (ADR 33) do not hold it back: it reports them.
+// free is how many tasks the next lease request may ask for: the free slots plus the
+// room left for the prefetch.
 func (r *run) free() int { return r.freeCarrying(0) }
 
 // freeCarrying: free, for a lease request that carries `carried` results taken already.
@@ -66,15 +75,41 @@ func (r *run) freeCarrying(carried int) int {
 	riders := carried + r.reporter.riders()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	held := r.handling
-	if backlog := r.reporting - riders - r.w.opts.Concurrency; backlog > 0 {
-		held += backlog
-	}
-	free := r.w.opts.Concurrency - held
+	free := r.freeSlotsLocked(riders) + r.prefetchLocked() - len(r.waiting)
 	if free > maxClaim {
 		free = maxClaim
 	}
 	return free
+}
+
+// freeSlots: slots no handler holds. Results being reported hold none, but at most
+// Concurrency of them may wait, so the backlog stays bounded when the service is slow
+// to answer reports. Those the lease request would carry (ADR 33) do not hold it back:
+// it reports them.
+func (r *run) freeSlots() int {
+	riders := r.reporter.riders()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.freeSlotsLocked(riders)
+}
+
+func (r *run) freeSlotsLocked(riders int) int {
+	held := r.handling
+	if backlog := r.reporting - riders - r.w.opts.Concurrency; backlog > 0 {
+		held += backlog
+	}
+	return r.w.opts.Concurrency - held
+}
+
+// prefetchLocked: how many leased tasks may wait for a slot now (WorkerOptions.Prefetch).
+func (r *run) prefetchLocked() int {
+	switch p := r.w.opts.Prefetch; {
+	case p < 0:
+		return 0
+	case p > 0:
+		return p
+	}
+	return r.pace.prefetch(r.w.opts.Concurrency, r.w.opts.LeaseDuration)
 }
 
 func (r *run) handlersRunning() int {
@@ -164,17 +199,14 @@ func (r *run) claimUntilDone(ctx context.Context) error {
 			r.releaseUnstarted(grants, "the worker is shutting down")
 			return nil
 		}
-		if len(grants) > free { // never more than asked; hold nothing that cannot start now
+		if len(grants) > free { // never more than asked
 			r.releaseUnstarted(grants[free:], "more tasks were granted than asked for")
 			grants = grants[:free]
 		}
 		// Each lease is counted from the grant: sent plus the time the request waited at
 		// the service (a long poll may wait longer than a lease; counted from sent alone,
 		// the task would be stopped at once and left to expire).
-		for _, g := range grants {
-			r.start(g, sent.Add(waited))
-		}
-		if len(grants) > 0 {
+		if r.place(grants, sent.Add(waited)) > 0 {
 			r.settle() // short handlers end at once: ask for their slots too, in one request
 		}
 		if len(grants) == 0 && w.opts.PollWait == 0 {
@@ -231,28 +263,133 @@ func isConfigError(err error) bool {
 	return errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) || errors.Is(err, ErrValidation)
 }
 
-func (r *run) start(g grant, sent time.Time) {
-	fn := r.w.handlers[typeVersion{g.Type, g.TypeVersion}]
-	if fn == nil { // the service granted a type we did not ask for
-		r.releaseUnstarted([]grant{g}, "no handler for this type and version")
-		return
-	}
-	e := newExecution(r, g, fn, sent)
+// waitingTask is a leased task waiting for a slot (the prefetch).
+type waitingTask struct {
+	g       grant
+	fn      HandlerFunc
+	granted time.Time // its lease's clock runs from here, waiting or not
+}
+
+// staleAt: when a waiting task has waited too long to start. Its lease runs from the
+// grant and it sends no heartbeats while it waits: past half the lease, it would start
+// with little left, or with a lease that may have run out.
+func (r *run) staleAt(t waitingTask) time.Time { return t.granted.Add(r.w.opts.LeaseDuration / 2) }
+
+// place starts the grants that find a free slot (however late in their lease: a long
+// poll may answer late), puts the next ones in the buffer up to the room left for the
+// prefetch, and gives back the rest unrun. It answers how many started.
+func (r *run) place(grants []grant, granted time.Time) (started int) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	room := r.w.opts.Concurrency + r.prefetchLocked() - r.handling - len(r.waiting)
+	for _, g := range grants {
+		t := waitingTask{g, r.w.handlers[typeVersion{g.Type, g.TypeVersion}], granted}
+		switch {
+		case t.fn == nil: // the service granted a type we did not ask for
+			r.releaseUnstarted([]grant{g}, "no handler for this type and version")
+			continue
+		case r.handling < r.w.opts.Concurrency:
+			r.startLocked(t)
+			started++
+		case room > 0 && r.stoppedAt.IsZero():
+			r.waiting = append(r.waiting, t)
+		default:
+			r.giveBackLocked(g, "the worker has no slot for it")
+			continue
+		}
+		room--
+	}
+	r.watchWaitingLocked()
+	return started
+}
+
+func (r *run) startLocked(t waitingTask) {
+	e := newExecution(r, t.g, t.fn, t.granted)
 	r.handling++
 	r.executions[e] = struct{}{}
-	r.mu.Unlock()
 	r.wg.Add(1)
 	go e.run()
 }
 
-// slotDone: the execution no longer holds a slot; rep, if not nil, is its result, for
-// the reporter (from which the next lease request may take it, see reporter.take).
-func (r *run) slotDone(rep *report) {
+// startWaitingLocked starts the oldest waiting tasks while slots are free; a stale one
+// is given back instead, never started. (None waits once the worker is stopping: the
+// stop empties the buffer, and place adds none after it.)
+func (r *run) startWaitingLocked() {
+	now := time.Now()
+	for len(r.waiting) > 0 && r.handling < r.w.opts.Concurrency {
+		t := r.waiting[0]
+		r.waiting = r.waiting[1:]
+		if now.Before(r.staleAt(t)) {
+			r.startLocked(t)
+		} else {
+			r.giveBackLocked(t.g, waitedTooLong)
+		}
+	}
+	r.watchWaitingLocked()
+}
+
+// watchWaitingLocked arms the one timer, for the oldest waiting task to go stale.
+func (r *run) watchWaitingLocked() {
+	switch {
+	case len(r.waiting) == 0:
+		if r.stale != nil {
+			r.stale.Stop()
+		}
+	case r.stale == nil:
+		r.stale = time.AfterFunc(time.Until(r.staleAt(r.waiting[0])), r.giveBackStale)
+	default:
+		r.stale.Reset(time.Until(r.staleAt(r.waiting[0])))
+	}
+}
+
+// giveBackStale: the stale timer. A fire that a re-arm overtook finds nothing stale.
+func (r *run) giveBackStale() {
 	r.mu.Lock()
+	now, stale := time.Now(), 0
+	for ; len(r.waiting) > 0 && !now.Before(r.staleAt(r.waiting[0])); stale++ {
+		r.giveBackLocked(r.waiting[0].g, waitedTooLong)
+		r.waiting = r.waiting[1:]
+	}
+	r.watchWaitingLocked()
+	r.mu.Unlock()
+	if stale > 0 {
+		r.poke() // room to lease again
+	}
+}
+
+// takeWaitingLocked empties the buffer (at shutdown).
+func (r *run) takeWaitingLocked() []grant {
+	grants := make([]grant, len(r.waiting))
+	for i, t := range r.waiting {
+		grants[i] = t.g
+	}
+	r.waiting = nil
+	r.watchWaitingLocked()
+	return grants
+}
+
+// giveBackLocked releases a leased task the worker will not run, saying so: a worker
+// that gives back tasks often prefetches behind handlers too slow for it. (Under r.mu,
+// so that shutdown's wait for the releases cannot begin before this one is counted.)
+func (r *run) giveBackLocked(g grant, why string) {
+	r.w.log.Printf("giving task %s back unrun: %s", g.TaskID, why)
+	r.releaseUnstarted([]grant{g}, why)
+}
+
+// slotDone: the execution no longer holds a slot, which starts the oldest waiting task.
+// rep, if not nil, is its result, for the reporter (from which the next lease request
+// may take it, see reporter.take). ran is how long its handler ran, for the automatic
+// prefetch: until it returned, or until it was stopped (a lost lease, the shutdown),
+// since it took at least that long.
+func (r *run) slotDone(rep *report, ran time.Duration) {
+	r.mu.Lock()
+	r.pace.ran(ran)
 	r.handling--
 	if rep != nil {
 		r.reporting++
+	}
+	if len(r.waiting) > 0 {
+		r.startWaitingLocked()
 	}
 	r.mu.Unlock()
 	if rep != nil {
@@ -285,12 +422,12 @@ func (r *run) forgetPokes() {
 // settle lets the rest of a wave of handlers finish before the next lease request: they
 // finish together, and a request for many tasks costs the service about what one for a
 // single task does. It waits while slots keep freeing, until none has freed for
-// waveQuiet (or all are free, or waveMax has passed).
+// waveQuiet (or all slots are free, or waveMax has passed).
 func (r *run) settle() {
 	quiet := time.NewTimer(waveQuiet)
 	defer quiet.Stop()
 	longest := time.Now().Add(waveMax)
-	for r.free() < r.w.opts.Concurrency && time.Now().Before(longest) {
+	for r.freeSlots() < r.w.opts.Concurrency && time.Now().Before(longest) {
 		select {
 		case <-r.slotFreed:
 			resetTimer(quiet, waveQuiet)

@@ -236,7 +236,9 @@ func TestResultsOfALeaseRequestThatFailedAreReportedOnceByTheReporter(t *testing
 		refs = append(refs, ref)
 	}
 	log := &keptLines{t: t}
-	w := leaseq.NewWorker(c, leaseq.WorkerOptions{Queue: queue, Concurrency: 1, Logger: log})
+	// No prefetch: with it, the next lease request would be long-polling while the second
+	// handler runs, and its result could not ride.
+	w := leaseq.NewWorker(c, leaseq.WorkerOptions{Queue: queue, Concurrency: 1, Prefetch: -1, Logger: log})
 	w.Handle("doomed", 1, func(ctx context.Context, job *leaseq.Job) (any, error) {
 		time.Sleep(20 * time.Millisecond)
 		return nil, leaseq.Fatal(errors.New("bad address"))

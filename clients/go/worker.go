@@ -26,6 +26,14 @@ type WorkerOptions struct {
 	Concurrency   int           // handlers running at once; default 10
 	WorkerID      string        // default host:pid:random
 	LeaseDuration time.Duration // default 30 s; renewed every third while a handler runs
+	// Prefetch is how many leased tasks the worker may hold beyond Concurrency, waiting
+	// for a slot: a freed slot starts the next at once, and the next lease request goes
+	// out while handlers still run (it hides a round trip per wave of short tasks). A
+	// waiting task's lease runs from its grant and other workers cannot take it, so it is
+	// given back unrun once half its lease has passed, and at shutdown. Default (0):
+	// automatic, Concurrency while the recent handlers are short (at most 50 ms and a
+	// twentieth of the lease), none otherwise; negative: none.
+	Prefetch int
 	// ShutdownGrace is how long Run waits for running handlers once its ctx is done
 	// before it cancels them and releases their tasks; default 30 s, negative: none.
 	ShutdownGrace time.Duration
@@ -131,8 +139,9 @@ func (w *Worker) Handle(taskType string, version int, fn HandlerFunc) {
 
 // Run leases and runs tasks until ctx is done, then shuts down gracefully: it stops
 // leasing (a lease request in flight is withdrawn and what it was granted released
-// unrun), waits up to ShutdownGrace for running handlers (StopNow ends the wait), cancels
-// the rest and releases their tasks, sends the results still waiting, and returns nil.
+// unrun, as are the tasks waiting for a slot), waits up to ShutdownGrace for running
+// handlers (StopNow ends the wait), cancels the rest and releases their tasks, sends the
+// results still waiting, and returns nil.
 // It returns an error at once for a configuration the service refuses (ErrUnauthorized,
 // ErrForbidden, ErrValidation); other failures are logged and retried with jittered
 // backoff.

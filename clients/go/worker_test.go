@@ -32,13 +32,14 @@ func runWorker(t *testing.T, w *Worker) (stop func() error) {
 	return stop
 }
 
-func TestTheWorkerAsksForNoMoreTasksThanItHasFreeSlots(t *testing.T) {
+func TestWithoutPrefetchTheWorkerAsksForNoMoreTasksThanItHasFreeSlots(t *testing.T) {
 	grants := make([]grant, 7)
 	for i := range grants {
 		grants[i] = fakeGrant(i, "job")
 	}
 	f := newFakeService(t, grants...)
-	w := NewWorker(f.client(t), WorkerOptions{Queue: "q", Concurrency: 3, PollWait: -1, Logger: testLogger{t}})
+	// (Its quick handlers would turn the automatic prefetch on once they return.)
+	w := NewWorker(f.client(t), WorkerOptions{Queue: "q", Concurrency: 3, Prefetch: -1, PollWait: -1, Logger: testLogger{t}})
 	release := make(chan struct{})
 	var running, most int32
 	w.Handle("job", 1, func(ctx context.Context, job *Job) (any, error) {
