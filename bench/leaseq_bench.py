@@ -239,7 +239,8 @@ async def m_throughput(
         await service.ready()
         options = ["--url", service.base, "--concurrency", str(c)]
         if prefetch is not None:  # (older SDKs have no prefetch: leave it out)
-            options += ["--prefetch", str(prefetch)]
+            # (Go's Prefetch: 0 is automatic, negative none; Python's None and 0.)
+            options += ["--prefetch", str(-1 if sdk == "go" and prefetch == 0 else prefetch)]
         procs = [WorkerProcess(*options, command=command) for _ in range(workers)]
         for p in procs:
             line = await p.line()
@@ -448,13 +449,9 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Awaitable[di
             for c in args.concurrency:
                 for value in args.prefetch:
                     f = _prefetch(value, c)
-                    if "python" in args.sdks:
-                        todo.append(
-                            ("throughput", lambda w=w, c=c, f=f: m_throughput(args, w, c, f))
-                        )
-                if "go" in args.sdks:  # (the Go bench worker keeps its SDK's default prefetch)
-                    go_run = lambda w=w, c=c: m_throughput(args, w, c, None, "go")  # noqa: E731
-                    todo.append(("throughput", go_run))
+                    for sdk in args.sdks:
+                        measure = lambda w=w, c=c, f=f, sdk=sdk: m_throughput(args, w, c, f, sdk)  # noqa: E731
+                        todo.append(("throughput", measure))
     if "inprocess" in args.only:
         for c in args.inprocess_concurrency:
             for value in args.prefetch:

@@ -59,6 +59,7 @@ func main() {
 	url := flag.String("url", "http://127.0.0.1:8000", "the service")
 	concurrency := flag.Int("concurrency", 10, "handlers at once")
 	wait := flag.Float64("wait-seconds", 5, "long-poll wait")
+	prefetch := flag.Int("prefetch", 0, "WorkerOptions.Prefetch (0: automatic, negative: none)")
 	flag.Parse()
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
@@ -69,7 +70,8 @@ func main() {
 		log.Fatal(err)
 	}
 	w := leaseq.NewWorker(c, leaseq.WorkerOptions{
-		Queue: "bench", Concurrency: *concurrency, PollWait: time.Duration(*wait * float64(time.Second)),
+		Queue: "bench", Concurrency: *concurrency, Prefetch: *prefetch,
+		PollWait:      time.Duration(*wait * float64(time.Second)),
 		ShutdownGrace: 5 * time.Second, Logger: log.New(os.Stderr, "leaseq: ", log.LstdFlags),
 	})
 	var handled atomic.Int64
