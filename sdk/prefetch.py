@@ -4,7 +4,7 @@ A prefetched task is leased and hidden from other workers until a slot frees (AD
 Behind short handlers that is a few milliseconds, and it hides a lease round trip per
 wave; behind long handlers it hides tasks for as long as a handler runs and saves
 nothing. So the worker, unless told a number, prefetches `concurrency` tasks while its
-recent handlers are short and none otherwise (docs/adr/0014-worker-prefetch.md).
+recent handlers are short and none otherwise (docs/adr/0038-automatic-prefetch.md).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class HandlerPace:
     automatic prefetch off at once; it comes back after a few dozen short ones."""
 
     def __init__(self) -> None:
-        self.estimate: float | None = None  # seconds; None until a handler has returned
+        self.estimate: float | None = None  # seconds; None until a handler has ended
 
     def ran(self, seconds: float) -> None:
         estimate = self.estimate

@@ -58,7 +58,8 @@ class Worker:
     back unrun once it has waited half its lease (and never run with a lease that may
     have run out), and at shutdown. The default, None, is automatic: `concurrency` tasks
     while the worker's recent handlers are short (50 ms at most, and a twentieth of the
-    lease), none otherwise; 0 turns it off. See docs/adr/0014-worker-prefetch.md.
+    lease), none otherwise; 0 turns it off. See docs/adr/0014-worker-prefetch.md and
+    docs/adr/0038-automatic-prefetch.md.
 
     `results_on_lease` (default on): results that would wait for the report in flight
     ride on the next lease request instead (ADR 0033); with it off, every result goes in
