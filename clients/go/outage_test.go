@@ -36,6 +36,18 @@ func (l *recordedLog) starting(prefix string) []string {
 	return found
 }
 
+// has: whether a line contains part.
+func (l *recordedLog) has(part string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		if strings.Contains(line, part) {
+			return true
+		}
+	}
+	return false
+}
+
 func TestAnOutageIsLoggedOnceWhenItStartsAndOnceWhenItEnds(t *testing.T) {
 	var leaseCalls int32
 	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

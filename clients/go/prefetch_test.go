@@ -2,8 +2,6 @@ package leaseq
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,31 +96,6 @@ func TestAShorterRunLowersTheEstimateATenthOfTheWay(t *testing.T) {
 	}
 }
 
-// keptLog logs to the test and keeps each line, to be searched.
-type keptLog struct {
-	t     *testing.T
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *keptLog) Printf(format string, args ...any) {
-	l.t.Logf(format, args...)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
-}
-
-func (l *keptLog) has(part string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, line := range l.lines {
-		if strings.Contains(line, part) {
-			return true
-		}
-	}
-	return false
-}
-
 // startOf waits for the next handler to start and answers its task id.
 func startOf(t *testing.T, started <-chan string) string {
 	t.Helper()
@@ -173,7 +146,7 @@ func TestAFixedPrefetchHoldsTasksBeyondTheSlotsAndAFreedSlotStartsTheOldest(t *t
 
 func TestAWaitingTaskIsGivenBackUnrunOnceHalfItsLeaseHasPassed(t *testing.T) {
 	f := newFakeService(t, fakeGrant(0, "job"), fakeGrant(1, "job"))
-	log := &keptLog{t: t}
+	log := &recordedLog{}
 	w := NewWorker(f.client(t), WorkerOptions{
 		Queue: "q", Concurrency: 1, Prefetch: 1, LeaseDuration: time.Second, PollWait: -1, Logger: log,
 	})
