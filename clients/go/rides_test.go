@@ -47,7 +47,19 @@ func TestResultsFinishingBehindAReportInFlightRideOnTheNextLeaseRequest(t *testi
 		return nil, nil
 	})
 	stop := runWorker(t, w)
-	eventually(t, 5*time.Second, "every result", func() bool { _, _, r, _ := f.snapshot(); return len(r) >= tasks })
+	var asked int // lease requests by the time every result was applied
+	eventually(t, 5*time.Second, "every result", func() bool {
+		l, _, r, _ := f.snapshot()
+		asked = len(l)
+		return len(r) >= tasks
+	})
+	// A later lease request means the claim loop has had the answers of those before it,
+	// the last results' among them: a stop before that would withdraw the request that
+	// carries them, and they would be sent again (as a withdrawal's are, ADR 32).
+	eventually(t, 5*time.Second, "a lease request after the last result", func() bool {
+		l, _, _, _ := f.snapshot()
+		return len(l) > asked
+	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +117,19 @@ func TestResultsCarriedToAServiceThatIgnoresThemAreReportedSeparately(t *testing
 		return nil, nil
 	})
 	stop := runWorker(t, w)
-	eventually(t, 5*time.Second, "every result", func() bool { _, _, r, _ := f.snapshot(); return len(r) >= tasks })
+	var asked int // lease requests by the time every result was applied
+	eventually(t, 5*time.Second, "every result", func() bool {
+		l, _, r, _ := f.snapshot()
+		asked = len(l)
+		return len(r) >= tasks
+	})
+	// A later lease request means the claim loop has had the answers of those before it,
+	// the last results' among them: a stop before that would withdraw the request that
+	// carries them, and they would be sent again (as a withdrawal's are, ADR 32).
+	eventually(t, 5*time.Second, "a lease request after the last result", func() bool {
+		l, _, _, _ := f.snapshot()
+		return len(l) > asked
+	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
