@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from leaseq.sdk import RetrySettings, TaskContext, Worker
-from leaseq.sdk.types import LeaseInfo, LeaseRequest, Outcome, TaskInfo
+from leaseq.sdk.types import LeaseInfo, LeaseRequest, Outcome, Reported, TaskInfo
 
 
 class StubTransport:
@@ -61,12 +61,22 @@ class StubTransport:
             for i in range(k)
         ]
 
-    async def report(self, outcomes: Sequence[Outcome]) -> list[TaskInfo]:
+    async def report(self, outcomes: Sequence[Outcome]) -> list[Reported]:
         await asyncio.sleep(0)
+        return self._reported(outcomes)
+
+    async def lease_and_report(
+        self, request: LeaseRequest, outcomes: Sequence[Outcome]
+    ) -> tuple[list[LeaseInfo], list[Reported]]:
+        """The results ride on the lease request (ADR 0033): one round trip for both."""
+        answers = self._reported(outcomes)
+        return await self.lease(request), answers
+
+    def _reported(self, outcomes: Sequence[Outcome]) -> list[Reported]:
         self.reported += len(outcomes)
         if self.reported >= self.left_total:
             self.all_reported.set()
-        return [self._answer] * len(outcomes)
+        return [Reported(outcome.task_id, "succeeded", self._now) for outcome in outcomes]
 
     async def heartbeat(self, task_id: Any, token: str, lease_seconds: float) -> Any:
         raise AssertionError("no task lives long enough to need a heartbeat")
