@@ -56,10 +56,11 @@ class Worker:
     request goes out while handlers still run (it hides a round trip per wave). A waiting
     task holds its lease from the grant and is invisible to other workers, so it is given
     back unrun once it has waited half its lease (and never run with a lease that may
-    have run out), and at shutdown. The default, None, is automatic: `concurrency` tasks
-    while the worker's recent handlers are short (50 ms at most, and a twentieth of the
-    lease), none otherwise; 0 turns it off. See docs/adr/0014-worker-prefetch.md and
-    docs/adr/0038-automatic-prefetch.md.
+    have run out), and at shutdown. The default, None, is automatic: while the worker's
+    recent handlers are short (50 ms at most, and a twentieth of the lease), as many as
+    its slots start within that time, at least `concurrency` and at most 4 per slot and
+    100 in all; none otherwise. 0 turns it off. See docs/adr/0014-worker-prefetch.md,
+    0038-automatic-prefetch.md and 0039-prefetch-by-time.md.
 
     `results_on_lease` (default on): results that would wait for the report in flight
     ride on the next lease request instead (ADR 0033); with it off, every result goes in

@@ -38,27 +38,40 @@ func TestHandlersUpTo50msAreShort(t *testing.T) {
 	for _, tc := range []struct {
 		run  time.Duration
 		want int
-	}{{0, 10}, {50 * time.Millisecond, 10}, {51 * time.Millisecond, 0}, {2 * time.Second, 0}} {
+	}{{0, 40}, {50 * time.Millisecond, 10}, {51 * time.Millisecond, 0}, {2 * time.Second, 0}} {
 		if got := paced(tc.run).prefetch(10, paceLease); got != tc.want {
 			t.Errorf("after a run of %v: prefetch = %d, want %d", tc.run, got, tc.want)
 		}
 	}
 }
 
-func TestThePrefetchIsTheConcurrency(t *testing.T) {
-	for _, c := range []int{1, 7, 500} {
-		if got := paced(time.Millisecond).prefetch(c, paceLease); got != c {
-			t.Errorf("concurrency %d: prefetch = %d", c, got)
+func TestAsManyWaitAsTheSlotsStartWithin50ms(t *testing.T) {
+	// Ten slots run 50 ms / run handlers each in 50 ms; at most 4 per slot (40).
+	for _, tc := range []struct {
+		run  time.Duration
+		want int
+	}{{50 * time.Millisecond, 10}, {40 * time.Millisecond, 12}, {25 * time.Millisecond, 20}, {20 * time.Millisecond, 25}, {10 * time.Millisecond, 40}} {
+		if got := paced(tc.run).prefetch(10, paceLease); got != tc.want {
+			t.Errorf("after a run of %v: prefetch = %d, want %d", tc.run, got, tc.want)
+		}
+	}
+}
+
+func TestTheMostIs4PerSlotAnd100InAllButNeverUnderTheConcurrency(t *testing.T) {
+	for _, tc := range []struct{ concurrency, want int }{{1, 4}, {7, 28}, {25, 100}, {26, 100}, {50, 100}, {100, 100}, {500, 500}} {
+		if got := paced(100*time.Microsecond).prefetch(tc.concurrency, paceLease); got != tc.want {
+			t.Errorf("concurrency %d: prefetch = %d, want %d", tc.concurrency, got, tc.want)
 		}
 	}
 }
 
 func TestShortIsAlsoAtMostATwentiethOfTheLease(t *testing.T) {
-	// 30 ms is short against a 1 s lease (50 ms), not against a 0.5 s one (25 ms).
+	// 30 ms is short against a 1 s lease (50 ms: 10 slots start 16 more in it), not
+	// against a 0.5 s one (25 ms).
 	for _, tc := range []struct {
 		lease time.Duration
 		want  int
-	}{{time.Second, 10}, {500 * time.Millisecond, 0}} {
+	}{{time.Second, 16}, {500 * time.Millisecond, 0}} {
 		if got := paced(30*time.Millisecond).prefetch(10, tc.lease); got != tc.want {
 			t.Errorf("lease %v: prefetch = %d, want %d", tc.lease, got, tc.want)
 		}
@@ -67,8 +80,8 @@ func TestShortIsAlsoAtMostATwentiethOfTheLease(t *testing.T) {
 
 func TestOneSlowRunTurnsThePrefetchOffAtOnce(t *testing.T) {
 	p := paced(repeated(time.Millisecond, 100)...)
-	if got := p.prefetch(10, paceLease); got != 10 {
-		t.Fatalf("after 100 short runs: prefetch = %d, want 10", got)
+	if got := p.prefetch(10, paceLease); got != 40 {
+		t.Fatalf("after 100 short runs: prefetch = %d, want 40", got)
 	}
 	p.ran(200 * time.Millisecond)
 	if got := p.prefetch(10, paceLease); got != 0 {
@@ -78,7 +91,7 @@ func TestOneSlowRunTurnsThePrefetchOffAtOnce(t *testing.T) {
 
 func TestShortRunsAfterASlowOneTurnThePrefetchBackOnGradually(t *testing.T) {
 	// After 1 s, the estimate is 1 ms + 999 ms × 0.9ⁿ: above 50 ms until the 29th run.
-	for _, tc := range []struct{ short, want int }{{10, 0}, {28, 0}, {29, 10}, {100, 10}} {
+	for _, tc := range []struct{ short, want int }{{10, 0}, {28, 0}, {29, 10}, {100, 40}} {
 		p := paced(append([]time.Duration{time.Second}, repeated(time.Millisecond, tc.short)...)...)
 		if got := p.prefetch(10, paceLease); got != tc.want {
 			t.Errorf("1 s, then %d runs of 1 ms: prefetch = %d, want %d (estimate %v)", tc.short, got, tc.want, p.estimate)
@@ -266,8 +279,8 @@ func TestAHandlerStoppedByALostLeaseCountsAsTheTimeItRan(t *testing.T) {
 		return len(leases) >= before+3
 	})
 	_ = stop()
-	if leases[1].MaxTasks != 2 {
-		t.Fatalf("after the quick handler, a lease request asked for %d; want 2 (prefetch on)", leases[1].MaxTasks)
+	if leases[1].MaxTasks != 5 { // one slot, four waiting (ADR 0039)
+		t.Fatalf("after the quick handler, a lease request asked for %d; want 5 (prefetch on)", leases[1].MaxTasks)
 	}
 	for _, l := range leases[before:] {
 		if l.MaxTasks != 1 {

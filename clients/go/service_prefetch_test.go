@@ -14,15 +14,16 @@ import (
 // The prefetch against the real service: which tasks a worker holds leased beyond its
 // slots, and that it gives them back unrun at a stop and once they wait too long.
 
-// leasedWhileAHandlerWaits runs tasks whose handlers take durations, then three whose
-// handlers wait, with one slot; once the first waiting one runs, it waits until the
-// tasks' states are want and stay so for 200 ms (the worker has leased what it will).
+// leasedWhileAHandlerWaits runs tasks whose handlers take durations, then tasks whose
+// handlers wait (as many as want has states beyond durations), with one slot; once the
+// first waiting one runs, it waits until the tasks' states are want and stay so for
+// 200 ms (the worker has leased what it will).
 func leasedWhileAHandlerWaits(t *testing.T, prefetch int, durations []time.Duration, want []string) {
 	t.Helper()
 	svc := liveService(t)
 	c, queue := newClient(t, svc.URL), queueName(t)
 	w := leaseq.NewWorker(c, leaseq.WorkerOptions{Queue: queue, Concurrency: 1, Prefetch: prefetch, Logger: logLines{t}})
-	started, gate := make(chan struct{}, 3), make(chan struct{})
+	started, gate := make(chan struct{}, len(want)), make(chan struct{})
 	w.Handle("step", 1, func(ctx context.Context, job *leaseq.Job) (any, error) {
 		var n int
 		if err := job.Decode(&n); err != nil {
@@ -36,7 +37,7 @@ func leasedWhileAHandlerWaits(t *testing.T, prefetch int, durations []time.Durat
 		<-gate
 		return nil, nil
 	})
-	ids := make([]string, len(durations)+3)
+	ids := make([]string, len(want))
 	for n := range ids { // one at a time: leased in this order
 		ref, err := c.Enqueue(context.Background(), leaseq.NewTask{Queue: queue, Type: "step", Payload: n})
 		if err != nil {
@@ -81,16 +82,19 @@ func leasedWhileAHandlerWaits(t *testing.T, prefetch int, durations []time.Durat
 
 func TestByDefaultShortHandlersTurnThePrefetchOn(t *testing.T) {
 	t.Parallel()
-	// One runs; one waits for the slot holding its lease (prefetch = concurrency).
+	// One runs; four wait for the slot holding their leases: handlers this short start
+	// many within 50 ms, and one slot holds at most four (ADR 0039); the sixth is left.
 	leasedWhileAHandlerWaits(t, 0, []time.Duration{0, 0},
-		[]string{"succeeded", "succeeded", "leased", "leased", "pending"})
+		[]string{"succeeded", "succeeded", "leased", "leased", "leased", "leased", "leased", "pending"})
 }
 
 func TestByDefaultASlowHandlerTurnsThePrefetchOffAtOnce(t *testing.T) {
 	t.Parallel()
-	// The first, short, turns it on; the second, slower than 50 ms, turns it off.
+	// The first, short, turns it on: the second lease request takes five (one slot, four
+	// waiting). The second task, slower than 50 ms, turns it off: the four it leased run
+	// in turn, and nothing more is leased.
 	leasedWhileAHandlerWaits(t, 0, []time.Duration{0, 100 * time.Millisecond},
-		[]string{"succeeded", "succeeded", "leased", "pending", "pending"})
+		[]string{"succeeded", "succeeded", "leased", "leased", "leased", "leased", "pending", "pending"})
 }
 
 func TestWithoutPrefetchNothingIsLeasedBeyondTheFreeSlots(t *testing.T) {

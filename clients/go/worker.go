@@ -31,8 +31,9 @@ type WorkerOptions struct {
 	// out while handlers still run (it hides a round trip per wave of short tasks). A
 	// waiting task's lease runs from its grant and other workers cannot take it, so it is
 	// given back unrun once half its lease has passed, and at shutdown. Default (0):
-	// automatic, Concurrency while the recent handlers are short (at most 50 ms and a
-	// twentieth of the lease), none otherwise; negative: none.
+	// automatic: while the recent handlers are short (at most 50 ms and a twentieth of
+	// the lease), as many as the slots start within that time, at least Concurrency and
+	// at most 4 per slot and 100 in all; none otherwise. Negative: none.
 	Prefetch int
 	// ShutdownGrace is how long Run waits for running handlers once its ctx is done
 	// before it cancels them and releases their tasks; default 30 s, negative: none.

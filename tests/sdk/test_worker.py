@@ -438,10 +438,11 @@ async def test_with_prefetch_the_next_tasks_are_leased_while_every_slot_is_busy(
 
 
 async def run_until_a_handler_waits(
-    client: Client, worker: Worker, durations: list[float]
+    client: Client, worker: Worker, durations: list[float], waiting: int = 3
 ) -> tuple[list[str], int]:
-    """Tasks whose handlers take `durations`, then three whose handlers wait: every task's
-    state, and how many the worker holds unstarted, once the first waiting one has run."""
+    """Tasks whose handlers take `durations`, then `waiting` whose handlers wait: every
+    task's state, and how many the worker holds unstarted, once the first waiting one has
+    run."""
     started, gate = asyncio.Event(), asyncio.Event()
 
     @worker.handler("step")
@@ -452,7 +453,7 @@ async def run_until_a_handler_waits(
         started.set()
         await gate.wait()
 
-    ids = [(await client.enqueue("q", "step", n)).id for n in range(len(durations) + 3)]
+    ids = [(await client.enqueue("q", "step", n)).id for n in range(len(durations) + waiting)]
     async with running(worker):
         await asyncio.wait_for(started.wait(), 5)
         await asyncio.sleep(0.2)
@@ -471,16 +472,19 @@ async def test_without_prefetch_nothing_is_leased_beyond_the_free_slots(client: 
 
 async def test_by_default_short_handlers_turn_the_prefetch_on(client: Client) -> None:
     worker = make_worker(client, concurrency=1)
-    states, buffered = await run_until_a_handler_waits(client, worker, [0.0, 0.0])
-    # One runs, one waits in the buffer holding its lease (prefetch = concurrency).
-    assert (states, buffered) == (["succeeded"] * 2 + ["leased", "leased", "pending"], 1)
+    states, buffered = await run_until_a_handler_waits(client, worker, [0.0, 0.0], waiting=6)
+    # One runs; four wait in the buffer holding their leases: handlers this short start
+    # many within 50 ms, and one slot holds at most four (ADR 0039); the sixth is left.
+    assert (states, buffered) == (["succeeded"] * 2 + ["leased"] * 5 + ["pending"], 4)
 
 
 async def test_by_default_a_slow_handler_turns_the_prefetch_off_at_once(client: Client) -> None:
     worker = make_worker(client, concurrency=1)
-    # The first, short, turns it on; the second, slower than 50 ms, turns it off.
-    states, buffered = await run_until_a_handler_waits(client, worker, [0.0, 0.1])
-    assert (states, buffered) == (["succeeded"] * 2 + ["leased", "pending", "pending"], 0)
+    # The first, short, turns it on: the second lease request takes five (one slot, four
+    # waiting). The second task, slower than 50 ms, turns it off: the four it leased run
+    # in turn (three still wait), and nothing more is leased.
+    states, buffered = await run_until_a_handler_waits(client, worker, [0.0, 0.1], waiting=6)
+    assert (states, buffered) == (["succeeded"] * 2 + ["leased"] * 4 + ["pending"] * 2, 3)
 
 
 async def test_prefetched_tasks_are_released_unrun_on_stop(client: Client) -> None:
@@ -735,7 +739,12 @@ async def test_results_waiting_for_the_report_in_flight_ride_on_the_next_lease_r
     client: Client,
 ) -> None:
     transport = _SlowReports(client.transport)
-    worker = Worker(transport, queue="q", concurrency=4, lease_seconds=5, wait_seconds=0.5)
+    # Without the prefetch, each lease request waits for a slot, so it goes out right
+    # after handlers finish: the case riding is for. (With it, lease requests go out while
+    # handlers run and take up to 20 tasks each: 40 tasks need too few for the count.)
+    worker = Worker(
+        transport, queue="q", concurrency=4, prefetch=0, lease_seconds=5, wait_seconds=0.5
+    )
 
     @worker.handler("short")
     async def short(ctx: TaskContext, payload: int) -> int:
@@ -774,7 +783,10 @@ async def test_results_of_a_failed_lease_request_are_reported_on_their_own(
     client: Client,
 ) -> None:
     transport = _SlowReports(client.transport, fail_rides=True)
-    worker = Worker(transport, queue="q", concurrency=4, lease_seconds=5, wait_seconds=0.5)
+    # Without the prefetch, so that lease requests follow finished handlers (as above).
+    worker = Worker(
+        transport, queue="q", concurrency=4, prefetch=0, lease_seconds=5, wait_seconds=0.5
+    )
 
     @worker.handler("one")
     async def one(ctx: TaskContext, payload: int) -> int:
