@@ -551,6 +551,41 @@ async def test_a_prefetched_task_whose_lease_may_have_run_out_is_not_run(
     assert time_left > 1.0 / 2 - 0.1
 
 
+async def test_a_waiting_task_from_a_later_grant_is_given_back_at_half_its_own_lease(
+    client: Client,
+) -> None:
+    # Two waiting tasks from two lease requests: when the older starts, the stale timer
+    # armed for it stays, fires early for the younger, and must be armed again for it:
+    # the younger is given back at half its own lease while the slot is still busy (and
+    # leased again: a new epoch), not kept until the slot frees.
+    worker = make_worker(client, concurrency=1, prefetch=2, lease_seconds=1.0, wait_seconds=2.0)
+    gate, second_started = asyncio.Event(), asyncio.Event()
+
+    @worker.handler("step")
+    async def step(ctx: TaskContext, payload: int) -> None:
+        if payload == 0:
+            await asyncio.sleep(0.3)  # the slot frees after the third task's grant
+        elif payload == 1:
+            second_started.set()
+            await gate.wait()
+
+    await client.enqueue("q", "step", 0)
+    await client.enqueue("q", "step", 1, priority=-1)
+    async with running(worker):
+        await asyncio.sleep(0.15)  # the first grant has both; the next request long-polls
+        third = await client.enqueue("q", "step", 2)
+        granted = time.monotonic()
+        await asyncio.wait_for(second_started.wait(), 5)
+        epoch = (await client.get(third.id)).epoch
+        while epoch < 2 and time.monotonic() < granted + 0.9:  # its lease ends at ~1 s
+            await asyncio.sleep(0.02)
+            epoch = (await client.get(third.id)).epoch
+        still_waiting = not gate.is_set()
+        gate.set()
+        done = await client.wait_for(third.id, timeout=5)
+    assert (epoch >= 2, still_waiting, done.state) == (True, True, "succeeded")
+
+
 @pytest.mark.parametrize("prefetch", [-1])
 def test_prefetch_cannot_be_negative(client: Client, prefetch: int) -> None:
     with pytest.raises(ValueError):
