@@ -17,6 +17,27 @@ func (f *fakeService) rodeCount() int {
 	return len(f.rode)
 }
 
+// stopAfterEveryResult stops the worker once f has applied tasks results and the worker
+// has sent one more lease request: that one means the claim loop has had the answers of
+// those before it, the last results' among them. A stop before it would withdraw the
+// request that carries them, and they would be sent again (as a withdrawal's are, ADR 32).
+func stopAfterEveryResult(t *testing.T, f *fakeService, tasks int, stop func() error) {
+	t.Helper()
+	var asked int // lease requests by the time every result was applied
+	eventually(t, 5*time.Second, "every result", func() bool {
+		l, _, r, _ := f.snapshot()
+		asked = len(l)
+		return len(r) >= tasks
+	})
+	eventually(t, 5*time.Second, "a lease request after the last result", func() bool {
+		l, _, _, _ := f.snapshot()
+		return len(l) > asked
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // sentOnce fails unless f got exactly want results, one per task.
 func sentOnce(t *testing.T, f *fakeService, want int) {
 	t.Helper()
@@ -46,23 +67,7 @@ func TestResultsFinishingBehindAReportInFlightRideOnTheNextLeaseRequest(t *testi
 		time.Sleep(5 * time.Millisecond)
 		return nil, nil
 	})
-	stop := runWorker(t, w)
-	var asked int // lease requests by the time every result was applied
-	eventually(t, 5*time.Second, "every result", func() bool {
-		l, _, r, _ := f.snapshot()
-		asked = len(l)
-		return len(r) >= tasks
-	})
-	// A later lease request means the claim loop has had the answers of those before it,
-	// the last results' among them: a stop before that would withdraw the request that
-	// carries them, and they would be sent again (as a withdrawal's are, ADR 32).
-	eventually(t, 5*time.Second, "a lease request after the last result", func() bool {
-		l, _, _, _ := f.snapshot()
-		return len(l) > asked
-	})
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	stopAfterEveryResult(t, f, tasks, runWorker(t, w))
 	sentOnce(t, f, tasks)
 	// The first wave's results find no report in flight and go alone; the rest ride (the
 	// claim is not held back by them though their report is unanswered).
@@ -116,23 +121,7 @@ func TestResultsCarriedToAServiceThatIgnoresThemAreReportedSeparately(t *testing
 		time.Sleep(10 * time.Millisecond)
 		return nil, nil
 	})
-	stop := runWorker(t, w)
-	var asked int // lease requests by the time every result was applied
-	eventually(t, 5*time.Second, "every result", func() bool {
-		l, _, r, _ := f.snapshot()
-		asked = len(l)
-		return len(r) >= tasks
-	})
-	// A later lease request means the claim loop has had the answers of those before it,
-	// the last results' among them: a stop before that would withdraw the request that
-	// carries them, and they would be sent again (as a withdrawal's are, ADR 32).
-	eventually(t, 5*time.Second, "a lease request after the last result", func() bool {
-		l, _, _, _ := f.snapshot()
-		return len(l) > asked
-	})
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	stopAfterEveryResult(t, f, tasks, runWorker(t, w))
 	sentOnce(t, f, tasks)
 	leases, _, _, _ := f.snapshot()
 	carrying := 0

@@ -137,10 +137,7 @@ func TestPrefetchedTasksAreReleasedUnrunAtOnceOnShutdown(t *testing.T) {
 		}
 		return task
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
+	cancel, returned := startRun(t, w, 10*time.Second)
 	<-started
 	within(t, 5*time.Second, "the two beyond the slot leased", func() bool {
 		return stateOf(ids[1]).State == "leased" && stateOf(ids[2]).State == "leased"
@@ -151,13 +148,8 @@ func TestPrefetchedTasksAreReleasedUnrunAtOnceOnShutdown(t *testing.T) {
 		return stateOf(ids[1]).State == "pending" && stateOf(ids[2]).State == "pending"
 	})
 	close(gate)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return")
+	if err := returned(); err != nil {
+		t.Fatal(err)
 	}
 	mu.Lock()
 	defer mu.Unlock()

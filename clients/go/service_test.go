@@ -104,24 +104,38 @@ func (l *keptLines) awaitLine(t *testing.T, part, rest string) {
 // running starts w.Run; the returned stop cancels it and answers Run's error.
 func running(t *testing.T, w *leaseq.Worker) (stop func() error) {
 	t.Helper()
+	cancel, returned := startRun(t, w, 30*time.Second)
+	return func() error {
+		cancel()
+		return returned()
+	}
+}
+
+// startRun starts w.Run, for tests that check something between cancelling it and its
+// return: returned waits for Run (failing the test if that takes longer than limit) and
+// answers its error; the test's end cancels and waits too.
+func startRun(t *testing.T, w *leaseq.Worker, limit time.Duration) (cancel context.CancelFunc, returned func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	var once sync.Once
 	var err error
-	stop = func() error {
+	returned = func() error {
 		once.Do(func() {
-			cancel()
 			select {
 			case err = <-done:
-			case <-time.After(30 * time.Second):
-				t.Error("Run did not return within 30 s of its ctx's cancellation")
+			case <-time.After(limit):
+				t.Errorf("Run did not return within %v", limit)
 			}
 		})
 		return err
 	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
+	t.Cleanup(func() {
+		cancel()
+		_ = returned()
+	})
+	return cancel, returned
 }
 
 func waitFinished(t *testing.T, c *leaseq.Client, id string) leaseq.Task {
@@ -472,22 +486,15 @@ func TestALeaseRequestInFlightAtShutdownHasItsGrantsReleased(t *testing.T) {
 		ran <- struct{}{}
 		return nil, nil
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
+	cancel, returned := startRun(t, w, 10*time.Second)
 	time.Sleep(500 * time.Millisecond) // the worker is long-polling
 	cancel()
 	ref, err := c.Enqueue(context.Background(), leaseq.NewTask{Queue: queue, Type: "late"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return")
+	if err := returned(); err != nil {
+		t.Fatal(err)
 	}
 	select {
 	case <-ran:
