@@ -379,13 +379,15 @@ class Worker:
             )
 
     def _release_stale(self) -> None:
+        """The stale timer. A fire for a task that has started since finds none stale."""
         self._buffer_timer = None
-        now, buffer = time.monotonic(), self._buffer
+        now, buffer, given_back = time.monotonic(), self._buffer, 0
         while buffer and now >= buffer[0][1] + self.lease_seconds * STALE_FRACTION:
             lease, _ = buffer.popleft()
             self._give_back(lease, "it waited too long for a slot")
+            given_back += 1
         self._watch_buffer()
-        if self._slot_freed is not None:
+        if given_back and self._slot_freed is not None:
             self._slot_freed.set()  # room to claim again
 
     def _release_buffered(self) -> None:
