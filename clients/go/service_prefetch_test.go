@@ -216,6 +216,12 @@ func TestAPrefetchedTaskWhoseLeaseMayHaveRunOutIsNotRun(t *testing.T) {
 		return strings.Contains(transitions(t, c, second.ID), "leased released")
 	})
 	log.awaitLine(t, "giving task "+second.ID+" back unrun", "it waited too long for a slot")
+	// The give-back made room to wait in: the claim loop, which had none, leases it again
+	// while the slot is still busy.
+	within(t, 3*time.Second, "the given-back task leased again", func() bool {
+		task, err := c.Get(context.Background(), second.ID)
+		return err == nil && task.Epoch >= 2
+	})
 	time.Sleep(time.Second) // the slot stays busy past the whole of the first lease it waited with
 	close(releaseFirst)
 	if task := waitFinished(t, c, first.ID); task.State != "succeeded" {

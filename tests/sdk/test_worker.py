@@ -586,6 +586,34 @@ async def test_a_waiting_task_from_a_later_grant_is_given_back_at_half_its_own_l
     assert (epoch >= 2, still_waiting, done.state) == (True, True, "succeeded")
 
 
+async def test_a_stale_task_given_back_makes_room_to_lease_again(client: Client) -> None:
+    # The slot and the one place to wait are full, so the claim loop waits for room. The
+    # waiting task goes stale at half its lease and is given back: that room must wake the
+    # loop, which leases the task again (a new epoch) while the slot is still busy.
+    worker = make_worker(client, concurrency=1, prefetch=1, lease_seconds=1.0, wait_seconds=2.0)
+    gate, first_started = asyncio.Event(), asyncio.Event()
+
+    @worker.handler("step")
+    async def step(ctx: TaskContext, payload: int) -> None:
+        if payload == 0:
+            first_started.set()
+            await gate.wait()
+
+    await client.enqueue("q", "step", 0)
+    waiting = await client.enqueue("q", "step", 1, priority=-1)
+    async with running(worker):
+        await asyncio.wait_for(first_started.wait(), 5)
+        begun = time.monotonic()
+        epoch = (await client.get(waiting.id)).epoch
+        while epoch < 2 and time.monotonic() < begun + 1.5:
+            await asyncio.sleep(0.02)
+            epoch = (await client.get(waiting.id)).epoch
+        still_busy = not gate.is_set()
+        gate.set()
+        done = await client.wait_for(waiting.id, timeout=5)
+    assert (epoch >= 2, still_busy, done.state) == (True, True, "succeeded")
+
+
 @pytest.mark.parametrize("prefetch", [-1])
 def test_prefetch_cannot_be_negative(client: Client, prefetch: int) -> None:
     with pytest.raises(ValueError):
