@@ -551,6 +551,15 @@ async def test_a_prefetched_task_whose_lease_may_have_run_out_is_not_run(
     assert time_left > 1.0 / 2 - 0.1
 
 
+async def leased_again_by(client: Client, task_id: Any, deadline: float) -> int:
+    """The task's epoch once it is 2 or more (leased again), or at `deadline` (monotonic)."""
+    epoch = (await client.get(task_id)).epoch
+    while epoch < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+        epoch = (await client.get(task_id)).epoch
+    return epoch
+
+
 async def test_a_waiting_task_from_a_later_grant_is_given_back_at_half_its_own_lease(
     client: Client,
 ) -> None:
@@ -576,10 +585,7 @@ async def test_a_waiting_task_from_a_later_grant_is_given_back_at_half_its_own_l
         third = await client.enqueue("q", "step", 2)
         granted = time.monotonic()
         await asyncio.wait_for(second_started.wait(), 5)
-        epoch = (await client.get(third.id)).epoch
-        while epoch < 2 and time.monotonic() < granted + 0.9:  # its lease ends at ~1 s
-            await asyncio.sleep(0.02)
-            epoch = (await client.get(third.id)).epoch
+        epoch = await leased_again_by(client, third.id, granted + 0.9)  # its lease ends at ~1 s
         still_waiting = not gate.is_set()
         gate.set()
         done = await client.wait_for(third.id, timeout=5)
@@ -604,10 +610,7 @@ async def test_a_stale_task_given_back_makes_room_to_lease_again(client: Client)
     async with running(worker):
         await asyncio.wait_for(first_started.wait(), 5)
         begun = time.monotonic()
-        epoch = (await client.get(waiting.id)).epoch
-        while epoch < 2 and time.monotonic() < begun + 1.5:
-            await asyncio.sleep(0.02)
-            epoch = (await client.get(waiting.id)).epoch
+        epoch = await leased_again_by(client, waiting.id, begun + 1.5)
         still_busy = not gate.is_set()
         gate.set()
         done = await client.wait_for(waiting.id, timeout=5)
