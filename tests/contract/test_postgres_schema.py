@@ -20,11 +20,11 @@ async def _fetch(url: str, sql: str) -> list[asyncpg.Record]:
 
 
 async def test_migrate_creates_the_schema_on_an_empty_database(pg_database_url: str) -> None:
-    assert await schema_status(pg_database_url) == (None, "0007")
+    assert await schema_status(pg_database_url) == (None, "0008")
 
-    assert await migrate(pg_database_url) == "0007"
+    assert await migrate(pg_database_url) == "0008"
 
-    assert await schema_status(pg_database_url) == ("0007", "0007")
+    assert await schema_status(pg_database_url) == ("0008", "0008")
     indexes = await _fetch(
         pg_database_url, "SELECT indexname FROM pg_indexes WHERE tablename = 'leaseq_tasks'"
     )
@@ -40,7 +40,7 @@ async def test_migrate_a_second_time_changes_nothing(pg_database_url: str) -> No
     catalog = "SELECT oid, relname FROM pg_class WHERE relname LIKE 'leaseq%' ORDER BY relname"
     before = await _fetch(pg_database_url, catalog)
 
-    assert await migrate(pg_database_url) == "0007"
+    assert await migrate(pg_database_url) == "0008"
 
     assert await _fetch(pg_database_url, catalog) == before
 
@@ -88,7 +88,7 @@ async def test_migration_0005_goes_down_to_0004_and_up_again(pg_database_url: st
     engine = create_engine(pg_database_url, pool_size=1)
     try:
         async with engine.begin() as conn:
-            assert await conn.run_sync(down_then_up) == ["0004", "0007"]
+            assert await conn.run_sync(down_then_up) == ["0004", "0008"]
     finally:
         await engine.dispose()
     keys = await _fetch(pg_database_url, "SELECT concurrency_key FROM leaseq_tasks ORDER BY id")
@@ -136,3 +136,61 @@ async def test_migration_0006_stops_the_sql_function_writing_the_enqueued_event(
     )
     assert "pg_monitor=X" in row["acl"]
     assert any(setting.startswith("search_path=") for setting in row["proconfig"])
+
+
+async def test_migration_0008_makes_the_sql_functions_insert_static_and_keeps_what_it_does(
+    pg_database_url: str,
+) -> None:
+    """At 0007 the function inserts by dynamic SQL and calls leaseq_uuid7(); at 0008 by a
+    static statement with the id made in place (ADR 0040). Both enqueue and deduplicate
+    alike, and the function keeps its grants and its pinned search_path."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from leaseq.adapters.postgres.engine import create_engine
+    from leaseq.adapters.postgres.schema import _config
+
+    source = text("SELECT prosrc FROM pg_proc WHERE proname = 'leaseq_enqueue_result'")
+    call = text(
+        "SELECT r.id, r.deduplicated FROM leaseq_enqueue_result("
+        "'q', 't', '{}', idempotency_key => :key) AS r"
+    )
+
+    def calls(connection: Any, key: str) -> dict[str, Any]:
+        first, again = (connection.execute(call, {"key": key}).one() for _ in range(2))
+        body = connection.execute(source).scalar()
+        return {
+            "dynamic": "EXECUTE 'INSERT" in body,
+            "uuid7 call": "leaseq_uuid7()" in body,
+            "answers": (first.deduplicated, again.deduplicated, again.id == first.id),
+            "version": first.id.version,
+        }
+
+    def down_then_up(connection: Any) -> list[dict[str, Any]]:
+        command.downgrade(_config(connection), "0007")
+        at_0007 = calls(connection, "k7")
+        command.upgrade(_config(connection), "head")
+        return [at_0007, calls(connection, "k8")]
+
+    await migrate(pg_database_url)
+    signature = (
+        "leaseq_enqueue_result(text, text, jsonb, int, int, timestamptz, text, int, jsonb, text)"
+    )
+    await _fetch(pg_database_url, f"GRANT EXECUTE ON FUNCTION {signature} TO pg_monitor")
+    engine = create_engine(pg_database_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            at_0007, at_0008 = await conn.run_sync(down_then_up)
+    finally:
+        await engine.dispose()
+    answers = (False, True, True)
+    assert at_0007 == {"dynamic": True, "uuid7 call": True, "answers": answers, "version": 7}
+    assert at_0008 == {"dynamic": False, "uuid7 call": False, "answers": answers, "version": 7}
+    [row] = await _fetch(
+        pg_database_url,
+        "SELECT CAST(p.proacl AS text) AS acl, p.proconfig FROM pg_proc p"
+        " WHERE p.proname = 'leaseq_enqueue_result'",
+    )
+    assert "pg_monitor=X" in row["acl"]
+    assert any(setting.startswith("search_path=") for setting in row["proconfig"])
+    assert await _fetch(pg_database_url, "SELECT count(*) AS n FROM leaseq_tasks") == [(2,)]

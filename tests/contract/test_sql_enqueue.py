@@ -192,6 +192,27 @@ async def test_a_repeated_idempotency_key_answers_the_first_task_per_queue(
     assert await conn.fetchval("SELECT count(*) FROM leaseq_tasks") == 2
 
 
+async def test_a_key_taken_by_a_transaction_still_open_answers_its_task_once_it_commits(
+    pg_migrated_url: str, conn: asyncpg.Connection
+) -> None:
+    """The second call waits for the first transaction holding the key, then answers its
+    task, deduplicated: neither a second task nor a unique violation."""
+    call = "SELECT * FROM leaseq_enqueue_result('emails', 'send', '{}', idempotency_key => 'k')"
+    other = await asyncpg.connect(pg_migrated_url)
+    try:
+        async with conn.transaction():
+            first = await conn.fetchrow(call)
+            second = asyncio.create_task(other.fetchrow(call))
+            await asyncio.sleep(0.3)
+            assert not second.done()  # waiting on the first transaction's key
+        again = await asyncio.wait_for(second, 10)
+    finally:
+        await other.close()
+    assert (first["deduplicated"], again["deduplicated"]) == (False, True)
+    assert again["id"] == first["id"]
+    assert await conn.fetchval("SELECT count(*) FROM leaseq_tasks") == 1
+
+
 async def test_the_calls_of_before_the_concurrency_key_still_resolve(
     conn: asyncpg.Connection,
 ) -> None:

@@ -1,10 +1,11 @@
-"""The `leaseq_enqueue_result` function of migrations 0003, 0005 and 0006, built from one
-text.
+"""The `leaseq_enqueue_result` function of migrations 0003, 0005, 0006 and 0008, built
+from one text.
 
 0005 adds a `concurrency_key` argument (ADR 0030); a PL/pgSQL function cannot be renamed
 (its body names its arguments by the function's name), so 0005 creates it anew from the
 same text with the key's parts filled in, and 0003 keeps the text it always created. 0006
-creates it without the `enqueued` event's insert (ADR 0036).
+creates it without the `enqueued` event's insert (ADR 0036). 0008 inserts with a static
+statement and makes the id in place (ADR 0040).
 """
 
 from __future__ import annotations
@@ -34,17 +35,82 @@ _ENQUEUED_EVENT = """
                     VALUES (new_id, now(), 'enqueued', NULL, 'pending', 0, 0, NULL, NULL);"""
 
 
+# Up to 0006 the insert was dynamic SQL, so that the parameters named like columns stay
+# columns in its conflict target; PostgreSQL parsed and planned it on every call. From 0008
+# it is static (planned once per session) and has no conflict target: the only unique
+# indexes are the id's, whose collision makes a new id (the loop), and the key's (ADR
+# 0040). The new id is computed in place: `leaseq_uuid7()`, a SQL function with a pinned
+# search_path, is never inlined, and a call of it cost about as much as the insert's plan.
+_DYNAMIC_INSERT = """
+                new_id := leaseq_uuid7();
+                -- dynamic, so that the parameters named like columns stay columns here
+                EXECUTE 'INSERT INTO leaseq_tasks (id, queue, type, type_version, payload,
+                    labels, priority, run_at, attempts, max_attempts, retry_base,
+                    retry_factor, retry_max, retry_jitter, idempotency_key, state, epoch,
+                    created_at, updated_at{key_column})
+                    VALUES ($1, $2, $3, $4, CAST($5 AS json), $6, $7, $8, 0, $9,
+                        1.0, 2.0, 3600.0, 0.2, $10, ''pending'', 0, now(), now(){key_value})
+                    ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL
+                    DO NOTHING'
+                USING new_id, q, kind, type_version, body, COALESCE(tags, '{{}}'::jsonb),
+                    priority, due, COALESCE(max_attempts, 20), key{key_argument};"""
+
+_STATIC_INSERT = """
+                new_id := {uuid7};
+                INSERT INTO leaseq_tasks (id, queue, type, type_version, payload, labels,
+                    priority, run_at, attempts, max_attempts, retry_base, retry_factor,
+                    retry_max, retry_jitter, idempotency_key, state, epoch, created_at,
+                    updated_at, concurrency_key)
+                VALUES (new_id, q, kind, type_version, CAST(body AS json),
+                    COALESCE(tags, '{{}}'::jsonb), priority, due, 0, COALESCE(max_attempts, 20),
+                    1.0, 2.0, 3600.0, 0.2, key, 'pending', 0, now(), now(), ckey)
+                ON CONFLICT DO NOTHING;"""
+
+# A UUIDv7 from the database's clock (what `leaseq_uuid7()` of 0003 returns).
+UUID7 = """encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+                    placing substring(int8send(floor(
+                        extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+                    FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid"""
+
+
 def enqueue_result_function(
-    *, with_concurrency_key: bool, writes_enqueued_event: bool, replace: bool = False
+    *,
+    with_concurrency_key: bool,
+    writes_enqueued_event: bool,
+    static_insert: bool = False,
+    replace: bool = False,
 ) -> str:
     """CREATE FUNCTION leaseq_enqueue_result(...): the migration 0003 text, or with the
     concurrency key of 0005 as a last argument (DEFAULT NULL); writing the `enqueued`
-    event (0003, 0005) or not (0006). `replace`: CREATE OR REPLACE, which keeps the
-    function's owner and grants (and resets its settings: pin its search_path again)."""
+    event (0003, 0005) or not (0006); inserting by dynamic SQL (up to 0006) or by a
+    static statement (0008, which has the key). `replace`: CREATE OR REPLACE, which keeps
+    the function's owner and grants (and resets its settings: pin its search_path again,
+    `pin_search_path`)."""
     parts = _KEY_PARTS if with_concurrency_key else _NO_KEY
+    if static_insert and not with_concurrency_key:
+        raise ValueError("the static insert is 0008's, which has the concurrency key")
+    insert = (_STATIC_INSERT if static_insert else _DYNAMIC_INSERT).format(uuid7=UUID7, **parts)
     event = _ENQUEUED_EVENT if writes_enqueued_event else ""
     create = "CREATE OR REPLACE FUNCTION" if replace else "CREATE FUNCTION"
-    return _TEXT.format(name_rule=_NAME_RULE, create=create, enqueued_event=event, **parts)
+    return _TEXT.format(
+        name_rule=_NAME_RULE,
+        create=create,
+        insert=insert,
+        enqueued_event=event,
+        **parts,
+    )
+
+
+ENQUEUE_RESULT_ARGS = "text, text, jsonb, int, int, timestamptz, text, int, jsonb, text"
+
+
+def pin_search_path(signature: str) -> str:
+    """The statement that pins a function's search_path to the schema it is created in
+    (and pg_temp last), so that a caller's search_path cannot redirect it (0003)."""
+    return (
+        "DO $$ BEGIN EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp', "
+        f"'{signature}', current_schema()); END $$"
+    )
 
 
 _TEXT = """
@@ -125,19 +191,7 @@ _TEXT = """
                         format('%s bytes exceeds the limit of 1048576 bytes', size), '54000');
                 END IF;
             END IF;
-            LOOP
-                new_id := leaseq_uuid7();
-                -- dynamic, so that the parameters named like columns stay columns here
-                EXECUTE 'INSERT INTO leaseq_tasks (id, queue, type, type_version, payload,
-                    labels, priority, run_at, attempts, max_attempts, retry_base,
-                    retry_factor, retry_max, retry_jitter, idempotency_key, state, epoch,
-                    created_at, updated_at{key_column})
-                    VALUES ($1, $2, $3, $4, CAST($5 AS json), $6, $7, $8, 0, $9,
-                        1.0, 2.0, 3600.0, 0.2, $10, ''pending'', 0, now(), now(){key_value})
-                    ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL
-                    DO NOTHING'
-                USING new_id, q, kind, type_version, body, COALESCE(tags, '{{}}'::jsonb),
-                    priority, due, COALESCE(max_attempts, 20), key{key_argument};
+            LOOP{insert}
                 GET DIAGNOSTICS inserted = ROW_COUNT;
                 IF inserted = 1 THEN{enqueued_event}
                     IF due <= now() THEN

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 from alembic import op
 
-from leaseq.adapters.postgres.migrations.enqueue_function import enqueue_result_function
+from leaseq.adapters.postgres.migrations.enqueue_function import (
+    enqueue_result_function,
+    pin_search_path,
+)
 
 revision = "0005"
 down_revision = "0004"
@@ -30,10 +33,7 @@ _NEW_ARGS = f"{_OLD_ARGS}, text"
 
 def _pin(signature: str) -> None:
     """Pin the function's search_path to the schema it is created in (as 0003 does)."""
-    op.execute(
-        "DO $$ BEGIN EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp', "
-        f"'{signature}', current_schema()); END $$"
-    )
+    op.execute(pin_search_path(signature))
 
 
 def _enqueue_function(args: str) -> str:

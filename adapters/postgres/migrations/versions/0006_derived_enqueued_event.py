@@ -14,14 +14,16 @@ from __future__ import annotations
 
 from alembic import op
 
-from leaseq.adapters.postgres.migrations.enqueue_function import enqueue_result_function
+from leaseq.adapters.postgres.migrations.enqueue_function import (
+    ENQUEUE_RESULT_ARGS,
+    enqueue_result_function,
+    pin_search_path,
+)
 
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
-
-_ARGS = "text, text, jsonb, int, int, timestamptz, text, int, jsonb, text"
 
 
 def _replace(*, writes_enqueued_event: bool) -> None:
@@ -31,10 +33,7 @@ def _replace(*, writes_enqueued_event: bool) -> None:
         )
     )
     # CREATE OR REPLACE resets the function's settings: pin its search_path again (0003)
-    op.execute(
-        "DO $$ BEGIN EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp', "
-        f"'leaseq_enqueue_result({_ARGS})', current_schema()); END $$"
-    )
+    op.execute(pin_search_path(f"leaseq_enqueue_result({ENQUEUE_RESULT_ARGS})"))
 
 
 def upgrade() -> None:

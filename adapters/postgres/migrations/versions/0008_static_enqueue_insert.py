@@ -1,0 +1,48 @@
+"""`leaseq_enqueue_result` inserts with a static statement and makes the id in place (ADR
+0040).
+
+Revision ID: 0008
+Revises: 0007
+
+Up to 0007 the function's insert was dynamic SQL, parsed and planned on every call, and
+its id came from `leaseq_uuid7()`, a SQL function that is never inlined. Together they were
+about a quarter of PostgreSQL's CPU per call. The arguments, checks, answers and errors
+are unchanged. Replaced, not dropped: the function keeps its owner and the grants an
+operator gave it.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+from leaseq.adapters.postgres.migrations.enqueue_function import (
+    ENQUEUE_RESULT_ARGS,
+    enqueue_result_function,
+    pin_search_path,
+)
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def _replace(*, static_insert: bool) -> None:
+    op.execute(
+        enqueue_result_function(
+            with_concurrency_key=True,
+            writes_enqueued_event=False,
+            static_insert=static_insert,
+            replace=True,
+        )
+    )
+    # CREATE OR REPLACE resets the function's settings: pin its search_path again (0003)
+    op.execute(pin_search_path(f"leaseq_enqueue_result({ENQUEUE_RESULT_ARGS})"))
+
+
+def upgrade() -> None:
+    _replace(static_insert=True)
+
+
+def downgrade() -> None:
+    _replace(static_insert=False)  # 0006's function
