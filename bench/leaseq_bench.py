@@ -4,7 +4,10 @@
 
 Measurements (each on a freshly created, migrated database):
   enqueue     N tasks, one per call and in batches of 100 / 1000, through HTTP (SDK Client
-              against a `leaseq serve` child process) and through the store directly.
+              against a `leaseq serve` child process) and through the store directly; and
+              one per call in the producer's own transaction (`--transports sql`:
+              `enqueue_tx` on an asyncpg connection, the `leaseq_enqueue_result` SQL
+              function, ADR 0027; a `leaseq serve` LISTENs as a deployment's would).
   throughput  N no-op tasks queued up front (untimed), then W worker processes (SDK Worker
               over HTTP, concurrency c each) against one `leaseq serve`; timed until the
               database shows all N succeeded. With `--sdks python go` (the default) each
@@ -59,6 +62,7 @@ from leaseq.adapters.system import RandomJitter
 from leaseq.app.services import LongPoll, TaskService
 from leaseq.domain import TaskSpec
 from leaseq.sdk import Client, TaskContext, Worker
+from leaseq.sdk.transactional import enqueue_tx
 from leaseq.sdk.transport.inprocess import InProcessTransport
 from leaseq.sdk.types import TaskRequest
 
@@ -98,17 +102,29 @@ async def m_enqueue(args: argparse.Namespace, transport: str, batch: int) -> dic
     n = args.n
     service = None
     pids: list[int] = []
-    if transport == "http":
+    conn: asyncpg.Connection | None = None
+    client: Client | None = None
+    if transport in ("http", "sql"):  # sql: the service LISTENs for the wake-ups
         service = Service(url)
         await service.ready()
         pids.append(service.pid)
-        client = Client(service.base)
+    if transport == "sql":  # one task per statement, autocommit: its own transaction
+        conn = sql = await asyncpg.connect(url)
 
         async def one(i: int) -> None:
-            await client.enqueue(QUEUE, "noop", {"i": i})
+            await enqueue_tx(sql, QUEUE, "noop", {"i": i})
 
         async def many(start: int, size: int) -> None:
-            await client.enqueue_many(
+            raise ValueError("enqueue_tx enqueues one task per call")
+    elif transport == "http":
+        assert service is not None
+        client = http = Client(service.base)
+
+        async def one(i: int) -> None:
+            await http.enqueue(QUEUE, "noop", {"i": i})
+
+        async def many(start: int, size: int) -> None:
+            await http.enqueue_many(
                 [TaskRequest(QUEUE, "noop", {"i": i}) for i in range(start, start + size)]
             )
     else:
@@ -133,8 +149,11 @@ async def m_enqueue(args: argparse.Namespace, transport: str, batch: int) -> dic
         await wal.end()
         rss = rss_mib(service.pid) if service else None
     finally:
-        if service is not None:
+        if conn is not None:
+            await conn.close()
+        if client is not None:
             await client.aclose()
+        if service is not None:
             service.stop()
         else:
             await store.close()
@@ -442,7 +461,7 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Awaitable[di
     todo: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = []
     if "enqueue" in args.only:
         for transport in args.transports:
-            for batch in (1, 100, 1000):
+            for batch in (1,) if transport == "sql" else (1, 100, 1000):
                 todo.append(("enqueue", lambda t=transport, b=batch: m_enqueue(args, t, b)))
     if "throughput" in args.only:
         for w in args.workers:
@@ -488,7 +507,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--run-index", type=int, default=None)
     ap.add_argument("--only", nargs="*", default=["enqueue", "throughput", "inprocess", "latency"])
-    ap.add_argument("--transports", nargs="*", default=["http", "store"])
+    ap.add_argument("--transports", nargs="*", default=["http", "store", "sql"])
     ap.add_argument("--concurrency", type=int, nargs="*", default=[10, 50])
     ap.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     ap.add_argument("--inprocess-concurrency", type=int, nargs="*", default=[10, 50, 100])

@@ -217,7 +217,7 @@ def main(paths: list[str]) -> None:
     for batch in (1, 100, 1000):
         pk = ("enqueue", "library", batch)
         peer = best(pk, "jobs_per_s", lower=False)
-        for transport in ("http", "store"):
+        for transport in ("http", "store", "sql") if batch == 1 else ("http", "store"):
             line(
                 f"enqueue {transport} batch {batch} (jobs/s)",
                 ("enqueue", transport, batch),
