@@ -317,18 +317,26 @@ async def test_a_report_answers_each_new_state_or_its_typed_refusal(client: Clie
     assert done.result == {"n": 1}
 
 
-def test_a_task_keyed_by_the_sdk_equals_the_same_request_given_that_key() -> None:
+def test_tasks_keyed_by_the_sdk_equal_the_same_requests_given_those_keys() -> None:
+    """Every field is copied, whichever are set (`_keyed` copies them field by field)."""
     from leaseq.sdk.resends import with_idempotency_keys
     from leaseq.sdk.types import RetrySettings
 
-    request = TaskRequest(
+    delayed = TaskRequest(
         "q", "t", {"a": [1]}, version=3, labels={"k": "v"}, priority=-2,
         delay_seconds=1.5, max_attempts=7, retry=RetrySettings(base_seconds=2.0),
     )  # fmt: skip
-    [keyed] = with_idempotency_keys([request])
-    key = keyed.idempotency_key
-    assert key is not None
-    assert keyed == TaskRequest(
-        "q", "t", {"a": [1]}, version=3, labels={"k": "v"}, priority=-2, delay_seconds=1.5,
-        max_attempts=7, retry=RetrySettings(base_seconds=2.0), idempotency_key=key,
-    )  # fmt: skip
+    at = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
+    grouped = TaskRequest("r", "u", [2], run_at=at, concurrency_key="tenant-1")
+    keyed = with_idempotency_keys([delayed, grouped])
+    keys = [k.idempotency_key for k in keyed]
+    assert None not in keys
+    assert keyed == [
+        TaskRequest(
+            "q", "t", {"a": [1]}, version=3, labels={"k": "v"}, priority=-2, delay_seconds=1.5,
+            max_attempts=7, retry=RetrySettings(base_seconds=2.0), idempotency_key=keys[0],
+        ),
+        TaskRequest(
+            "r", "u", [2], run_at=at, concurrency_key="tenant-1", idempotency_key=keys[1]
+        ),
+    ]  # fmt: skip
