@@ -7,7 +7,9 @@ Measurements (each on a freshly created, migrated database):
               against a `leaseq serve` child process) and through the store directly; and
               one per call in the producer's own transaction (`--transports sql`:
               `enqueue_tx` on an asyncpg connection, the `leaseq_enqueue_result` SQL
-              function, ADR 0027; a `leaseq serve` LISTENs as a deployment's would).
+              function, ADR 0027). Like the peers' enqueue, nothing LISTENs to the
+              wake-ups; `--sql-listened` runs a `leaseq serve` beside, as a deployment
+              has (its CPU counted).
   throughput  N no-op tasks queued up front (untimed), then W worker processes (SDK Worker
               over HTTP, concurrency c each) against one `leaseq serve`; timed until the
               database shows all N succeeded. With `--sdks python go` (the default) each
@@ -57,7 +59,7 @@ from harness import (
     settle,
 )
 
-from leaseq.adapters.postgres import PostgresNotifier, open_postgres_store
+from leaseq.adapters.postgres import PostgresNotifier, PostgresTaskStore, open_postgres_store
 from leaseq.adapters.system import RandomJitter
 from leaseq.app.services import LongPoll, TaskService
 from leaseq.domain import TaskSpec
@@ -104,7 +106,8 @@ async def m_enqueue(args: argparse.Namespace, transport: str, batch: int) -> dic
     pids: list[int] = []
     conn: asyncpg.Connection | None = None
     client: Client | None = None
-    if transport in ("http", "sql"):  # sql: the service LISTENs for the wake-ups
+    store: PostgresTaskStore | None = None
+    if transport == "http" or (transport == "sql" and args.sql_listened):
         service = Service(url)
         await service.ready()
         pids.append(service.pid)
@@ -128,13 +131,13 @@ async def m_enqueue(args: argparse.Namespace, transport: str, batch: int) -> dic
                 [TaskRequest(QUEUE, "noop", {"i": i}) for i in range(start, start + size)]
             )
     else:
-        store = await open_postgres_store(url)
+        store = direct = await open_postgres_store(url)
 
         async def one(i: int) -> None:
-            await store.enqueue([_spec(i)])
+            await direct.enqueue([_spec(i)])
 
         async def many(start: int, size: int) -> None:
-            await store.enqueue([_spec(i) for i in range(start, start + size)])
+            await direct.enqueue([_spec(i) for i in range(start, start + size)])
 
     try:
         wal = await WalMeter(url).start()
@@ -155,12 +158,12 @@ async def m_enqueue(args: argparse.Namespace, transport: str, batch: int) -> dic
             await client.aclose()
         if service is not None:
             service.stop()
-        else:
+        if store is not None:
             await store.close()
     cpu |= await wal.result(n)
     return {
         "measure": "enqueue",
-        "transport": transport,
+        "transport": "sql-listened" if transport == "sql" and args.sql_listened else transport,
         "mode": "single" if batch == 1 else "batch",
         "batch": batch,
         "n": n,
@@ -508,6 +511,7 @@ def main() -> None:
     ap.add_argument("--run-index", type=int, default=None)
     ap.add_argument("--only", nargs="*", default=["enqueue", "throughput", "inprocess", "latency"])
     ap.add_argument("--transports", nargs="*", default=["http", "store", "sql"])
+    ap.add_argument("--sql-listened", action="store_true", help="a service LISTENs (sql)")
     ap.add_argument("--concurrency", type=int, nargs="*", default=[10, 50])
     ap.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     ap.add_argument("--inprocess-concurrency", type=int, nargs="*", default=[10, 50, 100])
