@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
 
 from leaseq.adapters.postgres import migrate, open_postgres_store, schema_status
 from leaseq.ports import SchemaOutOfDate, StoreUnavailable
+
+T = TypeVar("T")
 
 
 async def _fetch(url: str, sql: str) -> list[asyncpg.Record]:
@@ -103,7 +106,6 @@ async def test_migration_0006_stops_the_sql_function_writing_the_enqueued_event(
     from alembic import command
     from sqlalchemy import text
 
-    from leaseq.adapters.postgres.engine import create_engine
     from leaseq.adapters.postgres.schema import _config
 
     def rows_written_by_the_function(connection: Any) -> int:
@@ -118,24 +120,7 @@ async def test_migration_0006_stops_the_sql_function_writing_the_enqueued_event(
         command.upgrade(_config(connection), "head")
         return [at_0005, rows_written_by_the_function(connection)]
 
-    await migrate(pg_database_url)
-    signature = (
-        "leaseq_enqueue_result(text, text, jsonb, int, int, timestamptz, text, int, jsonb, text)"
-    )
-    await _fetch(pg_database_url, f"GRANT EXECUTE ON FUNCTION {signature} TO pg_monitor")
-    engine = create_engine(pg_database_url, pool_size=1)
-    try:
-        async with engine.begin() as conn:
-            assert await conn.run_sync(down_then_up) == [1, 0]
-    finally:
-        await engine.dispose()
-    [row] = await _fetch(
-        pg_database_url,
-        "SELECT CAST(p.proacl AS text) AS acl, p.proconfig FROM pg_proc p"
-        " WHERE p.proname = 'leaseq_enqueue_result'",
-    )
-    assert "pg_monitor=X" in row["acl"]
-    assert any(setting.startswith("search_path=") for setting in row["proconfig"])
+    assert await _down_and_up_keeping_grants(pg_database_url, down_then_up) == [1, 0]
 
 
 async def test_migration_0008_makes_the_sql_functions_insert_static_and_keeps_what_it_does(
@@ -147,7 +132,6 @@ async def test_migration_0008_makes_the_sql_functions_insert_static_and_keeps_wh
     from alembic import command
     from sqlalchemy import text
 
-    from leaseq.adapters.postgres.engine import create_engine
     from leaseq.adapters.postgres.schema import _config
 
     source = text("SELECT prosrc FROM pg_proc WHERE proname = 'leaseq_enqueue_result'")
@@ -172,25 +156,35 @@ async def test_migration_0008_makes_the_sql_functions_insert_static_and_keeps_wh
         command.upgrade(_config(connection), "head")
         return [at_0007, calls(connection, "k8")]
 
-    await migrate(pg_database_url)
-    signature = (
-        "leaseq_enqueue_result(text, text, jsonb, int, int, timestamptz, text, int, jsonb, text)"
-    )
-    await _fetch(pg_database_url, f"GRANT EXECUTE ON FUNCTION {signature} TO pg_monitor")
-    engine = create_engine(pg_database_url, pool_size=1)
-    try:
-        async with engine.begin() as conn:
-            at_0007, at_0008 = await conn.run_sync(down_then_up)
-    finally:
-        await engine.dispose()
+    at_0007, at_0008 = await _down_and_up_keeping_grants(pg_database_url, down_then_up)
     answers = (False, True, True)
     assert at_0007 == {"dynamic": True, "uuid7 call": True, "answers": answers, "version": 7}
     assert at_0008 == {"dynamic": False, "uuid7 call": False, "answers": answers, "version": 7}
+    assert await _fetch(pg_database_url, "SELECT count(*) AS n FROM leaseq_tasks") == [(2,)]
+
+
+async def _down_and_up_keeping_grants(url: str, down_then_up: Callable[[Any], T]) -> T:
+    """Migrate `url`, grant EXECUTE on the enqueue function to pg_monitor, run
+    `down_then_up(connection)` in one transaction and return what it returns; the
+    function replaced on the way must keep the grant and its pinned search_path."""
+    from leaseq.adapters.postgres.engine import create_engine
+
+    await migrate(url)
+    signature = (
+        "leaseq_enqueue_result(text, text, jsonb, int, int, timestamptz, text, int, jsonb, text)"
+    )
+    await _fetch(url, f"GRANT EXECUTE ON FUNCTION {signature} TO pg_monitor")
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            seen = await conn.run_sync(down_then_up)
+    finally:
+        await engine.dispose()
     [row] = await _fetch(
-        pg_database_url,
+        url,
         "SELECT CAST(p.proacl AS text) AS acl, p.proconfig FROM pg_proc p"
         " WHERE p.proname = 'leaseq_enqueue_result'",
     )
     assert "pg_monitor=X" in row["acl"]
     assert any(setting.startswith("search_path=") for setting in row["proconfig"])
-    assert await _fetch(pg_database_url, "SELECT count(*) AS n FROM leaseq_tasks") == [(2,)]
+    return seen
