@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from leaseq.adapters.postgres import migrate, open_postgres_store, schema_status
+from leaseq.adapters.postgres.migrations.enqueue_function import ENQUEUE_RESULT_ARGS
 from leaseq.ports import SchemaOutOfDate, StoreUnavailable
 
 T = TypeVar("T")
@@ -170,9 +171,7 @@ async def _down_and_up_keeping_grants(url: str, down_then_up: Callable[[Any], T]
     from leaseq.adapters.postgres.engine import create_engine
 
     await migrate(url)
-    signature = (
-        "leaseq_enqueue_result(text, text, jsonb, int, int, timestamptz, text, int, jsonb, text)"
-    )
+    signature = f"leaseq_enqueue_result({ENQUEUE_RESULT_ARGS})"
     await _fetch(url, f"GRANT EXECUTE ON FUNCTION {signature} TO pg_monitor")
     engine = create_engine(url, pool_size=1)
     try:

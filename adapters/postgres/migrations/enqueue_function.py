@@ -104,6 +104,21 @@ def enqueue_result_function(
 ENQUEUE_RESULT_ARGS = "text, text, jsonb, int, int, timestamptz, text, int, jsonb, text"
 
 
+def replace_enqueue_result(*, writes_enqueued_event: bool, static_insert: bool) -> list[str]:
+    """The statements that replace the function with the concurrency key (0006, 0008 and
+    their downgrades): CREATE OR REPLACE, which keeps its owner and grants but resets its
+    settings, then its search_path pinned again."""
+    return [
+        enqueue_result_function(
+            with_concurrency_key=True,
+            writes_enqueued_event=writes_enqueued_event,
+            static_insert=static_insert,
+            replace=True,
+        ),
+        pin_search_path(f"leaseq_enqueue_result({ENQUEUE_RESULT_ARGS})"),
+    ]
+
+
 def pin_search_path(signature: str) -> str:
     """The statement that pins a function's search_path to the schema it is created in
     (and pg_temp last), so that a caller's search_path cannot redirect it (0003)."""

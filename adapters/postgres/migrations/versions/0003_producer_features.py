@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from alembic import op
 
-from leaseq.adapters.postgres.migrations.enqueue_function import enqueue_result_function
+from leaseq.adapters.postgres.migrations.enqueue_function import (
+    enqueue_result_function,
+    pin_search_path,
+)
 
 revision = "0003"
 down_revision = "0002"
@@ -118,10 +121,7 @@ def upgrade() -> None:
         f"leaseq_enqueue({_ARGS})",
         "leaseq_announce_final()",
     ):
-        op.execute(
-            "DO $$ BEGIN EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp', "
-            f"'{signature}', current_schema()); END $$"
-        )
+        op.execute(pin_search_path(signature))
 
 
 def downgrade() -> None:

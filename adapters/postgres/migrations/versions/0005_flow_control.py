@@ -31,11 +31,6 @@ _OLD_ARGS = "text, text, jsonb, int, int, timestamptz, text, int, jsonb"
 _NEW_ARGS = f"{_OLD_ARGS}, text"
 
 
-def _pin(signature: str) -> None:
-    """Pin the function's search_path to the schema it is created in (as 0003 does)."""
-    op.execute(pin_search_path(signature))
-
-
 def _enqueue_function(args: str) -> str:
     positions = ", ".join(f"${n}" for n in range(1, len(args.split(",")) + 1))
     key = "\n            , concurrency_key text DEFAULT NULL" if args == _NEW_ARGS else ""
@@ -86,8 +81,8 @@ def upgrade() -> None:
     op.execute(f"DROP FUNCTION leaseq_enqueue_result({_OLD_ARGS})")
     op.execute(enqueue_result_function(with_concurrency_key=True, writes_enqueued_event=True))
     op.execute(_enqueue_function(_NEW_ARGS))
-    _pin(f"leaseq_enqueue_result({_NEW_ARGS})")
-    _pin(f"leaseq_enqueue({_NEW_ARGS})")
+    op.execute(pin_search_path(f"leaseq_enqueue_result({_NEW_ARGS})"))
+    op.execute(pin_search_path(f"leaseq_enqueue({_NEW_ARGS})"))
 
 
 def downgrade() -> None:
@@ -95,8 +90,8 @@ def downgrade() -> None:
     op.execute(f"DROP FUNCTION leaseq_enqueue_result({_NEW_ARGS})")
     op.execute(enqueue_result_function(with_concurrency_key=False, writes_enqueued_event=True))
     op.execute(_enqueue_function(_OLD_ARGS))
-    _pin(f"leaseq_enqueue_result({_OLD_ARGS})")
-    _pin(f"leaseq_enqueue({_OLD_ARGS})")
+    op.execute(pin_search_path(f"leaseq_enqueue_result({_OLD_ARGS})"))
+    op.execute(pin_search_path(f"leaseq_enqueue({_OLD_ARGS})"))
     op.execute("DROP TABLE leaseq_queue_keys")
     op.execute(
         """

@@ -14,11 +14,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from leaseq.adapters.postgres.migrations.enqueue_function import (
-    ENQUEUE_RESULT_ARGS,
-    enqueue_result_function,
-    pin_search_path,
-)
+from leaseq.adapters.postgres.migrations.enqueue_function import replace_enqueue_result
 
 revision = "0006"
 down_revision = "0005"
@@ -27,13 +23,10 @@ depends_on = None
 
 
 def _replace(*, writes_enqueued_event: bool) -> None:
-    op.execute(
-        enqueue_result_function(
-            with_concurrency_key=True, writes_enqueued_event=writes_enqueued_event, replace=True
-        )
-    )
-    # CREATE OR REPLACE resets the function's settings: pin its search_path again (0003)
-    op.execute(pin_search_path(f"leaseq_enqueue_result({ENQUEUE_RESULT_ARGS})"))
+    for statement in replace_enqueue_result(
+        writes_enqueued_event=writes_enqueued_event, static_insert=False
+    ):
+        op.execute(statement)
 
 
 def upgrade() -> None:

@@ -15,11 +15,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from leaseq.adapters.postgres.migrations.enqueue_function import (
-    ENQUEUE_RESULT_ARGS,
-    enqueue_result_function,
-    pin_search_path,
-)
+from leaseq.adapters.postgres.migrations.enqueue_function import replace_enqueue_result
 
 revision = "0008"
 down_revision = "0007"
@@ -27,22 +23,12 @@ branch_labels = None
 depends_on = None
 
 
-def _replace(*, static_insert: bool) -> None:
-    op.execute(
-        enqueue_result_function(
-            with_concurrency_key=True,
-            writes_enqueued_event=False,
-            static_insert=static_insert,
-            replace=True,
-        )
-    )
-    # CREATE OR REPLACE resets the function's settings: pin its search_path again (0003)
-    op.execute(pin_search_path(f"leaseq_enqueue_result({ENQUEUE_RESULT_ARGS})"))
-
-
 def upgrade() -> None:
-    _replace(static_insert=True)
+    for statement in replace_enqueue_result(writes_enqueued_event=False, static_insert=True):
+        op.execute(statement)
 
 
 def downgrade() -> None:
-    _replace(static_insert=False)  # 0006's function
+    # 0006's function
+    for statement in replace_enqueue_result(writes_enqueued_event=False, static_insert=False):
+        op.execute(statement)
