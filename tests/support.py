@@ -1,4 +1,5 @@
-"""Deterministic test doubles of the clock, id and token ports, and small spec builders."""
+"""Deterministic test doubles of the clock, id and token ports, a claim-counting memory
+store, and small spec builders."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from leaseq.domain import TaskSpec
+from leaseq.adapters.memory import InMemoryTaskStore
+from leaseq.domain import Task, TaskSpec
+from leaseq.ports import LeaseRequest
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -61,6 +64,16 @@ class FixedJitter:
 
     def draw(self) -> float:
         return self.value
+
+
+class CountingStore(InMemoryTaskStore):
+    """The real memory store, counting its claims (`lease` calls)."""
+
+    lease_calls = 0
+
+    async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
+        self.lease_calls += 1
+        return await super().lease(request, now=now)
 
 
 def spec(queue: str = "emails", type: str = "send_email", **fields: Any) -> TaskSpec:

@@ -11,11 +11,9 @@ import httpx
 import pytest
 from dependency_injector import providers
 
-from leaseq.adapters.memory import InMemoryTaskStore
 from leaseq.app.container import build_container
-from leaseq.domain import Task
-from leaseq.ports import LeaseRequest
 from tests.contract.http_fixtures import running_app, settings_for, store_url
+from tests.support import CountingStore
 
 PG_READY = hasattr(importlib.import_module("leaseq.adapters.postgres"), "open_postgres_store")
 
@@ -261,16 +259,6 @@ async def test_long_poll_answers_as_soon_as_a_task_is_enqueued(client):
     response = await asyncio.wait_for(waiting, 5)
     assert response.json()["leases"][0]["task_id"] == task_id
     assert asyncio.get_running_loop().time() - started < 1.0
-
-
-class CountingStore(InMemoryTaskStore):
-    """The memory store, counting its claims."""
-
-    lease_calls = 0
-
-    async def lease(self, request: LeaseRequest, *, now: Any = None) -> list[Task]:
-        self.lease_calls += 1
-        return await super().lease(request, now=now)
 
 
 async def test_a_long_poll_claims_once_on_arrival_and_once_when_woken():

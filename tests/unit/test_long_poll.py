@@ -5,28 +5,17 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from leaseq.adapters.memory import InMemoryNotifier, InMemoryTaskStore
+from leaseq.adapters.memory import InMemoryNotifier
 from leaseq.adapters.system import RandomJitter
 from leaseq.app.services import LongPoll, TaskService
 from leaseq.domain import Task, TaskSpec
 from leaseq.ports import LeaseRequest, TypeFilter
-
-
-class CountingStore(InMemoryTaskStore):
-    """The real memory store, counting lease calls."""
-
-    def __init__(self, notifier: InMemoryNotifier) -> None:
-        super().__init__(notifier=notifier)
-        self.lease_calls = 0
-
-    async def lease(self, request: LeaseRequest, *, now=None) -> list[Task]:  # type: ignore[no-untyped-def]
-        self.lease_calls += 1
-        return await super().lease(request, now=now)
+from tests.support import CountingStore
 
 
 def service(interval: float) -> tuple[TaskService, CountingStore]:
     notifier = InMemoryNotifier()
-    store = CountingStore(notifier)
+    store = CountingStore(notifier=notifier)
     return TaskService(store, notifier, RandomJitter(), LongPoll(fallback_poll=interval)), store
 
 
@@ -103,7 +92,7 @@ class WokenDuringTheFirstLook(CountingStore):
     """A task is enqueued (and its wake-up sent) while the first lease call is under way,
     after that call has looked: the look finds nothing, the wake-up is all that tells."""
 
-    async def lease(self, request: LeaseRequest, *, now=None) -> list[Task]:  # type: ignore[no-untyped-def]
+    async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
         granted = await super().lease(request, now=now)
         if self.lease_calls == 1:
             await self.enqueue([TaskSpec(queue="q", type="t")])
@@ -112,7 +101,7 @@ class WokenDuringTheFirstLook(CountingStore):
 
 async def test_a_wake_up_during_the_first_look_is_kept_as_a_turn():
     notifier = InMemoryNotifier()
-    store = WokenDuringTheFirstLook(notifier)
+    store = WokenDuringTheFirstLook(notifier=notifier)
     svc = TaskService(store, notifier, RandomJitter(), LongPoll(fallback_poll=5.0))
     waited = []
     granted, _ = await asyncio.wait_for(
