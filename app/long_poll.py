@@ -124,9 +124,6 @@ class LongPollHub:
         group.waiters.append(waiter)
         if watch.task is None or watch.task.done():
             watch.task = asyncio.create_task(self._watch(queue, watch), name=f"leaseq-wait:{queue}")
-            # One loop turn: the new watcher starts listening before the first claim, so
-            # an announcement made while that claim runs is heard, not dropped.
-            await asyncio.sleep(0)
         try:
             yield waiter
         finally:

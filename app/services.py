@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 from uuid import UUID
 
@@ -122,31 +122,19 @@ class TaskService:
         return granted
 
     async def lease_timed(
-        self,
-        request: LeaseRequest,
-        wait_seconds: float = 0.0,
-        *,
-        gone: asyncio.Event | None = None,
-        waiting: Callable[[], None] | None = None,
+        self, request: LeaseRequest, wait_seconds: float = 0.0, *, gone: asyncio.Event | None = None
     ) -> tuple[list[Task], float]:
         """`lease`, and how long the request waited before the claim that granted the
         tasks began (0 when the first look granted them): a lower bound of the time
         from the request's arrival to the grant, so a worker that counts each lease from
-        when it sent the request plus this never counts past the lease (ADR 0022).
-        `waiting` is called once, when the first look found nothing and the request is
-        about to wait: what only a waiting request needs (e.g. watching its connection
-        to set `gone`) starts there."""
-        granted, waited = await self._claim(request, wait_seconds, gone, waiting)
+        when it sent the request plus this never counts past the lease (ADR 0022)."""
+        granted, waited = await self._claim(request, wait_seconds, gone)
         for task in granted:
             self._events.transitioned(task, Transition.LEASED)
         return granted, waited
 
     async def _claim(
-        self,
-        request: LeaseRequest,
-        wait_seconds: float,
-        gone: asyncio.Event | None,
-        waiting: Callable[[], None] | None,
+        self, request: LeaseRequest, wait_seconds: float, gone: asyncio.Event | None
     ) -> tuple[list[Task], float]:
         wait = min(max(wait_seconds, 0.0), self._long_poll.max_wait)
         if wait <= 0:
@@ -154,9 +142,6 @@ class TaskService:
         loop = asyncio.get_running_loop()
         began = loop.time()
         deadline = began + wait
-        # Registered before the first look, so a wake-up between that look and the wait
-        # is kept as a turn: one claim per arriving request, not a second look to cover
-        # that gap.
         async with self._hub.waiter(request.queue, request.types) as waiter:
             claim_began = began
             while gone is None or not gone.is_set():
@@ -166,12 +151,7 @@ class TaskService:
                         waiter.pass_turn()  # a full batch: the queue may hold more
                     return granted, claim_began - began
                 remaining = deadline - loop.time()
-                if remaining <= 0:
-                    return [], 0.0
-                if waiting is not None:
-                    waiting()
-                    waiting = None
-                if not await waiter.wait_turn(remaining, gone):
+                if remaining <= 0 or not await waiter.wait_turn(remaining, gone):
                     return [], 0.0
                 claim_began = loop.time()
             return [], 0.0

@@ -1,5 +1,4 @@
-"""Deterministic test doubles of the clock, id and token ports, a claim-counting memory
-store, and small spec builders."""
+"""Deterministic test doubles of the clock, id and token ports, and small spec builders."""
 
 from __future__ import annotations
 
@@ -7,9 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from leaseq.adapters.memory import InMemoryTaskStore
-from leaseq.domain import Task, TaskSpec
-from leaseq.ports import LeaseRequest
+from leaseq.domain import TaskSpec
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -64,16 +61,6 @@ class FixedJitter:
 
     def draw(self) -> float:
         return self.value
-
-
-class CountingStore(InMemoryTaskStore):
-    """The real memory store, counting its claims (`lease` calls)."""
-
-    lease_calls = 0
-
-    async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
-        self.lease_calls += 1
-        return await super().lease(request, now=now)
 
 
 def spec(queue: str = "emails", type: str = "send_email", **fields: Any) -> TaskSpec:

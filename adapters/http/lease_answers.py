@@ -33,7 +33,10 @@ UNANSWERABLE = "the service cannot write this task as JSON for a worker"
 async def granted_answer(call: Call, request: LeaseRequest, wait_seconds: float) -> Response:
     """The leases granted, and `waited_seconds`: how long the request waited before the
     claim that granted them (a lower bound, whole microseconds rounded down, ADR 0022)."""
-    granted, waited = await _lease_while_connected(call, request, wait_seconds)
+    # A claim first: only a request that must wait pays for watching its connection.
+    granted, waited = await call.service.lease(request, 0.0), 0.0
+    if not granted and wait_seconds > 0:
+        granted, waited = await _lease_while_connected(call, request, wait_seconds)
     return await leases_answer(call, granted, waited)
 
 
@@ -61,20 +64,13 @@ async def _lease_while_connected(
     call: Call, request: LeaseRequest, wait_seconds: float
 ) -> tuple[list[Task], float]:
     gone = asyncio.Event()
-    watchers: list[asyncio.Task[None]] = []
-
-    def watch() -> None:  # only a request that waits pays for watching its connection
-        watchers.append(asyncio.create_task(_watch(call.receive, gone)))
-
+    watcher = asyncio.create_task(_watch(call.receive, gone))
     try:
-        granted, waited = await call.service.lease_timed(
-            request, wait_seconds, gone=gone, waiting=watch
-        )
+        granted, waited = await call.service.lease_timed(request, wait_seconds, gone=gone)
     finally:
-        for watcher in watchers:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
     if gone.is_set() and granted:  # the client left as the claim committed
         for task in granted:
             assert task.lease is not None

@@ -18,7 +18,6 @@ from sqlalchemy import TextClause
 from leaseq.adapters.postgres import flow_queries as fq
 from leaseq.adapters.postgres import queries as q
 from leaseq.adapters.postgres.errors import translated
-from leaseq.adapters.postgres.rows import granted_rows
 from leaseq.adapters.postgres.statements import StatementRunner, Transaction
 from leaseq.domain import FlowState, LiveLeases, QueueLimits, QueueSettings
 from leaseq.domain import validation as v
@@ -72,6 +71,10 @@ class PostgresFlowControl:
         rows = await self._rows(fq.LIVE_LEASES, {"queue": queue, "now": at})
         return count_live(row["key"] for row in rows for _ in range(row["n"]))
 
+    async def _queue_is_limited(self, queue: str) -> bool:
+        rows = await self._rows(fq.QUEUE_LIMITED, {"queue": queue})
+        return bool(rows and rows[0]["limited"])
+
     async def _lease_limited(self, params: dict[str, Any]) -> builtins.list[Row]:
         """The grants of a limited queue: lock its row, read, plan, grant; one transaction."""
         with translated():
@@ -80,7 +83,7 @@ class PostgresFlowControl:
                 found = await tx.rows(fq.FLOW_LOCK, params)
                 if not found or not found[0]["limited"]:  # lifted meanwhile: the plain claim
                     self._seen_limited.discard(params["queue"])
-                    return granted_rows(await tx.rows(q.LEASE, params))
+                    return builtins.list(await tx.rows(q.LEASE, params))
                 if len(self._seen_limited) >= SEEN_LIMITED_MAX:
                     self._seen_limited.clear()
                 self._seen_limited.add(params["queue"])

@@ -22,6 +22,9 @@ from leaseq.adapters.postgres.queries import (
 
 _NOW = "COALESCE(CAST(:now AS timestamptz), now())"
 
+# Whether the queue's grants go the limited path (asked only when LEASE granted nothing).
+QUEUE_LIMITED = text("SELECT q.limited FROM leaseq_queues q WHERE q.queue = :queue")
+
 # The limited path's statements are written for index access: the keyed index's skip
 # scan, one probe per key. Its transaction runs them with sequential scans off, so their
 # generic plans (made on a connection's first use, or again after PLAN_LIFETIME) are

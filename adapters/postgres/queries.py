@@ -293,9 +293,6 @@ REPORT_BRIEF = _report(REPORTED_COLUMNS)
 # that a pause or a limit holds on every replica at once; a one-time filter (it names no
 # column of t), so such a queue's index is not even scanned: a limited queue's grants are
 # made by the limited path (flow_queries.py), which this statement leaves to the store.
-# The answer is never empty: when nothing is granted, one row of NULL task columns says
-# whether the queue is limited (`queue_limited`), so an empty claim of a plain queue is
-# one statement, not a second read of leaseq_queues; rows.granted_rows drops that row.
 _UNRESTRICTED = """NOT EXISTS (SELECT 1 FROM leaseq_queues p
     WHERE p.queue = :queue AND (p.paused OR p.limited))"""
 SCOPE = """t.queue = :queue
@@ -388,9 +385,7 @@ LEASE = text(
         LIMIT :limit),
     {GRANT_CTE},
     {LEASE_EVENTS}
-    SELECT g.*, (SELECT count(*) FROM exhausted) AS exhausted,
-        (SELECT p.limited FROM leaseq_queues p WHERE p.queue = :queue) AS queue_limited
-    FROM (VALUES (1)) AS answer (one) LEFT JOIN granted g ON true ORDER BY g.n"""
+    SELECT g.*, (SELECT count(*) FROM exhausted) AS exhausted FROM granted g ORDER BY g.n"""
 )
 
 # A repeated lease request (its answer was lost): the live leases granted to it, as they

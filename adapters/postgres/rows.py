@@ -78,14 +78,6 @@ def to_task(row: Mapping[str, Any]) -> Task:
     )
 
 
-def granted_rows(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The grants of an answer of `queries.LEASE`: without the one row of NULL task
-    columns that stands for "nothing granted" (it carries only `queue_limited`)."""
-    if rows and rows[0]["id"] is None:
-        return []
-    return list(rows)
-
-
 def to_reported(row: Mapping[str, Any]) -> ReportedTask:
     """A row of `queries.REPORTED_COLUMNS`: a report's answer (ADR 0037)."""
     return ReportedTask(

@@ -220,11 +220,8 @@ class PostgresTaskStore(PostgresProducerFeatures, PostgresFlowControl):
         }
 
     async def _lease_ended(self, rows: builtins.list[Row], params: dict[str, Any]) -> list[Task]:
-        # LEASE leaves a limited queue alone (ADR 0030); its answer says when the queue is
-        # limited, in the one row that stands for "nothing granted"
-        if rows[0]["id"] is None:
-            if not rows[0]["queue_limited"]:
-                return []
+        # LEASE leaves a limited queue alone (ADR 0030); asked only when it granted nothing
+        if not rows and await self._queue_is_limited(params["queue"]):
             rows = await self._lease_limited(params)
         return [to_task(row) for row in rows]
 

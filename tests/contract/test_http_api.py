@@ -9,11 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from dependency_injector import providers
 
 from leaseq.app.container import build_container
 from tests.contract.http_fixtures import running_app, settings_for, store_url
-from tests.support import CountingStore
 
 PG_READY = hasattr(importlib.import_module("leaseq.adapters.postgres"), "open_postgres_store")
 
@@ -259,34 +257,6 @@ async def test_long_poll_answers_as_soon_as_a_task_is_enqueued(client):
     response = await asyncio.wait_for(waiting, 5)
     assert response.json()["leases"][0]["task_id"] == task_id
     assert asyncio.get_running_loop().time() - started < 1.0
-
-
-async def test_a_long_poll_claims_once_on_arrival_and_once_when_woken():
-    container = build_container(settings_for("memory", None))
-    container.memory_store.override(
-        providers.Singleton(
-            CountingStore,
-            clock=container.clock,
-            ids=container.ids,
-            tokens=container.tokens,
-            notifier=container.memory_notifier,
-            limits=container.limits,
-        )
-    )
-    async with running_app(container) as (app, http):
-        store = container.memory_store()
-        body = {"queue": "q", "worker_id": "w", "wait_seconds": 10}
-        waiting = asyncio.create_task(http.post("/v1/leases", json=body, headers=WORK))
-        for _ in range(500):
-            if app.state.runtime.service.waiting:
-                break
-            await asyncio.sleep(0.01)
-        assert app.state.runtime.service.waiting == 1
-        assert store.lease_calls == 1  # one look, then the wait: no second look
-        task_id = await enqueue(http)
-        response = await asyncio.wait_for(waiting, 5)
-        assert response.json()["leases"][0]["task_id"] == task_id
-        assert store.lease_calls == 2
 
 
 async def test_heartbeat_extends_the_lease(client):

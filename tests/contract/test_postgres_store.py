@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
 import pytest
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 
 from leaseq.adapters.postgres import PostgresTaskStore, open_postgres_store, planner_statistics
 from leaseq.adapters.postgres import queries as q
-from leaseq.adapters.postgres.rows import granted_rows
-from leaseq.adapters.postgres.statements import Positional, StatementRunner, open_runner
+from leaseq.adapters.postgres.statements import Positional, open_runner
 from leaseq.app.maintenance import Maintenance, MaintenancePlan
 from leaseq.domain import QueueLimits, TaskSpec
 from leaseq.ports import LeaseRequest, StoreUnavailable
@@ -226,57 +223,6 @@ async def test_the_lease_statement_runs_on_its_generic_plan(pg_migrated_url: str
     assert (plans["generic_plans"], plans["custom_plans"]) == (8, 0)
 
 
-class StatementCounter:
-    """A real StatementRunner that counts the statements a store runs, and its
-    transactions (whose statements count too)."""
-
-    def __init__(self, runner: StatementRunner) -> None:
-        self.runner = runner
-        self.statements = 0
-        self.transactions = 0
-
-    async def rows(self, statement: TextClause, params: Mapping[str, Any]) -> Sequence[Any]:
-        self.statements += 1
-        return await self.runner.rows(statement, params)
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[StatementCounter]:
-        self.transactions += 1
-        async with self.runner.transaction() as tx:
-            inside = StatementCounter(cast(StatementRunner, tx))
-            yield inside
-        self.statements += inside.statements
-
-    def counts(self) -> tuple[int, int]:
-        return self.statements, self.transactions
-
-    async def close(self) -> None:
-        await self.runner.close()
-
-
-async def test_an_empty_claim_is_one_statement_and_still_finds_a_limit(
-    pg_migrated_url: str,
-) -> None:
-    # LEASE answers "nothing granted" with one row that says whether the queue is limited
-    # (ADR 0030): an idle worker's claim costs one statement, not a second read; a queue
-    # limited through another replica still goes the limited path.
-    counter = StatementCounter(await open_runner(pg_migrated_url, pool_size=1))
-    store = PostgresTaskStore(cast(StatementRunner, counter))
-    other = await open_postgres_store(pg_migrated_url, pool_size=1)
-    request = LeaseRequest("q", "w", 10, LEASE)
-    try:
-        assert await store.lease(request) == []
-        assert counter.counts() == (1, 0)
-        await other.set_limits("q", QueueLimits(concurrency=2))
-        await other.enqueue([TaskSpec(queue="q", type="t", payload=n) for n in range(4)])
-        assert len(await store.lease(request)) == 2
-        # LEASE (nothing: the queue is limited), then the limited path's one transaction
-        assert counter.counts() == (1 + 1 + 4, 1)
-    finally:
-        await store.close()
-        await other.close()
-
-
 async def _rows_a_late_lease_reads(
     store: PostgresTaskStore, url: str, tasks: int, *, plan_lifetime: float, later: float = 0.0
 ) -> int:
@@ -290,7 +236,7 @@ async def _rows_a_late_lease_reads(
         # no ANALYZE while the test runs: it would make the plan again, from the new rows
         await setup.execute("ALTER TABLE leaseq_tasks SET (autovacuum_enabled = false)")
         await setup.execute("VACUUM ANALYZE leaseq_tasks")  # drained: statistics say empty
-        assert granted_rows(await runner.rows(q.LEASE, params)) == []  # the plan is made now
+        assert await runner.rows(q.LEASE, params) == []  # the generic plan is made now
         for start in range(0, tasks, 100):
             await store.enqueue(
                 [TaskSpec(queue="q", type="t", payload=i) for i in range(start, start + 100)]

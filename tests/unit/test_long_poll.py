@@ -5,17 +5,28 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from leaseq.adapters.memory import InMemoryNotifier
+from leaseq.adapters.memory import InMemoryNotifier, InMemoryTaskStore
 from leaseq.adapters.system import RandomJitter
 from leaseq.app.services import LongPoll, TaskService
 from leaseq.domain import Task, TaskSpec
 from leaseq.ports import LeaseRequest, TypeFilter
-from tests.support import CountingStore
+
+
+class CountingStore(InMemoryTaskStore):
+    """The real memory store, counting lease calls."""
+
+    def __init__(self, notifier: InMemoryNotifier) -> None:
+        super().__init__(notifier=notifier)
+        self.lease_calls = 0
+
+    async def lease(self, request: LeaseRequest, *, now=None) -> list[Task]:  # type: ignore[no-untyped-def]
+        self.lease_calls += 1
+        return await super().lease(request, now=now)
 
 
 def service(interval: float) -> tuple[TaskService, CountingStore]:
     notifier = InMemoryNotifier()
-    store = CountingStore(notifier=notifier)
+    store = CountingStore(notifier)
     return TaskService(store, notifier, RandomJitter(), LongPoll(fallback_poll=interval)), store
 
 
@@ -85,37 +96,4 @@ async def test_a_scheduled_task_is_found_by_the_periodic_ready_check():
     await svc.enqueue([TaskSpec(queue="q", type="t", run_at=run_at)])
     (granted,) = await asyncio.wait_for(waiter, 1.0)
     assert granted.run_at == run_at
-    await svc.close()
-
-
-class WokenDuringTheFirstLook(CountingStore):
-    """A task is enqueued (and its wake-up sent) while the first lease call is under way,
-    after that call has looked: the look finds nothing, the wake-up is all that tells."""
-
-    async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
-        granted = await super().lease(request, now=now)
-        if self.lease_calls == 1:
-            await self.enqueue([TaskSpec(queue="q", type="t")])
-        return granted
-
-
-async def test_a_wake_up_during_the_first_look_is_kept_as_a_turn():
-    notifier = InMemoryNotifier()
-    store = WokenDuringTheFirstLook(notifier=notifier)
-    svc = TaskService(store, notifier, RandomJitter(), LongPoll(fallback_poll=5.0))
-    waited = []
-    granted, _ = await asyncio.wait_for(
-        svc.lease_timed(request(), 10.0, waiting=lambda: waited.append(True)), 1.0
-    )
-    assert len(granted) == 1  # at once, not at the next periodic check 5 s later
-    assert store.lease_calls == 2 and waited == [True]
-    await svc.close()
-
-
-async def test_a_request_granted_at_its_first_look_never_starts_waiting():
-    svc, store = service(interval=5.0)
-    await svc.enqueue([TaskSpec(queue="q", type="t")])
-    waited = []
-    granted, _ = await svc.lease_timed(request(), 10.0, waiting=lambda: waited.append(True))
-    assert len(granted) == 1 and store.lease_calls == 1 and waited == []
     await svc.close()
