@@ -19,7 +19,7 @@ class CountingStore(InMemoryTaskStore):
         super().__init__(notifier=notifier)
         self.lease_calls = 0
 
-    async def lease(self, request: LeaseRequest, *, now=None) -> list[Task]:  # type: ignore[no-untyped-def]
+    async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
         self.lease_calls += 1
         return await super().lease(request, now=now)
 
