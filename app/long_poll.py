@@ -124,6 +124,10 @@ class LongPollHub:
         group.waiters.append(waiter)
         if watch.task is None or watch.task.done():
             watch.task = asyncio.create_task(self._watch(queue, watch), name=f"leaseq-wait:{queue}")
+            # One loop turn: the new watcher starts listening before the first claim, so
+            # an announcement made while that claim runs is heard, not dropped (a claim
+            # that never yields, as the memory store's, left it no turn to start).
+            await asyncio.sleep(0)
         try:
             yield waiter
         finally:

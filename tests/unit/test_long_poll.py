@@ -97,3 +97,26 @@ async def test_a_scheduled_task_is_found_by_the_periodic_ready_check():
     (granted,) = await asyncio.wait_for(waiter, 1.0)
     assert granted.run_at == run_at
     await svc.close()
+
+
+class WokenDuringTheFirstLook(CountingStore):
+    """A task is enqueued (and its wake-up sent) while the first lease call is under way,
+    after that call has looked: the look finds nothing, the wake-up is all that tells."""
+
+    async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Task]:
+        granted = await super().lease(request, now=now)
+        if self.lease_calls == 1:
+            await self.enqueue([TaskSpec(queue="q", type="t")])
+        return granted
+
+
+async def test_a_wake_up_during_the_first_look_is_kept_as_a_turn():
+    # The memory store's claim never yields: the queue's new watcher must be listening
+    # before that first look, or the wake-up is lost until the periodic check.
+    notifier = InMemoryNotifier()
+    store = WokenDuringTheFirstLook(notifier)
+    svc = TaskService(store, notifier, RandomJitter(), LongPoll(fallback_poll=5.0))
+    granted = await asyncio.wait_for(svc.lease(request(), 10.0), 1.0)
+    assert len(granted) == 1  # at once, not at the next periodic check 5 s later
+    assert store.lease_calls == 2
+    await svc.close()
