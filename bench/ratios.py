@@ -143,8 +143,10 @@ def main(paths: list[str]) -> None:
             return None
         return (min if lower else max)(meds, key=meds.__getitem__)
 
-    def ratio(lk: tuple[Any, ...], pk: tuple[Any, ...], peer: str, field: str) -> list[float]:
-        ours, theirs = by[lk]["leaseq"], by[pk][peer]
+    def ratio(
+        lk: tuple[Any, ...], pk: tuple[Any, ...], peer: str, field: str, us: str = "leaseq"
+    ) -> list[float]:
+        ours, theirs = by[lk][us], by[pk][peer]
         out = []
         for run, r in ours.items():
             other = theirs.get(run) or next(iter(theirs.values()), None)
@@ -225,6 +227,21 @@ def main(paths: list[str]) -> None:
                 peer,
                 "jobs_per_s",
                 GOALS.get(("enqueue", transport, batch), ""),
+            )
+    # bench/http_floor.py: the same hop with no leaseq code, against the same best peer
+    for batch in (1, 1000):
+        pk = ("enqueue", "library", batch)
+        peer = best(pk, "jobs_per_s", lower=False)
+        for transport in ("http", "sql"):
+            fk = ("enqueue", transport, batch)
+            if peer is None or not by[fk].get("http_floor"):
+                continue
+            how = "behind a bare ASGI app" if transport == "http" else "alone"
+            print(
+                f"| floor: raw INSERT {how}, batch {batch} (jobs/s) | "
+                f"{cell(values(fk, 'http_floor', 'jobs_per_s'))} | "
+                f"{peer} {cell(values(pk, peer, 'jobs_per_s'))} | "
+                f"{cell(ratio(fk, pk, peer, 'jobs_per_s', us='http_floor'), 2)} | bound |"
             )
     for field in ("p50_ms", "p95_ms", "p99_ms"):
         peer = best(("latency",), field, lower=True)

@@ -3,7 +3,8 @@
 # PostgreSQL; then the ratio table (leaseq / peer).
 #   usage: bench/run_all.sh OUT.jsonl [synchronous_commit on|off] [rounds] [extra args...]
 # Environment: PEERBENCH_PGHOST/PORT/USER/PGDATA (the server), PEERBENCH_DIR (peer venvs),
-# PEERS (default "raw_floor pgqueuer chancy oban procrastinate"), N (default 20000).
+# PEERS (default "raw_floor pgqueuer chancy oban procrastinate"), N (default 20000),
+# HTTP_FLOOR (default 1: bench/http_floor.py runs each round).
 # Before every round and after the last, a "machine" line records the machine's load with
 # nothing of the run going (bench/machine_load.py); ratios.py prints them.
 set -u
@@ -23,6 +24,12 @@ for r in $(seq 1 "$ROUNDS"); do
   echo "== round $r leaseq sync_commit=$SC $(date +%T)" >&2
   "$PY" "$HERE/leaseq_bench.py" --runs 1 --run-index "$r" --sync-commit "$SC" --n "$N" "$@" \
     2>>"$LOG" | grep '^{' >>"$OUT"
+  # the HTTP enqueue's floor: the same hop with no leaseq code (HTTP_FLOOR=0: skipped)
+  if [ "${HTTP_FLOOR:-1}" = 1 ]; then
+    echo "== round $r http_floor sync_commit=$SC $(date +%T)" >&2
+    "$PY" "$HERE/http_floor.py" --run-index "$r" --sync-commit "$SC" --n "$N" \
+      2>>"$LOG" | grep '^{' >>"$OUT"
+  fi
   for p in $PEERS; do
     py="$VENV/bin/python"; [ "$p" = oban ] && py="$VENV312/bin/python"
     echo "== round $r peer $p sync_commit=$SC $(date +%T)" >&2
