@@ -30,6 +30,8 @@ def exact_float(text: str) -> float:
     0.1 comes back as 0.1 and is accepted; 0.10000000000000000555 would come back as 0.1,
     1e400 as nothing (no double holds it), 1e-400 as 0.0: each is refused."""
     value = float(text)
+    if repr(value) == text:  # written as Python writes it (most are): exact, no Decimal
+        return value
     if not math.isfinite(value):
         raise ValueError(f"the number {text} lies outside what a double holds")
     if Decimal(text) != Decimal(repr(value)):
