@@ -1,7 +1,7 @@
 """Enqueue cost split by process: tasks/s and Python CPU per task, per batch size.
 
     python bench/enqueue_cpu.py --n 20000 --batches 1 100 1000 --transports store http \
-        [--keys sdk none]
+        [--keys sdk none] [--payload small 1kb 10kb]
 
 One fresh database per measurement (bench/harness.py; PEERBENCH_PG* pick the server).
 store: `PostgresTaskStore.enqueue` in a plain loop; `py_cpu_us_per_task` is this
@@ -10,6 +10,8 @@ process's CPU (validation, parameters, driver, decoding). http: the SDK Client a
 (`/proc/<pid>/stat`). Set LEASEQ_BENCH_PYSPY=<file> to record the service with py-spy.
 The service logs transitions as leaseq_bench.py's does (LEASEQ_LOG_TRANSITIONS, default
 `notable`): with every enqueue logged, the log line is most of the service's CPU per task.
+--payload: each task's payload, `{"i": n}` (small, the default) or the order of about
+1 KB or 10 KB that bench/payload_cost.py uses, with its own "i".
 """
 
 from __future__ import annotations
@@ -34,16 +36,20 @@ from harness import (
     postgres_cpu_seconds,
     settle,
 )
+from payload_cost import ONE_KB, TEN_KB
 
 from leaseq.adapters.postgres import open_postgres_store
 from leaseq.domain import TaskSpec
 from leaseq.sdk import Client
 from leaseq.sdk.types import TaskRequest
 
+PAYLOADS: dict[str, dict[str, Any]] = {"small": {}, "1kb": ONE_KB, "10kb": TEN_KB}
+
 
 async def measure(
-    args: argparse.Namespace, transport: str, batch: int, keys: str = "sdk"
+    args: argparse.Namespace, transport: str, batch: int, keys: str = "sdk", payload: str = "small"
 ) -> dict[str, Any]:
+    shape = PAYLOADS[payload]
     url = await fresh_database(args.database, "on")
     await settle(url)
     n = args.n
@@ -54,7 +60,7 @@ async def measure(
         await service.ready()
         client = Client(service.base)
         await client.enqueue("warm", "noop", {"i": -1})
-        requests = [TaskRequest("bench", "noop", {"i": i}) for i in range(n)]
+        requests = [TaskRequest("bench", "noop", {**shape, "i": i}) for i in range(n)]
 
         async def call(start: int) -> None:
             if keys == "sdk":  # the Client: each task gets an idempotency key (ADR 0021)
@@ -72,7 +78,7 @@ async def measure(
     else:
         store = await open_postgres_store(url, pool_size=2)
         await store.enqueue([TaskSpec(queue="warm", type="noop", payload={"i": -1})])
-        specs = [TaskSpec(queue="bench", type="noop", payload={"i": i}) for i in range(n)]
+        specs = [TaskSpec(queue="bench", type="noop", payload={**shape, "i": i}) for i in range(n)]
 
         async def call(start: int) -> None:
             await store.enqueue(specs[start : start + batch])
@@ -100,6 +106,7 @@ async def measure(
         "label": args.label,
         "transport": transport,
         "keys": keys if transport == "http" else "none",
+        "payload": payload,
         "batch": batch,
         "n": n,
         "jobs_per_s": round(n / wall, 1),
@@ -120,7 +127,8 @@ async def run(args: argparse.Namespace) -> None:
         for transport in args.transports:
             for batch in args.batches:
                 for keys in args.keys if transport == "http" else ["none"]:
-                    emit(await measure(args, transport, batch, keys))
+                    for payload in args.payload:
+                        emit(await measure(args, transport, batch, keys, payload))
 
 
 def main() -> None:
@@ -136,6 +144,7 @@ def main() -> None:
         help="http: sdk = Client.enqueue_many (keys made), none = no keys (before ADR 0021)",
     )  # fmt: skip
     ap.add_argument("--label", default="")
+    ap.add_argument("--payload", nargs="*", default=["small"], choices=sorted(PAYLOADS))
     asyncio.run(run(ap.parse_args()))
 
 

@@ -88,7 +88,7 @@ async def _lease_ms(conn: asyncpg.Connection, statement: Positional, samples: in
     params = {
         "now": None, "queue": "bench", "types": None, "versions": None, "limit": 1,
         "owner": "w", "tokens": [uuid.uuid4().hex], "lease_us": 30_000_000,
-        "expired_error": EXPIRED_ERROR,
+        "expired_error": EXPIRED_ERROR, "request_id": None,
     }  # fmt: skip
     args = [params[name] for name in statement.names]
     times = []
@@ -109,7 +109,7 @@ async def main(url: str, n: int, rounds: int) -> None:
     try:
         await _seed(conn, n)
         with_filter = Positional(q.LEASE)
-        without = Positional(type(q.LEASE)(q.LEASE.text.replace(q._NOT_PAUSED, "true")))
+        without = Positional(type(q.LEASE)(q.LEASE.text.replace(q._UNRESTRICTED, "true")))
         for round_ in range(rounds):
             row: dict[str, object] = {"round": round_, "tasks": n}
             for label, enabled in (("on", True), ("off", False), ("on_again", True)):
