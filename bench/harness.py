@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -402,6 +403,22 @@ def build_go_worker(out_dir: str) -> str:
         check=True,
     )
     return binary
+
+
+async def enqueue_in_order(
+    n: int,
+    batch: int,
+    one: Callable[[int], Awaitable[None]],
+    many: Callable[[int, int], Awaitable[None]],
+) -> None:
+    """The timed part of an enqueue measure: tasks 0..n-1 one per call (`one(i)`) when
+    `batch` is 1, else in batches of `batch` (`many(start, size)`), one after another."""
+    if batch == 1:
+        for i in range(n):
+            await one(i)
+    else:
+        for start in range(0, n, batch):
+            await many(start, min(batch, n - start))
 
 
 def pct(xs: list[float], p: float) -> float | None:

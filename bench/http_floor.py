@@ -37,6 +37,7 @@ from harness import (
     CpuMeter,
     db_url,
     emit,
+    enqueue_in_order,
     find_postmaster,
     free_port,
     pg_base,
@@ -138,12 +139,7 @@ async def measure(args: argparse.Namespace, transport: str, batch: int) -> dict[
     try:
         await one(-1)  # a warm connection on both sides, as the peers have (not counted)
         meter = CpuMeter(pids, ["server"] if pids else None).start()
-        if batch == 1:
-            for i in range(n):
-                await one(i)
-        else:
-            for start in range(0, n, batch):
-                await many(start, min(batch, n - start))
+        await enqueue_in_order(n, batch, one, many)
         cpu = meter.stop(n)
     finally:
         if session is not None:

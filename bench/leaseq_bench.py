@@ -52,6 +52,7 @@ from harness import (
     WorkerProcess,
     build_go_worker,
     emit,
+    enqueue_in_order,
     find_postmaster,
     fresh_database,
     pct,
@@ -142,12 +143,7 @@ async def m_enqueue(args: argparse.Namespace, transport: str, batch: int) -> dic
     try:
         wal = await WalMeter(url).start()
         meter = CpuMeter(pids, ["service"] if service else None).start()
-        if batch == 1:
-            for i in range(n):
-                await one(i)
-        else:
-            for start in range(0, n, batch):
-                await many(start, min(batch, n - start))
+        await enqueue_in_order(n, batch, one, many)
         cpu = meter.stop(n)
         await wal.end()
         rss = rss_mib(service.pid) if service else None
