@@ -11,7 +11,7 @@ process's CPU (validation, parameters, driver, decoding). http: the SDK Client a
 The service logs transitions as leaseq_bench.py's does (LEASEQ_LOG_TRANSITIONS, default
 `notable`): with every enqueue logged, the log line is most of the service's CPU per task.
 --payload: each task's payload, `{"i": n}` (small, the default) or the order of about
-1 KB or 10 KB that bench/payload_cost.py uses, with its own "i".
+1 KB or 10 KB of bench/payloads.py, with its own "i".
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from harness import (
     postgres_cpu_seconds,
     settle,
 )
-from payload_cost import ONE_KB, TEN_KB
+from payloads import ONE_KB, TEN_KB
 
 from leaseq.adapters.postgres import open_postgres_store
 from leaseq.domain import TaskSpec

@@ -23,32 +23,13 @@ from typing import Any
 
 import msgspec
 import orjson
+from payloads import ONE_KB, SMALL, TEN_KB
 
 from leaseq.adapters.http.bodies import EnqueueIn
 from leaseq.adapters.http.decoding import decode, decoder
 from leaseq.adapters.postgres.statements import decode_json
 from leaseq.domain import TaskSpec
 from leaseq.domain.validation import check_each
-
-SMALL = {"i": 12345}
-# an order as a web shop would enqueue it: names, addresses, lines, numbers
-ONE_KB: dict[str, Any] = {
-    "order_id": "ord_8f14e45fceea167a5a36dedd4bea2543",
-    "customer": {
-        "id": 918273,
-        "email": "someone@example.com",
-        "name": "Ada Lovelace",
-        "address": {"street": "12 Analytical Row", "city": "London", "zip": "NW1 6XE"},
-    },
-    "lines": [
-        {"sku": f"SKU-{n:05d}", "title": f"Item number {n}", "qty": n % 3 + 1, "price": 19.99}
-        for n in range(8)
-    ],
-    "currency": "EUR",
-    "notes": "leave at the door",
-    "created": "2026-12-07T15:00:00Z",
-}
-TEN_KB = {"orders": [ONE_KB] * 10}
 
 
 class RawTask(msgspec.Struct, forbid_unknown_fields=True):
